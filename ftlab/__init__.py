@@ -1,0 +1,33 @@
+"""ftlab: a Jupyter-first kit for learning LLM fine-tuning, offline by default.
+
+The package mirrors the notebooks. Data flows one way through the pipeline, and no
+module imports from a module in a later stage (``tests/test_layers.py`` checks it):
+
+====  ==========================  ===============================================
+layer module(s)                   stage
+====  ==========================  ===============================================
+0     core, figures, params,      seeds, recorded figures, parameter checks,
+      offline, generation         the network guard, chat generation helpers
+1     data, toymodel              the toy world: datasets, probes, the base model
+2     tokens, validate, cost,     exact token counts, the JSONL validator, the
+      paths                       price catalog, choosing a path
+3     train, memory               QLoRA training with TRL, the VRAM estimator
+4     sandbox                     the local OpenAI-compatible API
+5     diagnose                    loss-curve diagnosis
+6     merge                       merging adapters and exporting
+7     evaluate                    baseline comparison, forgetting and safety
+8     failures, cloud, scale      failure modes, managed clouds, multi-GPU
+====  ==========================  ===============================================
+
+``runner`` and ``cli`` sit on top and may import anything.
+"""
+
+from ftlab import offline as _offline
+from ftlab.core import seed_everything
+from ftlab.errors import FtlabError, ParameterError
+from ftlab.figures import record, recorded
+
+__version__ = "0.1.0"
+
+_offline.enable_from_env()
+__all__ = ["FtlabError", "ParameterError", "__version__", "record", "recorded", "seed_everything"]

@@ -1,0 +1,67 @@
+"""Seeds, cache folders and small helpers shared by every stage."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+DEFAULT_SEED = 1234
+
+
+def seed_everything(seed: int = DEFAULT_SEED) -> int:
+    """Seed Python, NumPy and torch in one place, and return the seed.
+
+    Example: ``seed_everything(7)`` makes two runs of the same notebook identical on CPU.
+    """
+    random.seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed)
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        pass
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    return seed
+
+
+def cache_dir(*parts: str) -> Path:
+    """The folder where ftlab caches what it builds (``$FTLAB_CACHE`` or ``~/.cache/ftlab``)."""
+    root = Path(os.environ.get("FTLAB_CACHE") or Path.home() / ".cache" / "ftlab")
+    path = root.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def stable_hash(obj: Any, length: int = 12) -> str:
+    """A short, stable hash of a JSON-serializable object.
+
+    Example: ``stable_hash({"a": 1}) == stable_hash({"a": 1})`` across runs and machines.
+    """
+    blob = json.dumps(obj, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:length]
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The sha256 hex digest of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def device() -> str:
+    """``"cuda"`` when a GPU is present, else ``"cpu"``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

@@ -1,0 +1,249 @@
+"""``ftlab run``: execute the numbered notebooks headless through papermill.
+
+Each run writes into ``runs/<timestamp>/`` (or ``--out``): the executed notebooks,
+``summary.json`` with every notebook's status, seconds and recorded figures, and
+``summary.md`` with the figures and the plots.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ftlab.errors import FtlabError, ParameterError
+from ftlab.figures import read_figures
+from ftlab.params import reject_secrets
+
+NUMBERED = re.compile(r"^(\d\d)_[\w-]+\.ipynb$")
+
+
+def find_notebooks_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The folder of numbered notebooks: ``explicit``, ``./notebooks``, or the one beside the package."""
+    candidates = [Path(explicit)] if explicit else [Path.cwd() / "notebooks", Path(__file__).resolve().parent.parent / "notebooks"]
+    for c in candidates:
+        if c.is_dir() and any(NUMBERED.match(p.name) for p in c.iterdir()):
+            return c
+    raise FtlabError(
+        f"no numbered notebooks found in {', '.join(map(str, candidates))}; run from the ftlab checkout or pass --notebooks DIR"
+    )
+
+
+def numbered_notebooks(folder: Path, only: list[str] | None = None) -> list[Path]:
+    """The ``NN_name.ipynb`` files in order, optionally only those whose number or name matches ``only``."""
+    books = sorted(p for p in folder.iterdir() if NUMBERED.match(p.name))
+    if only:
+        wanted = [o.removesuffix(".ipynb") for o in only]
+        chosen = [p for p in books if any(p.stem == w or p.stem.startswith(w + "_") or p.stem[:2] == w for w in wanted)]
+        if not chosen:
+            raise FtlabError(f"--only {' '.join(only)} matches no notebook; choose from: {', '.join(p.stem for p in books)}")
+        return chosen
+    return books
+
+
+def declared_parameters(path: Path) -> dict[str, dict[str, Any]]:
+    """The parameters a notebook declares in its ``parameters`` cell (papermill's inspection)."""
+    import papermill
+
+    return papermill.inspect_notebook(str(path))
+
+
+@dataclass
+class NotebookResult:
+    name: str
+    status: str
+    seconds: float
+    figures: dict[str, Any] = field(default_factory=dict)
+    output: str = ""
+    error: dict[str, Any] | None = None
+    plots: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": self.status, "seconds": round(self.seconds, 2), "figures": self.figures}
+        out["executed"] = self.output
+        if self.error:
+            out["error"] = self.error
+        if self.plots:
+            out["plots"] = self.plots
+        return out
+
+
+def _failed_cell(executed: Path) -> dict[str, Any]:
+    """Find the failing cell in an executed notebook: its index, first line and the error."""
+    try:
+        nb = json.loads(executed.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    code_index = 0
+    for index, cell in enumerate(nb.get("cells", [])):
+        if cell.get("cell_type") != "code":
+            continue
+        code_index += 1
+        for out in cell.get("outputs", []) or []:
+            if out.get("output_type") == "error":
+                src = "".join(cell.get("source", "")).strip().splitlines()
+                return {
+                    "cell": index,
+                    "code_cell": code_index,
+                    "first_line": src[0] if src else "",
+                    "ename": out.get("ename", ""),
+                    "evalue": out.get("evalue", ""),
+                }
+    return {}
+
+
+def _extract_plots(executed: Path, plots_dir: Path) -> list[str]:
+    nb = json.loads(executed.read_text(encoding="utf-8"))
+    saved = []
+    for i, cell in enumerate(nb.get("cells", [])):
+        for j, out in enumerate(cell.get("outputs", []) or []):
+            png = (out.get("data") or {}).get("image/png")
+            if png:
+                plots_dir.mkdir(parents=True, exist_ok=True)
+                target = plots_dir / f"{executed.stem}_cell{i}_{j}.png"
+                target.write_bytes(base64.b64decode(png if isinstance(png, str) else "".join(png)))
+                saved.append(str(target.relative_to(plots_dir.parent)))
+    return saved
+
+
+def execute_notebook(
+    path: Path,
+    output: Path,
+    parameters: dict[str, Any] | None = None,
+    *,
+    progress: bool = True,
+    cwd: Path | None = None,
+    kernel_name: str | None = None,
+    offline: bool = True,
+) -> NotebookResult:
+    """Run one notebook through papermill; never raises for a failure inside the notebook."""
+    import papermill
+
+    reject_secrets(parameters or {})
+    env_before = os.environ.get("FTLAB_OFFLINE")
+    if offline:
+        os.environ["FTLAB_OFFLINE"] = "1"
+    started = time.perf_counter()
+    status, error = "ok", None
+    try:
+        papermill.execute_notebook(
+            str(path),
+            str(output),
+            parameters=parameters or {},
+            progress_bar=progress,
+            cwd=str(cwd or path.parent),
+            kernel_name=kernel_name or "python3",
+            language="python",
+        )
+    except papermill.PapermillExecutionError as exc:
+        status = "failed"
+        error = _failed_cell(output) or {"ename": exc.ename, "evalue": exc.evalue}
+        error.setdefault("code_cell", exc.exec_count)
+    except Exception as exc:  # kernel died, notebook unreadable, ...
+        status = "failed"
+        error = {"ename": type(exc).__name__, "evalue": str(exc)[:2000]}
+    finally:
+        if env_before is None:
+            os.environ.pop("FTLAB_OFFLINE", None)
+        else:
+            os.environ["FTLAB_OFFLINE"] = env_before
+    seconds = time.perf_counter() - started
+    figs = read_figures(output) if output.exists() else {}
+    return NotebookResult(path.name, status, seconds, figs, str(output), error)
+
+
+def _write_summary(out_dir: Path, results: list[NotebookResult], params: dict[str, Any]) -> None:
+    summary = {
+        "notebooks": {r.name: r.to_json() for r in results},
+        "parameters": {k: v for k, v in params.items()},
+        "ok": all(r.status == "ok" for r in results),
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    lines = [f"# ftlab run: {out_dir.name}", ""]
+    lines += ["| notebook | status | seconds |", "|---|---|---|"]
+    lines += [f"| {r.name} | {r.status} | {r.seconds:.1f} |" for r in results]
+    for r in results:
+        lines += ["", f"## {r.name} ({r.status}, {r.seconds:.1f} s)", ""]
+        if r.error:
+            lines += [f"**Failed** in code cell {r.error.get('code_cell')}: `{r.error.get('ename')}: {r.error.get('evalue')}`", ""]
+        if r.figures:
+            lines += ["| figure | value |", "|---|---|"]
+            for k, v in r.figures.items():
+                text = json.dumps(v) if not isinstance(v, str) else v
+                text = text if len(text) <= 200 else text[:200] + "…"
+                lines.append(f"| {k} | {text.replace('|', '/')} |")
+        for p in r.plots:
+            lines += ["", f"![{Path(p).stem}]({p})"]
+    (out_dir / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def run_all(
+    *,
+    out: str | os.PathLike[str] | None = None,
+    parameters: dict[str, Any] | None = None,
+    only: list[str] | None = None,
+    notebooks_dir: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+    offline: bool = True,
+    log=print,
+) -> tuple[Path, list[NotebookResult]]:
+    """Execute the numbered notebooks in order. Returns the run folder and the results."""
+    params = dict(parameters or {})
+    reject_secrets(params)
+    folder = find_notebooks_dir(notebooks_dir)
+    books = numbered_notebooks(folder, only)
+    out_dir = Path(out) if out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    declared = {b: declared_parameters(b) for b in books}
+    unknown = [k for k in params if not any(k in d for d in declared.values())]
+    if unknown:
+        raise ParameterError(
+            f"no selected notebook declares parameter(s) {', '.join(unknown)}; "
+            f"declared: {', '.join(sorted({k for d in declared.values() for k in d}))}"
+        )
+    results: list[NotebookResult] = []
+    for i, book in enumerate(books, 1):
+        mine = {k: v for k, v in params.items() if k in declared[book]}
+        extra = f" with {mine}" if mine else ""
+        log(f"[{i}/{len(books)}] running {book.name}{extra}")
+        result = execute_notebook(book, out_dir / book.name, mine, progress=progress, cwd=folder, offline=offline)
+        result.plots = _extract_plots(Path(result.output), out_dir / "plots") if Path(result.output).exists() else []
+        results.append(result)
+        if result.status == "ok":
+            log(f"      ok in {result.seconds:.1f} s, {len(result.figures)} figures")
+        else:
+            e = result.error or {}
+            log(
+                f"      FAILED in {book.name}, code cell {e.get('code_cell')} ({e.get('first_line', '')!s:.60}): "
+                f"{e.get('ename')}: {str(e.get('evalue'))[:300]}\n      executed notebook: {result.output}"
+            )
+        _write_summary(out_dir, results, params)
+    return out_dir, results
+
+
+def main_run(args) -> int:
+    params: dict[str, Any] = {}
+    import yaml
+
+    for name, raw in args.parameter or []:
+        try:
+            params[name] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            params[name] = raw
+    out_dir, results = run_all(
+        out=args.out,
+        parameters=params,
+        only=args.only,
+        notebooks_dir=args.notebooks,
+        progress=not args.quiet,
+        offline=not args.allow_network,
+    )
+    failed = [r for r in results if r.status != "ok"]
+    print(f"\n{len(results) - len(failed)}/{len(results)} notebooks ok. Summary: {out_dir / 'summary.md'}", file=sys.stderr)
+    return 1 if failed else 0

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Set up ./.venv with the tested versions (constraints.txt). Usage: bash scripts/setup.sh [run|test|lab]
+#   run  - the package and its dependencies (default)
+#   test - plus the test tools, Debian's Chromium for the browser test, and the Jupyter kernel
+#   lab  - plus JupyterLab
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-run}"
+PY="${PYTHON:-python3.11}"
+command -v "$PY" >/dev/null || PY=python3
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade "pip>=24" 2>&1 | grep -v "is ignored" || true
+# torch first, pinned: on CPU-only machines with a local CPU wheel this takes it, not gigabytes of CUDA wheels.
+.venv/bin/python -m pip install -q -c constraints.txt torch 2>&1 | grep -v "is ignored" || true
+case "$what" in
+  run) extras="" ;;
+  test) extras="[test,lab]" ;;
+  lab) extras="[lab]" ;;
+  *) echo "usage: bash scripts/setup.sh [run|test|lab]" >&2; exit 2 ;;
+esac
+.venv/bin/python -m pip install -q -c constraints.txt -e ".${extras}" 2>&1 | grep -v "is ignored" || true
+.venv/bin/python -c "import ftlab, torch, transformers, trl, peft" || { echo "setup.sh: the install failed, see the pip output above" >&2; exit 1; }
+.venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+echo "setup.sh: .venv ready ($what)" >&2

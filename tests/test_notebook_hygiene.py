@@ -1,0 +1,42 @@
+"""Notebook conventions: no outputs committed, a typed and commented `parameters` cell first, no derived values."""
+
+from __future__ import annotations
+
+import ast
+import json
+
+import pytest
+
+from tests.conftest import NOTEBOOKS
+
+BOOKS = sorted(NOTEBOOKS.glob("*.ipynb"))
+
+
+def test_there_are_notebooks():
+    assert any(p.name.startswith("00_") for p in BOOKS)
+
+
+@pytest.mark.parametrize("path", BOOKS, ids=lambda p: p.stem)
+def test_committed_without_outputs(path):
+    nb = json.loads(path.read_text())
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] == "code":
+            assert not cell.get("outputs"), f"{path.name} cell {i} has outputs: clear them before committing"
+            assert cell.get("execution_count") is None, f"{path.name} cell {i} has an execution count"
+
+
+@pytest.mark.parametrize("path", BOOKS, ids=lambda p: p.stem)
+def test_parameters_cell_first_typed_commented_literal(path):
+    nb = json.loads(path.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert code, f"{path.name} has no code cell"
+    first = code[0]
+    assert "parameters" in first.get("metadata", {}).get("tags", []), f"{path.name}: first code cell is not tagged 'parameters'"
+    src = "".join(first["source"])
+    tree = ast.parse(src)
+    lines = src.splitlines()
+    assert tree.body, f"{path.name}: empty parameters cell"
+    for node in tree.body:
+        assert isinstance(node, ast.AnnAssign), f"{path.name}: parameters must be typed (name: type = value), line {node.lineno}"
+        ast.literal_eval(node.value)  # no derived values: every default is a literal
+        assert "#" in lines[node.lineno - 1], f"{path.name}: parameter on line {node.lineno} has no trailing comment"
