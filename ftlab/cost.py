@@ -286,7 +286,13 @@ def cost_for(model_or_gpu: str, tokens: int, *, setup_hours: float = 0.0, model_
     check_param("setup_hours", setup_hours, float, min=0)
     if any(g["id"] == model_or_gpu for g in cat.gpus):
         return _gpu_row(cat.gpu(model_or_gpu), tokens, cat, setup_hours, model_size, method)
-    return _model_row(cat.entry(model_or_gpu), tokens, cat)
+    try:
+        entry = cat.entry(model_or_gpu)
+    except ParameterError as exc:
+        if str(exc).startswith("unknown model"):
+            raise ParameterError(f"{exc}; or a self-hosted GPU: {', '.join(g['id'] for g in cat.gpus)}") from None
+        raise
+    return _model_row(entry, tokens, cat)
 
 
 def training_costs(tokens: int, *, setup_hours: float = 0.0, model_size: str = "8B", method: str = "qlora",
@@ -577,3 +583,38 @@ def cost_explorer(examples: int = 5_000, tokens_per_example: int = 300, epochs: 
     box.refresh = refresh
     box.outputs = {"tokens": tokens_label, "table": table, "breakeven": verdict, "plot": plot}
     return box
+
+
+def catalog_html(catalog: Catalog | None = None) -> str:
+    """Every catalog entry with its prices, source and as_of, as an HTML table (models, then GPUs)."""
+    cat = _cat(catalog)
+
+    def usd(v: Any) -> str:
+        return f"${v:,.2f}" if isinstance(v, int | float) else "—"
+
+    rows = []
+    for m in cat.models:
+        if m["pricing"] == "per_training_token":
+            train = f"{usd(m.get('training_usd_per_1m'))}/M"
+        else:
+            train = f"{usd(m.get('training_usd_per_hour'))}/h"
+        if not m["fine_tunable"]:
+            earlier = m.get("earlier_claim") or {}
+            train = "<b>not fine-tunable</b>" + (
+                f" (earlier: {usd(earlier.get('training_usd_per_1m'))}/M per {escape(earlier.get('source', ''))})"
+                if earlier else "")
+        rows.append(
+            f"<tr><td><code>{escape(m['id'])}</code></td><td>{escape(cat.providers[m['provider']]['name'])}</td>"
+            f"<td>{train}</td><td>{usd(m.get('inference_in_usd_per_1m'))} / {usd(m.get('inference_out_usd_per_1m'))}</td>"
+            f"<td>{escape(m['as_of'])}</td><td><small>{escape(m['source'])}</small></td></tr>"
+        )
+    for g in cat.gpus:
+        rows.append(
+            f"<tr><td><code>{escape(g['id'])}</code></td><td>self-hosted GPU</td><td>{usd(g['usd_per_hour'])}/GPU-hour</td>"
+            f"<td>your hardware</td><td>{escape(g['as_of'])}</td><td><small>{escape(g['source'])}</small></td></tr>"
+        )
+    return (
+        "<table class='ftlab-catalog'><thead><tr><th>entry</th><th>provider</th><th>training</th>"
+        "<th>inference in / out per M</th><th>as of</th><th>source</th></tr></thead><tbody>"
+        + "".join(rows) + "</tbody></table>"
+    )
