@@ -432,9 +432,10 @@ class BreakEven:
                     f"{' with data sharing' if self.data_sharing else ''}: one GPU (${self.gpu_usd_per_month:,.0f}/month) "
                     f"serves at most {self.capacity_requests_per_month:,.0f} requests/month, which cost only "
                     f"${self.api_usd_per_request * self.capacity_requests_per_month:,.0f} on the API.")
-        return (f"Above {self.requests_per_month:,.0f} requests/month, one {self.gpu} (${self.gpu_usd_per_month:,.0f}/month, "
-                f"capacity {self.capacity_requests_per_month:,.0f}) beats {self.model}"
-                f"{' with data sharing' if self.data_sharing else ''} at ${self.api_usd_per_request * 1000:.2f} per 1,000 requests.")
+        return (f"From {self.requests_per_month:,.0f} requests/month, one {self.gpu} (${self.gpu_usd_per_month:,.0f}/month) "
+                f"beats {self.model}{' with data sharing' if self.data_sharing else ''} at "
+                f"${self.api_usd_per_request * 1000:.2f} per 1,000 requests. Past one GPU's capacity "
+                f"({self.capacity_requests_per_month:,.0f}/month) each added GPU pays off again once it is busy enough.")
 
 
 def _self_hosted(gpu: str, out_tokens: int, utilization: float, cat: Catalog, model_size: str) -> tuple[float, float]:
@@ -507,6 +508,9 @@ def plot_break_even(model: str = "gpt-4.1-mini", gpu: str = "a100-40gb-on-demand
             ax.plot([be.requests_per_month], [be.gpu_usd_per_month], style, color="black")
             ax.annotate(f"{be.requests_per_month / 1e6:.2f}M/month", (be.requests_per_month, be.gpu_usd_per_month),
                         textcoords="offset points", xytext=(6, -12))
+    from matplotlib.ticker import FuncFormatter
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1e6:g}M"))
     ax.set_xlabel(f"requests per month ({in_tokens} in / {out_tokens} out tokens each)")
     ax.set_ylabel("USD per month")
     ax.set_title("Inference break-even: API vs one self-hosted GPU")
