@@ -321,7 +321,7 @@ def format_cost_table(tokens: int, rows: Sequence[CostRow]) -> str:
              f"${r.training_cost_usd:,.2f}" if r.training_cost_usd is not None else "check current docs", r.rate)
             for r in rows]
     widths = [max(len(x[i]) for x in [head, *body]) for i in range(4)]
-    line = "  ".join("{:<%d}" % w for w in widths)
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
     out = [f"training tokens: {tokens:,}", line.format(*head), line.format(*("-" * w for w in widths))]
     out += [line.format(*b) for b in body]
     out.append("Prices change: verify at each provider's pricing page (sources: ftlab/catalog/prices.yaml).")

@@ -280,10 +280,7 @@ def choose_path(answers: Answers | dict[str, Any] | None = None, **overrides: An
     ``answers`` is an ``Answers``, a dict of its fields, or None for the defaults; keyword overrides
     win (``choose_path(gpu_ops="team")``). Unknown names or values raise a one-line ``ParameterError``.
     """
-    if isinstance(answers, Answers):
-        base = asdict(answers)
-    else:
-        base = dict(answers or {})
+    base = asdict(answers) if isinstance(answers, Answers) else dict(answers or {})
     base.update(overrides)
     unknown = sorted(set(base) - {f.name for f in fields(Answers)})
     if unknown:
