@@ -32,11 +32,13 @@ each converter cites its page).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
 import re
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable
@@ -893,10 +895,7 @@ def convert(source: str | os.PathLike[str] | Iterable[dict[str, Any]], platform:
     conv = Conversion(platform, n_input, errors=list(errors), bedrock_format=bedrock_format)
     for line, ex in examples:
         try:
-            if key == "vertex":
-                rec = to_vertex(ex, line, conv.warnings)
-            else:
-                rec = _TO[key](ex, line)
+            rec = to_vertex(ex, line, conv.warnings) if key == "vertex" else _TO[key](ex, line)
         except _Unholdable as exc:
             conv.errors.append(str(exc))
             continue
@@ -981,10 +980,8 @@ def normalize_chat(example: dict[str, Any]) -> dict[str, Any]:
                 ids[call["id"]] = f"call_{n}"
                 call["id"] = f"call_{n}"
             fn = call.get("function", {})
-            try:
+            with contextlib.suppress(TypeError, json.JSONDecodeError):
                 fn["arguments"] = json.loads(fn.get("arguments", "null"))
-            except (TypeError, json.JSONDecodeError):
-                pass
         if "tool_call_id" in m:
             m["tool_call_id"] = ids.get(m["tool_call_id"], m["tool_call_id"])
     return ex
