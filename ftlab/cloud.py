@@ -1171,7 +1171,7 @@ def submit_bedrock_job(train_file: str | os.PathLike[str], *, bucket: str, role_
                        base_model: str = "amazon.nova-micro-v1:0", job_name: str | None = None,
                        custom_model_name: str | None = None, validation_file: str | os.PathLike[str] | None = None,
                        hyperparameters: dict[str, Any] | None = None, prefix: str = "ftlab", region: str = "us-east-1",
-                       dry_run: bool = True, session: Any = None,
+                       bedrock_format: str = "conversation", dry_run: bool = True, session: Any = None,
                        echo: Callable[[str], None] = _echo_default) -> dict[str, Any]:
     """Upload a Bedrock-format file to S3 and start a model customization job.
 
@@ -1179,11 +1179,12 @@ def submit_bedrock_job(train_file: str | os.PathLike[str], *, bucket: str, role_
     ``dry_run=False`` needs AWS credentials (moto's ``mock_aws`` provides fake ones offline):
     it uploads with ``s3.upload_file``, checks the objects exist, and calls
     ``create_model_customization_job``. Returns ``{"job_arn", "job_name", "request", "uploads"}``.
+    ``bedrock_format="prompt-completion"`` submits a prompt/completion file (Titan, Cohere models).
     """
     train_file = Path(train_file)
-    _require_valid(train_file, "bedrock")
+    _require_valid(train_file, "bedrock", bedrock_format=bedrock_format)
     if validation_file is not None:
-        _require_valid(Path(validation_file), "bedrock")
+        _require_valid(Path(validation_file), "bedrock", bedrock_format=bedrock_format)
     job_name = job_name or _timestamp_name()
     base = f"{prefix.strip('/')}/{job_name}"
     uploads = [(train_file, f"{base}/train.jsonl")]

@@ -343,6 +343,19 @@ def test_bedrock_dry_run_touches_nothing(aws, bedrock_file):
     assert "Contents" not in boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket="ftlab-test-bucket")
 
 
+def test_bedrock_prompt_completion_file_can_be_submitted(aws, tmp_path):
+    single = [{"messages": r["messages"][1:]} for r in TOY[:20]]
+    f = cloud.convert(single, "bedrock", bedrock_format="prompt-completion").write(tmp_path / "pc.jsonl")
+    role = cloud.create_bedrock_prerequisites(bucket="ftlab-test-bucket")
+    with pytest.raises(FtlabError, match="does not pass bedrock's rules"):
+        cloud.submit_bedrock_job(f, bucket="ftlab-test-bucket", role_arn=role, job_name="pc-1", echo=lambda s: None)
+    plan = cloud.submit_bedrock_job(f, bucket="ftlab-test-bucket", role_arn=role, job_name="pc-1", dry_run=False,
+                                    base_model="amazon.titan-text-lite-v1", bedrock_format="prompt-completion",
+                                    echo=lambda s: None)
+    assert cloud.bedrock_job_status("pc-1")["baseModelArn"].endswith("foundation-model/amazon.titan-text-lite-v1")
+    assert plan["job_arn"].endswith("/pc-1")
+
+
 def test_bedrock_refuses_wrong_format_and_missing_credentials(tmp_path, monkeypatch, bedrock_file):
     plain = write_jsonl(TOY[:20], tmp_path / "openai.jsonl")
     with pytest.raises(FtlabError, match="does not pass bedrock's rules"):
