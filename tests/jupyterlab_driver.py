@@ -100,13 +100,16 @@ class Lab:
             return json.loads(r.read().decode())
 
     def log_tail(self, lines: int = 30) -> str:
+        """The last warnings and errors of the server and its kernels (info lines left out)."""
         try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+            text = self.log.read_text(errors="replace").splitlines()
         except OSError:
             return "(no server log)"
+        kept = [line for line in text if not line.startswith("[I ")]
+        return "\n".join(kept[-lines:]) or "(no warnings in the server log)"
 
 
-def _lab_config(workdir: Path) -> dict[str, Path]:
+def _lab_config(workdir: Path, disabled_extensions: Iterable[str] = ()) -> dict[str, Path]:
     """A fresh Jupyter config: nothing of the user's own setup, nothing that reaches the network."""
     dirs = {name: workdir / name for name in ("config", "data", "runtime", "settings", "workspaces", "ipython")}
     for d in dirs.values():
@@ -128,20 +131,26 @@ def _lab_config(workdir: Path) -> dict[str, Path]:
     notify = dirs["settings"] / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     notify.parent.mkdir(parents=True, exist_ok=True)
     notify.write_text(json.dumps({"checkForUpdates": False, "fetchNews": "false"}))
+    if disabled_extensions:  # what a broken install looks like, for the tests of the tests
+        page_config = dirs["config"] / "labconfig" / "page_config.json"
+        page_config.parent.mkdir(parents=True, exist_ok=True)
+        page_config.write_text(json.dumps({"disabledExtensions": dict.fromkeys(disabled_extensions, True)}))
     return dirs
 
 
 @contextlib.contextmanager
-def jupyterlab_server(notebooks: Iterable[Path], workdir: Path, *, timeout: float = 60.0) -> Iterator[Lab]:
+def jupyterlab_server(notebooks: Iterable[Path], workdir: Path, *, timeout: float = 60.0,
+                      disabled_extensions: Iterable[str] = ()) -> Iterator[Lab]:
     """Start JupyterLab on 127.0.0.1 with copies of ``notebooks`` in a fresh root; stop it whatever happens.
 
     The kernels import this checkout's ``ftlab`` (``PYTHONPATH``) and run offline (``FTLAB_OFFLINE=1``).
+    ``disabled_extensions`` switches lab extensions off (to see how the tests fail without one).
     """
     root = workdir / "root"
     root.mkdir(parents=True, exist_ok=True)
     for nb in notebooks:
         shutil.copy2(nb, root / Path(nb).name)
-    dirs = _lab_config(workdir)
+    dirs = _lab_config(workdir, disabled_extensions)
     port, token = free_port(), secrets.token_hex(16)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "JPY_"))}
     env.update({
@@ -172,7 +181,8 @@ def jupyterlab_server(notebooks: Iterable[Path], workdir: Path, *, timeout: floa
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")  # CI and these machines run as root
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=_die_with_parent)
     lab = Lab(f"http://127.0.0.1:{port}", token, root, log, proc)
     try:
         deadline = time.monotonic() + timeout
@@ -191,6 +201,14 @@ def jupyterlab_server(notebooks: Iterable[Path], workdir: Path, *, timeout: floa
         yield lab
     finally:
         _stop(proc)
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM the server if pytest itself is killed (its kernels then follow their parent)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
@@ -287,6 +305,22 @@ _WIDGETS_JS = """(mime) => {
 }"""
 
 
+_HOOK_JS = """() => {
+  // Record every error the kernel publishes, including those of widget callbacks (parent: comm_msg),
+  // which JupyterLab shows only in its log console.
+  const w = window.jupyterapp.shell.currentWidget;
+  window.__ftlabKernelErrors = window.__ftlabKernelErrors || [];
+  if (w.__ftlabHooked) return;
+  w.__ftlabHooked = true;
+  w.sessionContext.iopubMessage.connect((_, msg) => {
+    if (msg.header.msg_type !== 'error') return;
+    window.__ftlabKernelErrors.push({path: w.sessionContext.path,
+      parent: msg.parent_header ? msg.parent_header.msg_type : null,
+      error: `${msg.content.ename}: ${msg.content.evalue}`});
+  });
+}"""
+
+
 class LabPage:
     """One browser tab on the lab. Actions click and type; checks raise ``LabError`` with a one-line reason."""
 
@@ -338,10 +372,11 @@ class LabPage:
         return LabError(f"{message}{where}{extra}\nJupyterLab log tail:\n{self.lab.log_tail(15)}")
 
     # -- actions ---------------------------------------------------------------------------
-    def open(self, notebook: str, *, timeout: float = 60.0) -> dict[str, Any]:
+    def open(self, notebook: str, *, timeout: float = 60.0, check_extension: bool = True) -> dict[str, Any]:
         """Open a notebook from the lab's root and wait until its kernel is idle. Returns ``state()``."""
         self.page.goto(self.lab.lab_url(notebook, workspace=self._workspace()), wait_until="domcontentloaded")
-        self._check_widget_extension()
+        if check_extension:
+            self.check_widget_extension()
         deadline = time.monotonic() + timeout
         st: dict[str, Any] = {}
         while time.monotonic() < deadline:
@@ -350,6 +385,7 @@ class LabPage:
                 raise self.fail(f"opening {notebook} shows a dialog: {self.dialogs()[0]!r}", "dialog")
             if st.get("ready") and st.get("path") == notebook and st.get("kernel") == "idle":
                 self.page.locator(f"{VISIBLE_NOTEBOOK} .jp-Cell").first.wait_for()
+                self.page.evaluate(_HOOK_JS)
                 return st
             if st.get("kernel") == "dead":
                 raise self.fail(f"the kernel of {notebook} died while starting", "kernel-dead")
@@ -357,7 +393,7 @@ class LabPage:
         raise self.fail(f"{notebook} did not open with an idle kernel within {timeout:.0f} s "
                         f"(last state: path={st.get('path')!r}, kernel={st.get('kernel')!r})", "open-timeout")
 
-    def _check_widget_extension(self) -> None:
+    def check_widget_extension(self) -> None:
         """The ipywidgets front end must be among the lab's federated extensions, else no widget can show."""
         raw = self.page.locator("#jupyter-config-data").text_content(timeout=30_000)
         config = json.loads(raw or "{}")
@@ -436,11 +472,22 @@ class LabPage:
                                 f"never rendered within {timeout:.0f} s", "widget-timeout")
             time.sleep(0.25)
 
+    def callback_errors(self) -> list[str]:
+        """Errors the kernel raised outside a cell run: widget callbacks (``observe``) and the like."""
+        errs = self.page.evaluate("() => window.__ftlabKernelErrors || []")
+        return [f"{e['path']}: {e['error']} (in reply to {e['parent']})" for e in errs if e["parent"] != "execute_request"]
+
     def wait_for(self, what: str, probe: Any, expected: Any, *, timeout: float = 20.0) -> Any:
-        """Poll ``probe()`` until it returns ``expected``; on timeout raise a message with both values."""
+        """Poll ``probe()`` until it returns ``expected``; on timeout raise a message with both values.
+
+        A widget callback that raises in the kernel fails at once, with its exception.
+        """
         deadline = time.monotonic() + timeout
         got = None
         while True:
+            raised = self.callback_errors()
+            if raised:
+                raise self.fail(f"{what}: a widget callback raised in the kernel: {raised[0]}", "callback-error")
             try:
                 got = probe()
             except Exception as exc:
@@ -453,8 +500,9 @@ class LabPage:
             time.sleep(0.2)
 
     def kernel_errors_anywhere(self) -> list[str]:
+        """Error outputs in the open notebook's cells plus errors raised by widget callbacks."""
         st = self.state()
-        return [f"cell {c['index']}: {e}" for c in st.get("cells", []) for e in c["errors"]]
+        return [f"cell {c['index']}: {e}" for c in st.get("cells", []) for e in c["errors"]] + self.callback_errors()
 
     # -- widgets, as a person uses them ------------------------------------------------------
     def widget(self, css_class: str) -> Any:

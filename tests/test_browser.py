@@ -24,6 +24,7 @@ from tests.conftest import NOTEBOOKS, ROOT
 from tests.jupyterlab_driver import (
     ARTIFACTS,
     VISIBLE_NOTEBOOK,
+    WIDGET_EXTENSION,
     LabError,
     LabPage,
     chromium,
@@ -244,3 +245,27 @@ def test_kernel_errors_and_broken_widgets_fail_with_a_clear_message(lab, page):
     with pytest.raises(LabError, match=r"cell 0: 'Error displaying widget"):
         page.check_widgets(timeout=5)
     assert Path(ROOT / "tests" / "artifacts").is_dir()
+
+
+def test_a_missing_widget_extension_fails_with_a_clear_message(lab, tmp_path):
+    """A lab without the ipywidgets front end: the page check and the widget check both say so."""
+    import nbformat
+
+    _, ctx = lab
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    nb.cells = [nbformat.v4.new_code_cell("import ipywidgets\nipywidgets.IntSlider(value=3)")]
+    nbformat.write(nb, tmp_path / "slider.ipynb")
+    with jupyterlab_server([tmp_path / "slider.ipynb"], tmp_path / "lab",
+                           disabled_extensions=[WIDGET_EXTENSION]) as broken:
+        page = LabPage(ctx, broken, name="no-widget-extension")
+        try:
+            with pytest.raises(LabError, match=r"ipywidgets JupyterLab extension .* is missing or disabled"):
+                page.open("slider.ipynb")
+            page.open("slider.ipynb", check_extension=False)
+            page.run_all()
+            with pytest.raises(LabError, match=r"cell 0: the widget shows as text/plain \('IntSlider\(value=3\)'\)"):
+                page.check_widgets(timeout=5)
+        finally:
+            page.page.close()
+    assert not page.external_requests, f"the page tried to reach the network: {page.external_requests[:5]}"
