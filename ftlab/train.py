@@ -43,8 +43,8 @@ class TrainConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.0  # 0.05 for 8B
     target_modules: list[str] | None = None  # None: the 7 projections found in the model's config
-    learning_rate: float = 3e-3  # toy; 2e-4 for 8B ("larger models need lower LR")
-    num_train_epochs: float = 1.0
+    learning_rate: float = 5e-3  # toy; 2e-4 for 8B ("larger models need lower LR")
+    num_train_epochs: float = 2.0
     max_steps: int = -1  # > 0 overrides epochs
     per_device_train_batch_size: int = 16  # 4 for 8B on 24 GB
     gradient_accumulation_steps: int = 1
