@@ -482,15 +482,21 @@ def count_example_tokens(ex: dict, messages: list[dict], enc) -> tuple[int, int]
 
 
 def estimate_cost(model: str, trained_tokens: int) -> dict[str, Any] | None:
-    """The training cost from ftlab's price catalog (``ftlab.cost``), or ``None`` when unavailable."""
+    """The training cost of ``trained_tokens`` on ``model`` from ftlab's price catalog (``ftlab.cost``).
+
+    ``None`` when the catalog is not available or has no price for the model (it is then left out of
+    the stats rather than guessed).
+    """
     try:
         from ftlab import cost
     except ImportError:
         return None
     try:
-        return cost.openai_training_cost(model, trained_tokens)
+        row = cost.cost_for(model, trained_tokens)
     except (AttributeError, FtlabError, KeyError, ValueError, TypeError):
         return None
+    out = row.to_json() if hasattr(row, "to_json") else dict(row)
+    return out if out.get("training_cost_usd") is not None else None
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,0 +1,93 @@
+"""A local OpenAI-compatible fine-tuning API: the real ``openai`` SDK works unchanged via ``base_url``.
+
+Not a mock: uploaded files are stored, jobs are validated with ftlab's validator and really
+fine-tune the local toy model with LoRA, and ``ft:`` models answer chat completions with what
+they learned. State lives on disk, so a restart loses no files or jobs.
+
+Example::
+
+    from ftlab.sandbox import Sandbox
+
+    with Sandbox("/tmp/sbx") as sbx:
+        client = sbx.client()                     # openai.OpenAI(base_url=sbx.url, api_key="sandbox")
+        f = client.files.create(file=open("train.jsonl", "rb"), purpose="fine-tune")
+        job = client.fine_tuning.jobs.create(model="gpt-4.1-mini", training_file=f.id)
+
+``ftlab sandbox --port 8000`` serves the same API from the command line.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from ftlab.sandbox.server import App, Faults, SandboxHTTPServer
+
+__all__ = ["Faults", "Sandbox"]
+
+SANDBOX_API_KEY = "sk-ftlab-sandbox-local"  # not a secret: the sandbox accepts any bearer key
+
+
+class Sandbox:
+    """Start and stop the sandbox in this process (a server thread and a job-runner thread)."""
+
+    def __init__(self, data_dir: str | os.PathLike[str] | None = None, *, host: str = "127.0.0.1", port: int = 0,
+                 faults: Faults | dict[str, Any] | None = None, toy_seed: int = 0, verbose: bool = False):
+        from ftlab.core import cache_dir
+
+        self.data_dir = Path(data_dir) if data_dir else cache_dir("sandbox")
+        self.host, self.port = host, port
+        self.faults = Faults(**faults) if isinstance(faults, dict) else (faults or Faults())
+        self.toy_seed = toy_seed
+        self.verbose = verbose
+        self.server: SandboxHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL to give the SDK, e.g. ``http://127.0.0.1:53211/v1``."""
+        if self.server is None:
+            raise RuntimeError("the sandbox is not running: call start() first")
+        return f"http://{self.host}:{self.server.server_address[1]}/v1"
+
+    def start(self) -> Sandbox:
+        from ftlab.sandbox.inference import Inference
+        from ftlab.sandbox.runner import Runner
+        from ftlab.sandbox.store import Store
+
+        store = Store(self.data_dir)
+        self.runner = Runner(store, toy_seed=self.toy_seed)
+        self.app = App(store, self.runner, Inference(self.toy_seed), self.faults)
+        self.server = SandboxHTTPServer((self.host, self.port), self.app, verbose=self.verbose)
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="ftlab-sandbox-http", daemon=True)
+        self._thread.start()
+        self.runner.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving. A job still training is marked failed (it cannot resume)."""
+        if self.server is None:
+            return
+        self.server.shutdown()
+        self.server.server_close()
+        self.runner.stop()
+        self.server = None
+
+    def client(self, **kwargs: Any):
+        """An ``openai.OpenAI`` client pointed at this sandbox (extra kwargs go to the client)."""
+        from openai import OpenAI
+
+        return OpenAI(base_url=self.url, api_key=SANDBOX_API_KEY, **kwargs)
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = self.url if self.server else "stopped"
+        return f"Sandbox({str(self.data_dir)!r}, {state})"
