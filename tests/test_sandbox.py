@@ -253,3 +253,12 @@ def test_cli_rejects_a_bad_port(cli):
     assert code == 2 and "--port" in err
     code, _, err = cli("sandbox", "--fault-rate", "2")
     assert code == 2 and "rate" in err
+
+
+def test_one_sandbox_per_data_folder(tmp_path):
+    from ftlab.errors import FtlabError
+
+    with Sandbox(tmp_path), pytest.raises(FtlabError, match="already serving"):
+        Sandbox(tmp_path).start()
+    with Sandbox(tmp_path) as again:  # released on stop
+        assert again.url.startswith("http://127.0.0.1:")

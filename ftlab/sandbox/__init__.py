@@ -60,7 +60,11 @@ class Sandbox:
         store = Store(self.data_dir)
         self.runner = Runner(store, toy_seed=self.toy_seed)
         self.app = App(store, self.runner, Inference(self.toy_seed), self.faults)
-        self.server = SandboxHTTPServer((self.host, self.port), self.app, verbose=self.verbose)
+        try:
+            self.server = SandboxHTTPServer((self.host, self.port), self.app, verbose=self.verbose)
+        except OSError:
+            store.close()
+            raise
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
                                         name="ftlab-sandbox-http", daemon=True)
         self._thread.start()
@@ -74,6 +78,7 @@ class Sandbox:
         self.server.shutdown()
         self.server.server_close()
         self.runner.stop()
+        self.runner.store.close()
         self.server = None
 
     def client(self, **kwargs: Any):

@@ -40,6 +40,23 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def _claim(root: Path):
+    """Hold an exclusive lock on the data folder while serving it (released even on SIGKILL)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no guard
+        return None
+    f = (root / ".lock").open("a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        from ftlab.errors import FtlabError
+
+        raise FtlabError(f"another sandbox is already serving {root}; stop it or pick another --data-dir") from None
+    return f
+
+
 def public(obj: dict[str, Any]) -> dict[str, Any]:
     """The API view of a stored object: internal keys (``_…``) removed."""
     return {k: v for k, v in obj.items() if not k.startswith("_")}
@@ -52,11 +69,18 @@ class Store:
         self.root = Path(root)
         (self.root / "files").mkdir(parents=True, exist_ok=True)
         (self.root / "jobs").mkdir(parents=True, exist_ok=True)
+        self._lockfile = _claim(self.root)
         self.lock = threading.RLock()
         self.files: dict[str, dict[str, Any]] = {}
         self.jobs: dict[str, dict[str, Any]] = {}
         self._seq = 0
         self._load()
+
+    def close(self) -> None:
+        """Release the data folder for another sandbox."""
+        if self._lockfile is not None:
+            self._lockfile.close()
+            self._lockfile = None
 
     # -- loading --------------------------------------------------------------------------
     def _load(self) -> None:
