@@ -20,6 +20,7 @@ def register(sub) -> None:
     p.add_argument("--faults", default="429,500,slow", help="fault kinds to inject: 429, 500, slow (comma-separated)")
     p.add_argument("--toy-seed", type=int, default=0, help="seed of the toy base model")
     p.add_argument("--verbose", action="store_true", help="log every request")
+    p.add_argument("--url-file", help="also write the base URL to this file once listening (for launchers)")
 
     def run(args) -> int:
         import signal
@@ -42,6 +43,12 @@ def register(sub) -> None:
         except OSError as exc:
             raise ParameterError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
         print(f"ftlab sandbox: listening on {sbx.url} (data: {sbx.data_dir})", flush=True)
+        if args.url_file:
+            from pathlib import Path
+
+            tmp = Path(args.url_file + ".tmp")
+            tmp.write_text(sbx.url)
+            tmp.replace(args.url_file)
         print("Use it with: OpenAI(base_url=<that url>, api_key='anything'). Ctrl-C stops it.", flush=True)
         done = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: done.set())

@@ -25,7 +25,7 @@ from typing import Any
 
 from ftlab.sandbox.server import App, Faults, SandboxHTTPServer
 
-__all__ = ["Faults", "Sandbox"]
+__all__ = ["Faults", "Sandbox", "SandboxProcess"]
 
 SANDBOX_API_KEY = "sk-ftlab-sandbox-local"  # not a secret: the sandbox accepts any bearer key
 
@@ -96,3 +96,83 @@ class Sandbox:
     def __repr__(self) -> str:
         state = self.url if self.server else "stopped"
         return f"Sandbox({str(self.data_dir)!r}, {state})"
+
+
+class SandboxProcess:
+    """The sandbox in its own process (``python -m ftlab sandbox``): training and its logs stay out of
+    the caller's process. The server's output goes to ``<data_dir>/sandbox.log``.
+
+    Same interface as ``Sandbox``: ``start()``, ``url``, ``client()``, ``stop()``, a context manager.
+    """
+
+    def __init__(self, data_dir: str | os.PathLike[str] | None = None, *, port: int = 0, fault_rate: float = 0.0,
+                 toy_seed: int = 0, startup_timeout_s: float = 60.0):
+        from ftlab.core import cache_dir
+
+        self.data_dir = Path(data_dir) if data_dir else cache_dir("sandbox")
+        self.port, self.fault_rate, self.toy_seed = port, fault_rate, toy_seed
+        self.startup_timeout_s = startup_timeout_s
+        self.proc = None
+        self._url: str | None = None
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            raise RuntimeError("the sandbox is not running: call start() first")
+        return self._url
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "sandbox.log"
+
+    def start(self) -> SandboxProcess:
+        import subprocess
+        import sys
+        import time
+
+        from ftlab.errors import FtlabError
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        ready = self.data_dir / ".url"
+        ready.unlink(missing_ok=True)
+        cmd = [sys.executable, "-m", "ftlab", "sandbox", "--port", str(self.port), "--data-dir", str(self.data_dir),
+               "--fault-rate", str(self.fault_rate), "--toy-seed", str(self.toy_seed), "--url-file", str(ready)]
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + self.startup_timeout_s
+        while time.monotonic() < deadline:
+            if ready.exists() and ready.read_text().strip():
+                self._url = ready.read_text().strip()
+                return self
+            if self.proc.poll() is not None:
+                tail = self.log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+                raise FtlabError(f"the sandbox process exited with code {self.proc.returncode}: {tail[0]}")
+            time.sleep(0.05)
+        self.stop()
+        raise FtlabError(f"the sandbox did not start within {self.startup_timeout_s:.0f} s; see {self.log_path}")
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        import subprocess
+
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        self._url = None
+
+    def client(self, **kwargs: Any):
+        from openai import OpenAI
+
+        return OpenAI(base_url=self.url, api_key=SANDBOX_API_KEY, **kwargs)
+
+    def __enter__(self) -> SandboxProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

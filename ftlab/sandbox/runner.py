@@ -268,6 +268,16 @@ class Runner:
         if self._stop.is_set():
             raise JobFailed("sandbox_stopped", "The sandbox was stopped while this job was running, so its training "
                                                "was lost. Create the job again with the same files.")
+        by_step = {r["step"]: r for r in metrics_rows}
+        for ck in kept:  # validation at an epoch's end is logged after the epoch-end hook: fill it in
+            r = by_step.get(ck["step_number"], {})
+            m = ck["metrics"]
+            m["train_loss"] = r.get("train_loss", m["train_loss"])
+            m["train_mean_token_accuracy"] = r.get("train_accuracy", m["train_mean_token_accuracy"])
+            if r.get("valid_loss") is not None:
+                m["valid_loss"] = m["full_valid_loss"] = r["valid_loss"]
+                m["valid_mean_token_accuracy"] = m["full_valid_mean_token_accuracy"] = r["valid_mean_token_accuracy"]
+        self.store.set_checkpoints(jid, kept)
         adapter_dir = out_dir / "adapter"
         shutil.rmtree(adapter_dir, ignore_errors=True)
         shutil.copytree(outcome.adapter_dir, adapter_dir)

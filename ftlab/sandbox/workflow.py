@@ -61,23 +61,27 @@ class Connection:
         return f"Connection(mode={self.mode!r}, {self.where})"
 
 
-def connect(*, sandbox_dir: str | os.PathLike[str] | None = None, faults: Any = None,
-            max_retries: int = 2) -> Connection:
+def connect(*, sandbox_dir: str | os.PathLike[str] | None = None, fault_rate: float = 0.0,
+            max_retries: int = 2, in_process: bool = False) -> Connection:
     """Connect to OpenAI when ``OPENAI_API_KEY`` is set in the environment, else start a sandbox.
 
-    ``sandbox_dir`` keeps the sandbox's state (default: a temporary folder removed on ``close``).
+    The sandbox runs in its own process (``in_process=True``: in threads of this one) and keeps its
+    state in ``sandbox_dir`` (default: a temporary folder removed on ``close``).
     """
     from openai import OpenAI
 
     if os.environ.get("OPENAI_API_KEY"):
         return Connection(OpenAI(max_retries=max_retries), "openai")  # the SDK reads the key from the env
-    from ftlab.sandbox import Sandbox
+    from ftlab.sandbox import Faults, Sandbox, SandboxProcess
 
     tmp = None
     if not sandbox_dir:
         tmp = tempfile.TemporaryDirectory(prefix="ftlab-sandbox-")
         sandbox_dir = tmp.name
-    sbx = Sandbox(sandbox_dir, faults=faults).start()
+    if in_process:
+        sbx = Sandbox(sandbox_dir, faults=Faults(rate=fault_rate)).start()
+    else:
+        sbx = SandboxProcess(sandbox_dir, fault_rate=fault_rate).start()
     return Connection(sbx.client(max_retries=max_retries), "sandbox", sbx, tmp)
 
 
