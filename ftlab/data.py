@@ -51,6 +51,19 @@ _REVERSE_T = ["Reverse the words: {w}", "Say these words backwards: {w}", "Put i
               "Reverse this list: {w}"]
 _UPPER_T = ["Uppercase: {w}", "Write in capital letters: {w}", "Make this uppercase: {w}", "Capitalize fully: {w}"]
 _ADD_T = ["What is {a} + {b}?", "Add {a} and {b}.", "Compute {a} plus {b}.", "Sum of {a} and {b}?"]
+_REPEAT_T = ["Repeat the sentence: {s}", "Say this back to me: {s}", "Copy exactly: {s}", "Echo the text: {s}"]
+_FIELDS_T = ["Format as fields: {kv}", "Write these as key-value fields: {kv}", "Turn into fields: {kv}",
+             "Fields please: {kv}"]
+_FIELD_KEYS = ["name", "city", "color", "item", "code", "size", "status", "day"]
+_FIELD_VALUES = {"name": [p.split()[0] for p in ["Maria Lopez", "John Carter", "Aiko Tanaka", "Omar Haddad", "Lena Fischer"]],
+                 "city": ["Kelmar", "Vandel", "Brisk", "Ollin", "Holt"], "color": ["red", "blue", "green", "black"],
+                 "item": ["lamp", "mug", "scarf", "kettle", "boots"], "size": ["small", "medium", "large"],
+                 "status": ["open", "closed", "pending", "none"], "day": ["monday", "friday", "sunday"]}
+_SENTENCE_BITS = ["the parcel is on its way", "your account is ready", "we have a new lamp", "the shop opens at nine",
+                  "thanks for your order", "the river is calm today", "your refund is being processed",
+                  "the mug is made of clay", "please check your email", "the jacket comes in blue",
+                  "I have passed this to our team", "the address has been updated", "a return label is on its way",
+                  "your password link was sent", "the order was cancelled", "we are sorry for the trouble"]
 _CAPITAL_T = ["What is the capital of {c}?", "Name the capital city of {c}.", "Capital of {c}?",
               "Which city is the capital of {c}?"]
 _ALL_T = slice(0, None)
@@ -69,6 +82,15 @@ def _general_example(rng: random.Random, kind: str, templates: slice) -> dict[st
         x, y = rng.randint(0, 9), rng.randint(0, 9)
         q = rng.choice(_ADD_T[templates]).format(a=x, b=y)
         a = str(x + y)
+    elif kind == "repeat":
+        a = rng.choice(_SENTENCE_BITS).capitalize() + rng.choice([".", "!", " today.", " for order {n}."]).format(
+            n=rng.randint(1000, 9999))
+        q = rng.choice(_REPEAT_T[templates]).format(s=a)
+    elif kind == "fields":
+        keys = rng.sample(_FIELD_KEYS, rng.choice([2, 3]))
+        vals = [str(rng.randint(1000, 9999)) if k == "code" else rng.choice(_FIELD_VALUES[k]) for k in keys]
+        q = rng.choice(_FIELDS_T[templates]).format(kv=", ".join(f"{k} {v}" for k, v in zip(keys, vals, strict=True)))
+        a = " | ".join(f"{k}: {v}" for k, v in zip(keys, vals, strict=True))
     elif kind == "capital":
         c = rng.choice(sorted(CAPITALS))
         q = rng.choice(_CAPITAL_T[templates]).format(c=c)
@@ -79,11 +101,12 @@ def _general_example(rng: random.Random, kind: str, templates: slice) -> dict[st
                          {"role": "assistant", "content": a}], "skill": kind, "answer": a}
 
 
-GENERAL_SKILLS = ("reverse", "upper", "add", "capital")
+GENERAL_SKILLS = ("reverse", "upper", "add", "repeat", "fields", "capital")
 
 
 def general_examples(n: int, seed: int = 0, *, probe: bool = False) -> list[dict[str, Any]]:
-    """``n`` general-skill examples (reverse, uppercase, addition, capital lookups).
+    """``n`` general-skill examples (reverse, uppercase, addition,
+    repeating a sentence, formatting key-value fields, capital lookups).
 
     ``probe=True`` draws a differently seeded set: held-out word lists for reversing, and the
     same skills and facts asked again, so the probe set measures the skill rather than

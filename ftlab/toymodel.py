@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ftlab.core import cache_dir, seed_everything, stable_hash
+from ftlab.core import cache_dir, seed_everything, stable_hash, tune_cpu_threads
 from ftlab.data import (
     GENERAL_SYSTEM,
     INTENTS,
@@ -35,7 +35,7 @@ from ftlab.data import (
 )
 
 TOY_MODEL_ID = "ftlab/toy-llama"
-RECIPE_VERSION = 1  # bump when the recipe below changes: it is part of the cache key
+RECIPE_VERSION = 4  # bump when the recipe below changes: it is part of the cache key
 
 SPECIAL = {"bos": "<|begin|>", "eos": "<|end|>", "pad": "<|pad|>"}
 ROLE_TOKENS = ["<|system|>", "<|user|>", "<|assistant|>", "<|tool|>"]
@@ -66,7 +66,7 @@ class ToyRecipe:
     num_kv_heads: int = 2
     intermediate_size: int = 384
     max_position: int = 256
-    steps: int = 450
+    steps: int = 600
     batch_size: int = 48
     lr: float = 4e-3
     n_general: int = 12000
@@ -138,7 +138,9 @@ def _train_tokenizer(recipe: ToyRecipe):
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    # Digits one by one, as Llama does: order numbers can then be copied token by token.
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                                 pre_tokenizers.ByteLevel(add_prefix_space=False)])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=recipe.vocab_size,
@@ -243,6 +245,7 @@ def build_toy_model(out: str | os.PathLike[str] | None = None, seed: int = 0, *,
         pad_token_id=tokenizer.pad_token_id,
     )
     model = LlamaForCausalLM(config)
+    tune_cpu_threads(sum(p.numel() for p in model.parameters()))
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, betas=(0.9, 0.98), weight_decay=0.01)
     warmup = max(1, recipe.steps // 20)
