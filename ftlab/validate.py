@@ -484,27 +484,45 @@ def count_example_tokens(ex: dict, messages: list[dict], enc) -> tuple[int, int]
 def estimate_cost(model: str, trained_tokens: int) -> dict[str, Any] | None:
     """The training cost of ``trained_tokens`` on ``model`` from ftlab's price catalog (``ftlab.cost``).
 
-    ``None`` when the catalog is not available or has no price for the model (it is then left out of
-    the stats rather than guessed).
+    ``None`` when the catalog has no per-token training price for the model (it is then left out
+    of the stats rather than guessed). Example: 9,645 tokens on gpt-4.1-mini at $0.80/M → ``usd`` 0.007716.
     """
     try:
-        from ftlab import cost
+        from ftlab.cost import load_catalog
     except ImportError:
         return None
     try:
-        row = cost.cost_for(model, trained_tokens)
-    except (AttributeError, FtlabError, KeyError, ValueError, TypeError):
+        entry = load_catalog().entry(model)
+    except (FtlabError, KeyError, ValueError, TypeError, OSError):
         return None
-    out = row.to_json() if hasattr(row, "to_json") else dict(row)
-    return out if out.get("training_cost_usd") is not None else None
+    price = entry.get("training_usd_per_1m")
+    if entry.get("pricing") != "per_training_token" or price is None:
+        return None
+    return {"usd": round(trained_tokens * price / 1_000_000, 6), "trained_tokens": trained_tokens,
+            "usd_per_1m_training_tokens": price, "catalog_entry": entry["id"], "source": entry["source"],
+            "as_of": entry["as_of"]}
 
 
 # ---------------------------------------------------------------------------------------
 # Entry points
 # ---------------------------------------------------------------------------------------
+def _refuse_inference_only(model: str) -> None:
+    """A model the price catalog marks as not fine-tunable is a usage error, named with the alternatives."""
+    try:
+        from ftlab.cost import load_catalog
+
+        cat = load_catalog()
+        entry = cat.entry(model, fine_tune=False)
+    except (ImportError, FtlabError, KeyError, ValueError, TypeError, OSError):
+        return  # not in the catalog: the tokenizer decides below
+    if not entry["fine_tunable"]:
+        cat.entry(model)  # raises the catalog's one-line error naming the fine-tunable models
+
+
 def _settings(model: str, encoding: str | None, max_tokens: int | None):
     if not isinstance(model, str) or not model:
         raise ParameterError("model must be a model name such as 'gpt-4.1-mini'")
+    _refuse_inference_only(model)
     enc_name = encoding or encoding_name_for_model(model)
     try:
         enc = get_encoding(enc_name)

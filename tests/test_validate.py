@@ -283,3 +283,18 @@ def test_deep_nesting_never_raises():
     deep = b'{"messages": [{"role": "user", "content": ' + b"[" * 900 + b"]" * 900 + b'}, {"role": "assistant", "content": "x"}]}'
     r = validate_bytes(deep)
     assert [(f.line, f.code) for f in r.errors if f.line] == [(1, "missing_content")]
+
+
+def test_cost_comes_from_the_price_catalog(cli):
+    from ftlab.cost import load_catalog
+
+    r = validate_file(DRONE, model="gpt-4.1")
+    price = load_catalog().entry("gpt-4.1")["training_usd_per_1m"]
+    cost = r.stats["cost"]
+    assert cost["usd"] == round(r.stats["trained_tokens"] * price / 1e6, 6) and cost["usd"] > 0
+    assert cost["source"] and cost["as_of"]
+    assert "cost" not in validate_file(DRONE, model="o4-mini").stats  # billed per hour, not per token
+    code, _, err = cli("validate", str(DRONE), "--model", "gpt-5.4")
+    assert code == 2 and "cannot be fine-tuned" in err and "gpt-4.1-mini" in err
+    code, out, _ = cli("validate", str(DRONE), "--epochs", "2")
+    assert code == 0 and f"× 2 epochs (given) = {2 * r.stats['billing_tokens']}" in out

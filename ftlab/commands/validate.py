@@ -45,7 +45,11 @@ def register(sub) -> None:
             print(f"billing tokens per epoch: {s['billing_tokens']} × {s['n_epochs']} epochs "
                   f"({s['n_epochs_source']}) = {s['trained_tokens']} trained tokens")
             if "cost" in s:
-                print(f"training cost: {json.dumps(s['cost'])}")
+                c = s["cost"]
+                print(f"training cost: ${c['usd']:.4f} ({c['trained_tokens']} tokens × ${c['usd_per_1m_training_tokens']:.2f}/M, "
+                      f"{c['catalog_entry']}, prices as of {c['as_of']}: verify at the provider's pricing page)")
+            else:
+                print(f"training cost: no per-token training price for {s['model']} in the price catalog")
         return 0 if report.ok else 1
 
     p.set_defaults(func=run)

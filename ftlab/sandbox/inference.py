@@ -29,6 +29,9 @@ class Inference:
         self._tok = AutoTokenizer.from_pretrained(path)
         self._base = AutoModelForCausalLM.from_pretrained(path)
         self._base.eval()
+        from ftlab.core import tune_cpu_threads
+
+        tune_cpu_threads(sum(p.numel() for p in self._base.parameters()))
 
     def _model_for(self, adapter_dir: str | None):
         self._load_base()

@@ -5,8 +5,8 @@ The training is ftlab's own (``ftlab.train.train``: TRL's ``SFTTrainer`` with
 trainer's logs into the job's events, metrics and per-epoch checkpoints.
 
 OpenAI's hyperparameters map like this: ``n_epochs`` → epochs, ``batch_size`` → batch size,
-``learning_rate_multiplier`` × ``TOY_BASE_LR`` → learning rate (so the "auto" multiplier 2.0
-gives the toy's usual 3e-3). Plain LoRA on the fp32 toy model (no 4-bit), so the adapter the
+``learning_rate_multiplier`` × ``TOY_BASE_LR`` → learning rate (multiplier 1 is the toy's
+default 3e-3; the "auto" multiplier 2.0 gives 6e-3). Plain LoRA on the fp32 toy model (no 4-bit), so the adapter the
 chat endpoint loads matches the base it was trained on exactly.
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-TOY_BASE_LR = 1.5e-3
+TOY_BASE_LR = 3e-3
 
 
 class TrainingUnavailable(Exception):
@@ -102,8 +102,8 @@ def train_job(
     ``on_epoch(epoch, step, save)`` at each epoch end (``save(folder)`` writes the adapter there), and
     stops early when ``should_stop()`` turns true."""
     try:
-        from ftlab.train import TrainConfig, train
         from ftlab.toymodel import TOY_MODEL_ID
+        from ftlab.train import TrainConfig, train
     except ImportError as exc:
         raise TrainingUnavailable(f"the sandbox cannot train: {exc}. Install ftlab with its training module.") from None
 
