@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import openai
 import pytest
 
 from ftlab import data
-from ftlab.sandbox import Faults, Sandbox
-from tests.conftest import ROOT
+from ftlab.sandbox import Faults, Sandbox, SandboxProcess
 
 
 def _client(url: str, **kw) -> openai.OpenAI:
@@ -169,8 +164,8 @@ def test_events_paginate_newest_first(client, files):
 
 
 def test_chat_with_the_base_model_and_unknown_models(client):
-    r = client.chat.completions.create(model="gpt-4.1-mini", messages=[{"role": "user", "content": "Uppercase: apple"}],
-                                       temperature=0, max_tokens=8)
+    msgs = [{"role": "system", "content": data.GENERAL_SYSTEM}, {"role": "user", "content": "Uppercase: apple"}]
+    r = client.chat.completions.create(model="gpt-4.1-mini", messages=msgs, temperature=0, max_tokens=8)
     assert r.object == "chat.completion" and r.model == "gpt-4.1-mini"
     assert r.choices[0].message.content == "APPLE" and r.choices[0].finish_reason == "stop"
     assert r.usage.prompt_tokens > 0 and r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
@@ -215,37 +210,24 @@ def test_injected_faults_are_survived_by_the_sdk_retries(tmp_path, files):
     assert {"429", "500", "slow"} <= kinds, faults.injected
 
 
-def _start_process(data_dir: Path) -> tuple[subprocess.Popen, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.Popen([sys.executable, "-m", "ftlab", "sandbox", "--port", "0", "--data-dir", str(data_dir)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-    line = proc.stdout.readline()
-    assert "listening on" in line, line + proc.stderr.read()
-    return proc, line.split("listening on ")[1].split()[0]
-
-
 def test_restart_loses_nothing(tmp_path, files):
-    proc, url = _start_process(tmp_path)
+    sp = SandboxProcess(tmp_path).start()
     try:
-        c = _client(url)
+        c = _client(sp.url)
         up = _upload(c, files["upload"])
         bad = _upload(c, files["malformed"])
         failed = _wait(c, c.fine_tuning.jobs.create(model="gpt-4.1-mini", training_file=bad.id, suffix="r1").id)
         events = c.fine_tuning.jobs.list_events(failed.id).data
     finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    proc, url2 = _start_process(tmp_path)
-    try:
-        c = _client(url2)
+        sp.proc.send_signal(signal.SIGKILL)
+        sp.proc.wait()
+    with SandboxProcess(tmp_path) as sp2:
+        c = _client(sp2.url)
         assert {f.id for f in c.files.list()} == {up.id, bad.id}
         assert c.files.content(up.id).read() == files["upload"].read_bytes()
         again = c.fine_tuning.jobs.retrieve(failed.id)
         assert again == failed
         assert c.fine_tuning.jobs.list_events(failed.id).data == events
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 def test_cli_rejects_a_bad_port(cli):
@@ -262,3 +244,133 @@ def test_one_sandbox_per_data_folder(tmp_path):
         Sandbox(tmp_path).start()
     with Sandbox(tmp_path) as again:  # released on stop
         assert again.url.startswith("http://127.0.0.1:")
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Real training: the toy model is fine-tuned with LoRA (one job shared by the tests below)
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained(client, files):
+    sp = data.support_splits()
+    tr = _upload(client, data.write_jsonl(sp["train"][:240], files["dir"] / "train240.jsonl"))
+    va = _upload(client, data.write_jsonl(sp["validation"][:20], files["dir"] / "valid20.jsonl"))
+    job = client.fine_tuning.jobs.create(
+        model="gpt-4.1-mini", training_file=tr.id, validation_file=va.id, suffix="support", seed=7,
+        metadata={"purpose": "test"},
+        method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 4, "batch_size": 8}}})
+    return _wait(client, job.id), tr
+
+
+@pytest.mark.slow
+def test_job_succeeds_with_openai_shaped_results(client, trained):
+    from ftlab.validate import validate_bytes
+
+    job, tr = trained
+    assert job.status == "succeeded", job.error
+    assert job.fine_tuned_model == f"ft:gpt-4.1-mini-2025-04-14:ftlab-sandbox:support:{job.id[-8:]}"
+    assert job.hyperparameters.n_epochs == 4 and job.hyperparameters.batch_size == 8
+    assert job.hyperparameters.learning_rate_multiplier == 2.0  # "auto" resolved
+    billing = validate_bytes(client.files.content(tr.id).read(), model="gpt-4.1-mini").stats["billing_tokens"]
+    assert job.trained_tokens == billing * 4
+    assert job.finished_at >= job.created_at and job.estimated_finish is None
+    events = list(client.fine_tuning.jobs.list_events(job.id, limit=1000))
+    steps = [e for e in events if e.type == "metrics"]
+    assert len(steps) == 120 and steps[0].data["step"] == 120 and steps[0].data["total_steps"] == 120
+    assert any(e.data.get("valid_loss") is not None for e in steps)
+    assert events[0].message == "The job has successfully completed"
+    first, last = steps[-1].data["train_loss"], steps[0].data["train_loss"]
+    assert last < first / 2, (first, last)
+
+
+@pytest.mark.slow
+def test_checkpoints_one_per_epoch_last_three_kept(client, trained):
+    job, _ = trained
+    cks = client.fine_tuning.jobs.checkpoints.list(job.id).data
+    assert [c.step_number for c in cks] == [120, 90, 60]  # newest first; epoch 1 (step 30) was dropped
+    assert [c.fine_tuned_model_checkpoint for c in cks] == [f"{job.fine_tuned_model}:ckpt-step-{n}" for n in (120, 90, 60)]
+    assert all(c.id.startswith("ftckpt_") and c.metrics.train_loss is not None for c in cks)
+    assert cks[0].metrics.full_valid_loss is not None
+    page = client.fine_tuning.jobs.checkpoints.list(job.id, limit=2)
+    assert page.has_more and [c.step_number for c in page.data] == [120, 90]
+
+
+@pytest.mark.slow
+def test_result_file_is_base64_step_metrics_csv(client, trained):
+    import base64
+
+    from ftlab.sandbox.workflow import final_losses, step_metrics
+
+    job, _ = trained
+    meta = client.files.retrieve(job.result_files[0])
+    assert meta.purpose == "fine-tune-results" and meta.filename == "step_metrics.csv"
+    raw = client.files.content(job.result_files[0]).read()
+    text = base64.b64decode(raw).decode()
+    assert text.splitlines()[0] == "step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy"
+    assert len(text.splitlines()) == 121
+    rows = step_metrics(client, job)
+    assert [r["step"] for r in rows] == list(range(1, 121))
+    losses = final_losses(rows)
+    assert losses["train_loss"] == rows[-1]["train_loss"] and losses["valid_loss"] is not None
+
+
+@pytest.mark.slow
+def test_fine_tuned_model_shows_the_learned_behaviour(client, trained):
+    from ftlab.sandbox.workflow import ask
+
+    job, _ = trained
+    held_out = data.support_splits()["test"][:10]
+    formatted = {"base": 0, "ft": 0, "intent": 0}
+    for ex in held_out:
+        base = ask(client, "gpt-4.1-mini", ex["messages"])
+        tuned = ask(client, job.fine_tuned_model, ex["messages"])
+        formatted["base"] += data.parse_support_reply(base)[0] is not None
+        formatted["ft"] += data.parse_support_reply(tuned)[0] is not None
+        formatted["intent"] += data.parse_support_reply(tuned)[0] == ex["intent"]
+    assert formatted["base"] == 0 and formatted["ft"] >= 9 and formatted["intent"] >= 6, formatted
+    ck = client.fine_tuning.jobs.checkpoints.list(job.id).data[-1].fine_tuned_model_checkpoint
+    r = client.chat.completions.create(model=ck, messages=held_out[0]["messages"][:2], temperature=0)
+    assert r.model == ck and r.choices[0].message.content
+    assert job.fine_tuned_model in [m.id for m in client.models.list()]
+
+
+@pytest.mark.slow
+def test_cancel_a_running_job(client, files, trained):
+    up = _upload(client, files["train"])
+    job = client.fine_tuning.jobs.create(model="gpt-4.1-mini", training_file=up.id,
+                                         hyperparameters={"n_epochs": 20, "batch_size": 1})
+    deadline = time.time() + 300
+    while not any(e.type == "metrics" for e in client.fine_tuning.jobs.list_events(job.id).data):
+        assert time.time() < deadline, "the job never started training"
+        time.sleep(0.2)
+    assert client.fine_tuning.jobs.retrieve(job.id).status == "running"
+    assert client.fine_tuning.jobs.cancel(job.id).status == "cancelled"
+    time.sleep(2)  # the runner stops at the next step
+    done = client.fine_tuning.jobs.retrieve(job.id)
+    assert done.status == "cancelled" and done.fine_tuned_model is None and done.trained_tokens is None
+    n = len(list(client.fine_tuning.jobs.list_events(job.id, limit=1000)))
+    time.sleep(1)
+    assert len(list(client.fine_tuning.jobs.list_events(job.id, limit=1000))) == n  # training really stopped
+    assert client.fine_tuning.jobs.checkpoints.list(job.id).data == []
+
+
+@pytest.mark.slow
+def test_job_running_at_kill_time_fails_clearly_after_restart(tmp_path, files):
+    sp = SandboxProcess(tmp_path).start()
+    try:
+        c = _client(sp.url)
+        up = _upload(c, files["train"])
+        job = c.fine_tuning.jobs.create(model="gpt-4.1-mini", training_file=up.id, hyperparameters={"n_epochs": 20})
+        deadline = time.time() + 300
+        while c.fine_tuning.jobs.retrieve(job.id).status != "running":
+            assert time.time() < deadline
+            time.sleep(0.2)
+    finally:
+        sp.proc.send_signal(signal.SIGKILL)
+        sp.proc.wait()
+    with SandboxProcess(tmp_path) as sp2:
+        c = _client(sp2.url)
+        job = c.fine_tuning.jobs.retrieve(job.id)
+        assert job.status == "failed" and job.error.code == "sandbox_restarted"
+        assert "Create the job again" in job.error.message
+        assert c.files.retrieve(up.id).id == up.id
