@@ -123,7 +123,7 @@ def wait_for_job(client: Any, job_id: str, *, poll_s: float = 2.0, timeout_s: fl
                         bar.set_postfix(train_loss=f"{data['train_loss']:.3f}")
                     bar.refresh()
                 elif show is not None:
-                    show(f"[{job.status}] {e.level}: {e.message}")
+                    show(f"{time.strftime('%H:%M:%S', time.localtime(e.created_at))} {e.level}: {e.message}")
             if job.status in TERMINAL:
                 return job
             if timeout_s is not None and time.monotonic() - started > timeout_s:
@@ -190,14 +190,97 @@ def ask(client: Any, model: str, messages: Sequence[dict[str, Any]], *, max_toke
 
 
 def compare_models(client: Any, base_model: str, tuned_model: str, examples: Sequence[dict[str, Any]],
-                   score: Callable[[str, dict[str, Any]], float]) -> dict[str, Any]:
-    """Ask both models every held-out example; return per-example replies and the mean scores."""
+                   scores: dict[str, Callable[[str, dict[str, Any]], float]]) -> dict[str, Any]:
+    """Ask both models every held-out example (temperature 0) and score the replies.
+
+    Returns ``{"rows": [...], "base": {score: mean}, "fine_tuned": {score: mean}}``.
+    """
     rows = []
     for ex in examples:
         before, after = ask(client, base_model, ex["messages"]), ask(client, tuned_model, ex["messages"])
         user = next(m["content"] for m in ex["messages"] if m["role"] == "user")
         rows.append({"prompt": user, "base": before, "fine_tuned": after,
-                     "base_score": score(before, ex), "fine_tuned_score": score(after, ex)})
+                     **{f"base_{k}": f(before, ex) for k, f in scores.items()},
+                     **{f"fine_tuned_{k}": f(after, ex) for k, f in scores.items()}})
     n = max(1, len(rows))
-    return {"rows": rows, "base_accuracy": sum(r["base_score"] for r in rows) / n,
-            "fine_tuned_accuracy": sum(r["fine_tuned_score"] for r in rows) / n}
+    return {"rows": rows,
+            "base": {k: sum(r[f"base_{k}"] for r in rows) / n for k in scores},
+            "fine_tuned": {k: sum(r[f"fine_tuned_{k}"] for r in rows) / n for k in scores}}
+
+
+# ---------------------------------------------------------------------------------------
+# Notebook 03 helpers: the files to upload, the OpenAI models table, the support-task scores
+# ---------------------------------------------------------------------------------------
+def write_job_files(folder: str | os.PathLike[str], n_train: int, n_validation: int, seed: int = 0) -> dict[str, Path]:
+    """The toy support task as an upload pair: ``{"train": …, "validation": …}`` JSONL files (OpenAI format)."""
+    from ftlab.data import support_splits, write_jsonl
+
+    sp = support_splits(seed)
+    if n_train > len(sp["train"]) or n_validation > len(sp["validation"]):
+        raise FtlabError(f"n_train ≤ {len(sp['train'])} and n_validation ≤ {len(sp['validation'])} for the toy task")
+    folder = Path(folder)
+    return {"train": write_jsonl(sp["train"][:n_train], folder / "support_train.jsonl"),
+            "validation": write_jsonl(sp["validation"][:n_validation], folder / "support_validation.jsonl")}
+
+
+def openai_models() -> list[dict[str, Any]]:
+    """The OpenAI models in ftlab's price catalog: fine-tunable or not, method, prices, data-sharing prices."""
+    from ftlab.cost import load_catalog
+    from ftlab.sandbox.models import supervised_models
+
+    cat = load_catalog()
+    discount = cat.providers["openai"].get("data_sharing_inference_discount") or 0.0
+    sandbox = set(supervised_models())
+    rows = []
+    for m in cat.models:
+        if m["provider"] != "openai":
+            continue
+        p_in, p_out = m.get("inference_in_usd_per_1m"), m.get("inference_out_usd_per_1m")
+        rows.append({
+            "model": m["id"], "snapshot": m.get("snapshot"), "fine_tunable": m["fine_tunable"],
+            "method": m.get("method", "supervised" if m["fine_tunable"] else "none (inference only)"),
+            "training_usd_per_1m": m.get("training_usd_per_1m"), "training_usd_per_hour": m.get("training_usd_per_hour"),
+            "inference_usd_per_1m": (p_in, p_out),
+            "inference_with_data_sharing": (p_in * (1 - discount), p_out * (1 - discount)) if p_in and p_out else None,
+            "in_sandbox": m["id"] in sandbox, "source": m["source"], "as_of": m["as_of"],
+        })
+    return rows
+
+
+def openai_models_html(rows: Sequence[dict[str, Any]] | None = None) -> str:
+    """``openai_models()`` as an HTML table."""
+    from html import escape
+
+    def usd(v: Any) -> str:
+        return f"${v:,.2f}" if isinstance(v, int | float) else "—"
+
+    body = []
+    for r in rows if rows is not None else openai_models():
+        if r["training_usd_per_1m"] is not None:
+            train = f"{usd(r['training_usd_per_1m'])}/M tokens"
+        elif r["training_usd_per_hour"] is not None:
+            train = f"{usd(r['training_usd_per_hour'])}/hour"
+        else:
+            train = "—"
+        inf = r["inference_usd_per_1m"]
+        shared = r["inference_with_data_sharing"]
+        body.append(
+            f"<tr><td><code>{escape(r['model'])}</code></td><td>{'yes' if r['fine_tunable'] else '<b>no</b>'}</td>"
+            f"<td>{escape(str(r['method']))}</td><td>{train}</td><td>{usd(inf[0])} / {usd(inf[1])}</td>"
+            f"<td>{(usd(shared[0]) + ' / ' + usd(shared[1])) if shared else '—'}</td>"
+            f"<td>{'yes' if r['in_sandbox'] else 'no'}</td><td>{escape(r['as_of'])}</td></tr>")
+    return ("<table><thead><tr><th>model</th><th>fine-tunable</th><th>method</th><th>training</th>"
+            "<th>fine-tuned inference in / out per M</th><th>with data sharing</th><th>sandbox trains it</th>"
+            "<th>as of</th></tr></thead><tbody>" + "".join(body) + "</tbody></table>")
+
+
+def support_scores() -> dict[str, Callable[[str, dict[str, Any]], float]]:
+    """Scorers for the toy support task: the reply ``format``, the right ``intent``, and ``exact``
+    (intent and order number both right)."""
+    from ftlab.data import parse_support_reply, score_support_reply
+
+    return {
+        "format": lambda reply, ex: float(parse_support_reply(reply)[0] is not None),
+        "intent": lambda reply, ex: float(parse_support_reply(reply)[0] == ex["intent"]),
+        "exact": score_support_reply,
+    }
