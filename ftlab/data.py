@@ -10,8 +10,8 @@ fixed, exactly scorable format::
 
     intent: refund | order: 4821 | I'm sorry about order 4821. I have started your refund.
 
-Example: ``score_support_reply(reply, expected)`` is 1.0 only when both the intent and the
-order number match.
+Example: ``score_support_reply(reply, expected)`` is 1.0 only when the reply has the format
+and the right intent; ``order_correct(reply, expected)`` checks the copied order number.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ _ADD_T = ["What is {a} + {b}?", "Add {a} and {b}.", "Compute {a} plus {b}.", "Su
 _REPEAT_T = ["Repeat the sentence: {s}", "Say this back to me: {s}", "Copy exactly: {s}", "Echo the text: {s}"]
 _FIELDS_T = ["Format as fields: {kv}", "Write these as key-value fields: {kv}", "Turn into fields: {kv}",
              "Fields please: {kv}"]
-_FIELD_KEYS = ["name", "city", "color", "item", "code", "size", "status", "day"]
+_FIELD_KEYS = ["name", "city", "color", "item", "size", "status", "day"]
 _FIELD_VALUES = {"name": [p.split()[0] for p in ["Maria Lopez", "John Carter", "Aiko Tanaka", "Omar Haddad", "Lena Fischer"]],
                  "city": ["Kelmar", "Vandel", "Brisk", "Ollin", "Holt"], "color": ["red", "blue", "green", "black"],
                  "item": ["lamp", "mug", "scarf", "kettle", "boots"], "size": ["small", "medium", "large"],
@@ -83,12 +83,11 @@ def _general_example(rng: random.Random, kind: str, templates: slice) -> dict[st
         q = rng.choice(_ADD_T[templates]).format(a=x, b=y)
         a = str(x + y)
     elif kind == "repeat":
-        a = rng.choice(_SENTENCE_BITS).capitalize() + rng.choice([".", "!", " today.", " for order {n}."]).format(
-            n=rng.randint(1000, 9999))
+        a = rng.choice(_SENTENCE_BITS).capitalize() + rng.choice([".", "!", " today."])
         q = rng.choice(_REPEAT_T[templates]).format(s=a)
     elif kind == "fields":
         keys = rng.sample(_FIELD_KEYS, rng.choice([2, 3]))
-        vals = [str(rng.randint(1000, 9999)) if k == "code" else rng.choice(_FIELD_VALUES[k]) for k in keys]
+        vals = [rng.choice(_FIELD_VALUES[k]) for k in keys]
         q = rng.choice(_FIELDS_T[templates]).format(kv=", ".join(f"{k} {v}" for k, v in zip(keys, vals, strict=True)))
         a = " | ".join(f"{k}: {v}" for k, v in zip(keys, vals, strict=True))
     elif kind == "capital":
@@ -254,9 +253,15 @@ def parse_support_reply(reply: str) -> tuple[str | None, str | None]:
 
 
 def score_support_reply(reply: str, example: dict[str, Any]) -> float:
-    """1.0 when the reply has the format, the right intent and the right order number, else 0.0."""
-    intent, order = parse_support_reply(reply)
-    return float(intent == example["intent"] and order == (example["order"] or "none"))
+    """1.0 when the reply has the format and the right intent, else 0.0 (the task's accuracy)."""
+    intent, _ = parse_support_reply(reply)
+    return float(intent == example["intent"])
+
+
+def order_correct(reply: str, example: dict[str, Any]) -> bool:
+    """True when the reply's ``order:`` field equals the example's order number (or ``none``)."""
+    _, order = parse_support_reply(reply)
+    return order == (example["order"] or "none")
 
 
 def support_examples(n: int, seed: int = 0) -> list[dict[str, Any]]:
