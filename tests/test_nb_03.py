@@ -23,7 +23,7 @@ def test_03_defaults(run_notebook):
     assert f["checkpoint_steps"] == [n, n * 2 // 3, n // 3]  # one per epoch, newest first
     assert f["final_train_loss"] < f["first_train_loss"] / 3
     assert f["final_valid_loss"] < 2.0
-    assert f["base_scores"] == {"exact": 0.0, "format": 0.0, "intent": 0.0}
+    assert f["base_scores"]["format"] == 0.0 and f["base_scores"]["intent"] == 0.0
     assert f["fine_tuned_scores"]["format"] >= 0.7 and f["fine_tuned_scores"]["intent"] >= 0.5
     assert f["malformed_errors"] == [[3, "invalid_json"], [5, "unrecognized_role"],
                                      [7, "example_missing_assistant_message"], [9, "message_missing_key"]]

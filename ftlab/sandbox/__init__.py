@@ -18,6 +18,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from pathlib import Path
@@ -157,12 +158,23 @@ class SandboxProcess:
         if self.proc is None:
             return
         if self.proc.poll() is None:
+            import time
+
+            start = self.log_path.stat().st_size if self.log_path.exists() else 0
             self.proc.terminate()
-            try:
-                self.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
+            # The server prints "stopped" once its state is saved; the interpreter's teardown after
+            # that (torch and friends) takes seconds and saves nothing, so it is cut short.
+            deadline = time.monotonic() + timeout_s
+            while self.proc.poll() is None and time.monotonic() < deadline:
+                with self.log_path.open("rb") as f:
+                    f.seek(start)
+                    if b"ftlab sandbox: stopped" in f.read():
+                        break
+                time.sleep(0.05)
+            if self.proc.poll() is None:
                 self.proc.kill()
-                self.proc.wait()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout_s)
         self.proc = None
         self._url = None
 

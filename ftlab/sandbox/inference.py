@@ -21,9 +21,12 @@ class Inference:
     def _load_base(self) -> None:
         if self._base is not None:
             return
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from ftlab.sandbox.runner import IMPORT_LOCK
 
-        from ftlab.toymodel import TOY_MODEL_ID, resolve_model
+        with IMPORT_LOCK:
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            from ftlab.toymodel import TOY_MODEL_ID, resolve_model
 
         path = resolve_model(TOY_MODEL_ID, seed=self.toy_seed)
         self._tok = AutoTokenizer.from_pretrained(path)
@@ -37,7 +40,10 @@ class Inference:
         self._load_base()
         if adapter_dir is None:
             return self._peft or self._base, None
-        from peft import PeftModel
+        from ftlab.sandbox.runner import IMPORT_LOCK
+
+        with IMPORT_LOCK:
+            from peft import PeftModel
 
         name = self._adapters.get(adapter_dir)
         if name is None:

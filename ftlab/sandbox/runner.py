@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import io
 import shutil
@@ -33,6 +34,9 @@ from ftlab.sandbox.server import ORG_SLUG, ApiError
 from ftlab.sandbox.store import Store, new_id
 
 TERMINAL = ("succeeded", "failed", "cancelled")
+# Some libraries' lazy modules (trl's, transformers') are not safe to import from two threads at once:
+# the warm-up, the training and the chat endpoint's first model load take turns.
+IMPORT_LOCK = threading.Lock()
 KEEP_CHECKPOINTS = 3
 AUTO_LR_MULTIPLIER = 2.0
 AUTO_MAX_BATCH = 8
@@ -113,10 +117,27 @@ class Runner:
         self.current: str | None = None
 
     # -- thread control --------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, *, warm: bool = True) -> None:
         self.recover()
         self._thread = threading.Thread(target=self._loop, name="ftlab-sandbox-runner", daemon=True)
         self._thread.start()
+        if warm:
+            threading.Thread(target=self._warm, name="ftlab-sandbox-warmup", daemon=True).start()
+
+    def _warm(self) -> None:
+        """Import the training stack and make sure the toy model is built, so the first job starts at once.
+
+        Holds ``IMPORT_LOCK``: the job thread takes it before training, because some libraries' lazy
+        modules (trl's) are not safe to import from two threads at once.
+        """
+        with IMPORT_LOCK, contextlib.suppress(Exception):  # an optimisation: real jobs report real errors
+            import peft  # noqa: F401
+            import trl  # noqa: F401
+
+            import ftlab.train  # noqa: F401
+            from ftlab.toymodel import resolve_model
+
+            resolve_model(self.toy_model_id, seed=self.toy_seed)
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
@@ -211,7 +232,8 @@ class Runner:
         self.train(jid)
 
     def train(self, jid: str) -> None:
-        from ftlab.sandbox.training import TrainingUnavailable, train_job
+        with IMPORT_LOCK:  # wait for the warm-up's imports to finish
+            from ftlab.sandbox.training import TrainingUnavailable, train_job
 
         job = self.store.get_job(jid)
         hp = job["hyperparameters"]

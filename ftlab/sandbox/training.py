@@ -108,7 +108,7 @@ def train_job(
         raise TrainingUnavailable(f"the sandbox cannot train: {exc}. Install ftlab with its training module.") from None
 
     steps_per_epoch = max(1, -(-len(train_rows) // batch_size))
-    eval_every = max(1, steps_per_epoch // 4)
+    eval_every = max(1, steps_per_epoch // 2)
     cfg = TrainConfig(
         model_id=TOY_MODEL_ID, toy_seed=toy_seed, output_dir=str(out_dir), quantization="none",
         learning_rate=learning_rate_multiplier * TOY_BASE_LR, num_train_epochs=float(n_epochs),

@@ -275,12 +275,12 @@ def openai_models_html(rows: Sequence[dict[str, Any]] | None = None) -> str:
 
 
 def support_scores() -> dict[str, Callable[[str, dict[str, Any]], float]]:
-    """Scorers for the toy support task: the reply ``format``, the right ``intent``, and ``exact``
-    (intent and order number both right)."""
-    from ftlab.data import parse_support_reply, score_support_reply
+    """Scorers for the toy support task: the reply ``format``, the right ``intent`` (the task's accuracy,
+    ``data.score_support_reply``) and the copied ``order`` number."""
+    from ftlab.data import order_correct, parse_support_reply, score_support_reply
 
     return {
         "format": lambda reply, ex: float(parse_support_reply(reply)[0] is not None),
-        "intent": lambda reply, ex: float(parse_support_reply(reply)[0] == ex["intent"]),
-        "exact": score_support_reply,
+        "intent": score_support_reply,
+        "order": lambda reply, ex: float(order_correct(reply, ex)),
     }
