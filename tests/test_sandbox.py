@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 import urllib.request
@@ -374,3 +375,24 @@ def test_job_running_at_kill_time_fails_clearly_after_restart(tmp_path, files):
         assert job.status == "failed" and job.error.code == "sandbox_restarted"
         assert "Create the job again" in job.error.message
         assert c.files.retrieve(up.id).id == up.id
+
+
+def test_sandbox_process_exits_with_its_parent(tmp_path):
+    """A launcher that dies (e.g. a crashed notebook kernel) leaves no sandbox behind."""
+    import subprocess
+    import sys
+
+    code = ("from ftlab.sandbox import SandboxProcess; import os, sys; "
+            f"sp = SandboxProcess({str(tmp_path)!r}).start(); print(sp.proc.pid, flush=True); os._exit(0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    pid = int(out.stdout.split()[0])
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        raise AssertionError("the sandbox outlived its launcher")

@@ -202,8 +202,8 @@ def test_pii_detector_spares_order_numbers_and_skus():
     assert [c for c, _ in find_personal_data("(415) 555-0134")] == ["pii_phone_number"]
 
 
-def test_toy_world_files():
-    with_tmp = ROOT / "tests" / "artifacts" / "validate"
+def test_toy_world_files(tmp_path):
+    with_tmp = tmp_path
     files = data.write_toy_files(with_tmp)
     assert validate_file(files["upload"]).ok
     r = validate_file(files["malformed"])

@@ -21,6 +21,8 @@ def register(sub) -> None:
     p.add_argument("--toy-seed", type=int, default=0, help="seed of the toy base model")
     p.add_argument("--verbose", action="store_true", help="log every request")
     p.add_argument("--url-file", help="also write the base URL to this file once listening (for launchers)")
+    p.add_argument("--exit-with-parent", action="store_true",
+                   help="stop when the process that started this one exits (for launchers)")
 
     def run(args) -> int:
         import signal
@@ -52,6 +54,17 @@ def register(sub) -> None:
         print("Use it with: OpenAI(base_url=<that url>, api_key='anything'). Ctrl-C stops it.", flush=True)
         done = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: done.set())
+        if args.exit_with_parent:
+            import os
+
+            parent = os.getppid()
+
+            def watch() -> None:
+                while not done.wait(1.0):
+                    if os.getppid() != parent:  # re-parented: the launcher is gone
+                        done.set()
+
+            threading.Thread(target=watch, name="ftlab-sandbox-parent-watch", daemon=True).start()
         with contextlib.suppress(KeyboardInterrupt):
             done.wait()
         sbx.stop()

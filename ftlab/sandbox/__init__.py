@@ -137,13 +137,17 @@ class SandboxProcess:
         ready = self.data_dir / ".url"
         ready.unlink(missing_ok=True)
         cmd = [sys.executable, "-m", "ftlab", "sandbox", "--port", str(self.port), "--data-dir", str(self.data_dir),
-               "--fault-rate", str(self.fault_rate), "--toy-seed", str(self.toy_seed), "--url-file", str(ready)]
+               "--fault-rate", str(self.fault_rate), "--toy-seed", str(self.toy_seed), "--url-file", str(ready),
+               "--exit-with-parent"]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             if ready.exists() and ready.read_text().strip():
                 self._url = ready.read_text().strip()
+                import atexit
+
+                atexit.register(self.stop)  # never leave a server behind
                 return self
             if self.proc.poll() is not None:
                 tail = self.log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
