@@ -31,7 +31,6 @@ def test_03_defaults(run_notebook):
     assert "gpt-4.1-mini" in f["fine_tunable_models"] and "gpt-5.4" in f["inference_only_models"]
     shared = f["data_sharing_inference_usd_per_1m"]
     assert shared["with"] == [x / 2 for x in shared["without"]]
-    assert res.seconds < 60
 
 
 def test_03_with_a_key_takes_the_real_api_path_and_never_leaks_it(tmp_path, monkeypatch):
