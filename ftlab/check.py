@@ -1,0 +1,204 @@
+"""Exercise checks: ``ftlab.check.<name>(answer, ...)`` tells a learner whether an answer is right.
+
+``ftlab exercises`` turns each ``# BEGIN SOLUTION`` region of a notebook into a prompt, an
+answer cell and a check cell that calls one of these functions (see ``ftlab.exercises``).
+Every check works its expected value out again from the notebook's own inputs (the data file,
+the model, the loss history) with ftlab's reference code, then compares it with the answer:
+
+- right: it shows ``✓ name: ...``, records the figure ``exercise:name = True`` (tests and
+  ``ftlab run`` read it back) and returns ``True``;
+- wrong or not answered yet (``...`` left in place): it raises ``ExerciseIncorrect``, a one-line
+  error with a hint, which stops "Run all" at the exercise, before cells that need the answer.
+
+Example::
+
+    >>> training_tokens(4_500_000, examples=5000, tokens_per_example=300, epochs=3)  # doctest: +SKIP
+    ✓ training_tokens: 5,000 × 300 × 3 = 4,500,000 training tokens
+    True
+
+Each check is registered with its notebook and its prompt (``EXERCISES``), so that the exercise
+notebooks, the instructor guide and the tests all read the same text.
+"""
+
+from __future__ import annotations
+
+import os
+from html import escape
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ftlab.errors import FtlabError
+from ftlab.figures import MIME, record
+
+
+class ExerciseIncorrect(FtlabError):
+    """An exercise answer is wrong or missing; the message says what to look at."""
+
+
+@dataclass(frozen=True)
+class ExerciseSpec:
+    """One registered exercise: the check function, the notebook it belongs to and its prompt (Markdown)."""
+
+    name: str
+    notebook: str
+    title: str
+    prompt: str
+    check: Callable[..., bool]
+
+
+EXERCISES: dict[str, ExerciseSpec] = {}
+
+
+def exercise(notebook: str, title: str, prompt: str):
+    """Register a check function as the exercise of the same name (``notebook`` is its number, e.g. ``"03"``)."""
+
+    def wrap(fn: Callable[..., bool]) -> Callable[..., bool]:
+        EXERCISES[fn.__name__] = ExerciseSpec(fn.__name__, notebook, title, prompt.strip(), fn)
+        return fn
+
+    return wrap
+
+
+def _unanswered(name: str, **answers: Any) -> None:
+    missing = [k for k, v in answers.items() if v is ... or v is None]
+    if missing:
+        raise ExerciseIncorrect(
+            f"{name}: not answered yet: set {', '.join(missing)} in the exercise cell above (replace the ...), run it, then run this check"
+        )
+
+
+def _right(name: str, message: str) -> bool:
+    key = f"exercise:{name}"
+    record(key, True, show=False)
+    text = f"✓ {name}: {message}"
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+
+        if get_ipython() is not None:  # one output: the figure for the tests, green text for the learner
+            html = f'<p style="color:#1a7f37"><b>{escape(text)}</b></p>'
+            display({MIME: {"name": key, "value": True}, "text/html": html, "text/plain": text}, raw=True)
+            return True
+    except ImportError:  # pragma: no cover - IPython is a dependency
+        pass
+    print(text)
+    return True
+
+
+def _wrong(name: str, message: str) -> ExerciseIncorrect:
+    return ExerciseIncorrect(f"✗ {name}: {message}")
+
+
+def _as_int(name: str, value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise _wrong(name, f"{what} should be a whole number, got {value!r} ({type(value).__name__})")
+    return int(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# 02 · cost math
+# ---------------------------------------------------------------------------------------------
+
+
+@exercise("02", "Training tokens", """
+OpenAI and the managed platforms bill **training tokens**. Compute them for the run in the
+parameters cell (`examples`, `tokens_per_example`, `epochs`) and store the number in `tokens`.
+With the defaults this is the seeds' worked example.
+""")
+def training_tokens(tokens: Any, examples: int, tokens_per_example: int, epochs: int) -> bool:
+    """Right when ``tokens`` = examples × tokens per example × epochs.
+
+    Example: ``training_tokens(4_500_000, 5000, 300, 3)`` is right; ``1_500_000`` (one epoch) is not.
+    """
+    name = "training_tokens"
+    _unanswered(name, tokens=tokens)
+    got = _as_int(name, tokens, "tokens")
+    want = examples * tokens_per_example * epochs
+    if got == want:
+        return _right(name, f"{examples:,} × {tokens_per_example:,} × {epochs} = {want:,} training tokens")
+    if got == examples * tokens_per_example:
+        raise _wrong(name, f"{got:,} is one pass over the data; every one of the {epochs} epochs is billed again")
+    raise _wrong(name, f"{got:,} is not it: multiply the examples, the tokens per example and the epochs")
+
+
+# ---------------------------------------------------------------------------------------------
+# 03 · the OpenAI path
+# ---------------------------------------------------------------------------------------------
+
+
+@exercise("03", "Billing tokens", """
+Before you upload, work out what OpenAI will bill. `report.stats` (`s`) holds the token count
+of every example (`s["examples"][i]["tokens"]`) and the model's per-example limit
+(`s["max_tokens_per_example"]`): tokens beyond the limit are cut off and not billed. Compute
+the **trained tokens** of the whole job, over all `n_epochs` epochs, in `trained_tokens`.
+""")
+def billing_tokens(trained_tokens: Any, train_file: str | os.PathLike[str], model: str, n_epochs: int) -> bool:
+    """Right when ``trained_tokens`` = Σ min(tokens, limit) over the file's examples × ``n_epochs``.
+
+    The expected value comes from validating ``train_file`` again with ``ftlab.validate`` (exact
+    tiktoken counts with the model's encoding, the cookbook's counting rule).
+    """
+    from ftlab.validate import validate_file
+
+    name = "billing_tokens"
+    _unanswered(name, trained_tokens=trained_tokens)
+    got = _as_int(name, trained_tokens, "trained_tokens")
+    stats = validate_file(train_file, model=model, n_epochs=n_epochs).stats
+    per_epoch, want = stats["billing_tokens"], stats["trained_tokens"]
+    if got == want:
+        return _right(name, f"{per_epoch:,} billing tokens per epoch × {n_epochs} epochs = {want:,} trained tokens")
+    if got == per_epoch:
+        raise _wrong(name, f"{got:,} is one epoch; OpenAI bills billing tokens × epochs ({n_epochs})")
+    uncapped = sum(e["tokens"] for e in stats["examples"]) * n_epochs
+    if got == uncapped != want:
+        raise _wrong(name, "cap each example at the model's limit first: tokens past it are not trained or billed")
+    raise _wrong(name, f"{got:,} is off by {got - want:+,}: sum each example's tokens (capped at the limit), then × epochs")
+
+
+# ---------------------------------------------------------------------------------------------
+# 04 · QLoRA
+# ---------------------------------------------------------------------------------------------
+
+
+@exercise("04", "LoRA on the seven projections", """
+Write the `target_modules` of the LoRA config: the list of the **seven projection modules of a
+Llama block** that the seeds put adapters on (four in attention, three in the MLP), by the names
+the model uses. Store the list in `modules`. Tip: `{n.rsplit(".", 1)[-1] for n, _ in
+base.named_modules()}` lists the names in this model.
+""")
+def lora_target_modules(modules: Any, model: Any) -> bool:
+    """Right when ``modules`` names exactly the seven Llama projections and each exists in ``model``.
+
+    Example: ``lora_target_modules(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+    "down_proj"], base)`` is right; leaving out the MLP (``gate_proj up_proj down_proj``) is not.
+    """
+    from ftlab.train import LLAMA_TARGET_MODULES
+
+    name = "lora_target_modules"
+    _unanswered(name, modules=modules)
+    if isinstance(modules, str) or not isinstance(modules, Iterable):
+        raise _wrong(name, f"modules should be a list of module names, got {type(modules).__name__}")
+    got = list(modules)
+    if not all(isinstance(m, str) for m in got):
+        raise _wrong(name, "modules should hold module names (strings) such as 'q_proj'")
+    in_model = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
+    unknown = [m for m in got if m not in in_model]
+    if unknown:
+        raise _wrong(name, f"{', '.join(unknown)}: no module of this model has that name")
+    want = set(LLAMA_TARGET_MODULES)
+    missing, extra = [m for m in LLAMA_TARGET_MODULES if m not in got], sorted(set(got) - want)
+    if len(got) != len(set(got)):
+        raise _wrong(name, "a module is listed twice")
+    if extra:
+        raise _wrong(name, f"{', '.join(extra)} is not one of the seven projections (the linear layers of attention and MLP)")
+    if missing:
+        mlp = {"gate_proj", "up_proj", "down_proj"} & set(missing)
+        where = "the MLP's" if mlp == set(missing) else "attention's" if not mlp else "some"
+        raise _wrong(name, f"{len(missing)} missing: {where} projections are adapted too")
+    return _right(name, f"LoRA adapts all seven projections: {', '.join(LLAMA_TARGET_MODULES)}")
+
+
+def checks() -> dict[str, ExerciseSpec]:
+    """The registered exercises by name."""
+    return dict(EXERCISES)
