@@ -23,9 +23,9 @@ notebooks, the instructor guide and the tests all read the same text.
 from __future__ import annotations
 
 import os
-from html import escape
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from html import escape
 from typing import Any
 
 from ftlab.errors import FtlabError

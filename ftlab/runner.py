@@ -47,6 +47,36 @@ def numbered_notebooks(folder: Path, only: list[str] | None = None) -> list[Path
     return books
 
 
+def parse_value(raw: str) -> Any:
+    """A parameter value from the command line, read as YAML: ``3`` -> 3, ``2e-4`` -> 0.0002, ``true`` -> True.
+
+    Text that is not valid YAML stays text. (YAML 1.1 reads ``2e-4`` as text; a number is meant.)
+    """
+    import yaml
+
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+    if isinstance(value, str):
+        try:
+            return float(value) if re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", value) else value
+        except ValueError:
+            return value
+    return value
+
+
+def resolve_notebook(name: str | os.PathLike[str], notebooks_dir: str | os.PathLike[str] | None = None) -> Path:
+    """One notebook by path, or by number or name in the notebooks folder (``"04"``, ``"04_qlora_training"``)."""
+    path = Path(name)
+    if path.suffix == ".ipynb" and path.is_file():
+        return path
+    books = numbered_notebooks(find_notebooks_dir(notebooks_dir), [str(name)])
+    if len(books) != 1:
+        raise FtlabError(f"{name} matches {len(books)} notebooks ({', '.join(b.name for b in books)}); name one")
+    return books[0]
+
+
 def declared_parameters(path: Path) -> dict[str, dict[str, Any]]:
     """The parameters a notebook declares in its ``parameters`` cell (papermill's inspection)."""
     import papermill
@@ -228,14 +258,7 @@ def run_all(
 
 
 def main_run(args) -> int:
-    params: dict[str, Any] = {}
-    import yaml
-
-    for name, raw in args.parameter or []:
-        try:
-            params[name] = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            params[name] = raw
+    params = {name: parse_value(raw) for name, raw in args.parameter or []}
     out_dir, results = run_all(
         out=args.out,
         parameters=params,
