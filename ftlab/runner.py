@@ -79,9 +79,46 @@ def resolve_notebook(name: str | os.PathLike[str], notebooks_dir: str | os.PathL
 
 def declared_parameters(path: Path) -> dict[str, dict[str, Any]]:
     """The parameters a notebook declares in its ``parameters`` cell (papermill's inspection)."""
+    import logging
+
     import papermill
 
-    return papermill.inspect_notebook(str(path))
+    log = logging.getLogger("papermill")
+    level = log.level
+    log.setLevel(logging.ERROR)  # papermill warns about comments it cannot parse for --help-notebook
+    try:
+        found = dict(papermill.inspect_notebook(str(path)))
+    finally:
+        log.setLevel(level)
+    # papermill's line parser skips a parameter whose comment holds '=' or quotes; ast does not.
+    for name, info in _parameters_cell_names(path).items():
+        found.setdefault(name, info)
+    return found
+
+
+def _parameters_cell_names(path: Path) -> dict[str, dict[str, Any]]:
+    import ast
+
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            try:
+                tree = ast.parse(src)
+            except SyntaxError:
+                return {}
+            out = {}
+            for node in tree.body:
+                if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                    out[node.target.id] = {"name": node.target.id, "inferred_type_name": ast.unparse(node.annotation),
+                                           "default": ast.unparse(node.value) if node.value else "None", "help": ""}
+                elif isinstance(node, ast.Assign):
+                    for t in node.targets:
+                        if isinstance(t, ast.Name):
+                            out[t.id] = {"name": t.id, "inferred_type_name": "None", "default": ast.unparse(node.value),
+                                         "help": ""}
+            return out
+    return {}
 
 
 @dataclass

@@ -54,7 +54,7 @@ def parse_grid(specs: Sequence[tuple[str, str]]) -> dict[str, list[Any]]:
         if any(v.strip() == "" for v in str(raw).split(",")):
             raise ParameterError(f"-p {name} {raw!r}: an empty value; separate the values with single commas")
         values = [parse_value(v.strip()) for v in str(raw).split(",")]
-        if len(set(map(repr, values))) != len(values):
+        if any(a == b for i, a in enumerate(values) for b in values[i + 1:]):
             raise ParameterError(f"-p {name} {raw!r}: a value is repeated")
         grid[name] = values
     if not grid:
@@ -278,6 +278,11 @@ def plot_sweep(sweep: Sweep, metric: str | None = None):
             label = _label(r.point, _varying(sweep.grid)) + (f" → {r.diagnosis['pattern']}" if r.diagnosis else "")
             ts, tl = _history(r.result.figures["train_loss_history"])
             ax.plot(ts, tl, color=color, label=label)
+            bad = next((s for s, v in zip(ts, tl, strict=True) if not math.isfinite(v)), None)
+            if bad is not None:  # a diverged run: mark where the loss became NaN/inf
+                ax.axvline(bad, color=color, ls=":", lw=1)
+                ax.annotate("NaN", (bad, 1), xycoords=("data", "axes fraction"), color=color, ha="left", va="top",
+                            fontsize=8)
             vs, vl = _history(r.result.figures.get("eval_loss_history"))
             if vs:
                 ax.plot(vs, vl, "--o", color=color, ms=3, alpha=0.8)
