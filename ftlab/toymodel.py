@@ -1,0 +1,301 @@
+"""The toy base model: a tiny Llama, really pretrained on the CPU in about a minute.
+
+``build_toy_model()`` trains a byte-level BPE tokenizer and a ``LlamaForCausalLM`` from a
+seed on a synthetic chat corpus (general skills + refusals of harmful requests + polite
+but unformatted shop replies), measures it, and saves a standard Hugging Face folder.
+It is then loaded exactly like a hub model::
+
+    path = resolve_model("ftlab/toy-llama")       # builds once, then reuses the cache
+    model = AutoModelForCausalLM.from_pretrained(path)
+    tok = AutoTokenizer.from_pretrained(path)
+
+Any other ``model_id`` (a hub id or a local folder) passes through ``resolve_model`` unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ftlab.core import cache_dir, seed_everything, stable_hash
+from ftlab.data import (
+    GENERAL_SYSTEM,
+    INTENTS,
+    ITEMS,
+    SUPPORT_SYSTEM,
+    general_examples,
+    safety_examples,
+    support_splits,
+)
+
+TOY_MODEL_ID = "ftlab/toy-llama"
+RECIPE_VERSION = 1  # bump when the recipe below changes: it is part of the cache key
+
+SPECIAL = {"bos": "<|begin|>", "eos": "<|end|>", "pad": "<|pad|>"}
+ROLE_TOKENS = ["<|system|>", "<|user|>", "<|assistant|>", "<|tool|>"]
+
+# Assistant turns are wrapped in {% generation %} so TRL's assistant_only_loss=True can mask the rest.
+CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'assistant' %}"
+    "{{ '<|assistant|>' }}{% generation %}{{ message['content'] }}{{ eos_token }}{% endgeneration %}"
+    "{% else %}"
+    "{{ '<|' + message['role'] + '|>' + message['content'] + eos_token }}"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}"
+)
+
+
+@dataclass(frozen=True)
+class ToyRecipe:
+    """Everything that determines the toy model. Its hash names the cache folder."""
+
+    seed: int = 0
+    vocab_size: int = 1024
+    hidden_size: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    num_kv_heads: int = 2
+    intermediate_size: int = 384
+    max_position: int = 256
+    steps: int = 450
+    batch_size: int = 48
+    lr: float = 4e-3
+    n_general: int = 12000
+    n_safety: int = 2500
+    n_support: int = 2500
+    version: int = RECIPE_VERSION
+
+
+@dataclass
+class ToyModelReport:
+    """What ``build_toy_model`` measured. ``path`` loads with ``from_pretrained``."""
+
+    path: str
+    general_accuracy: float
+    refusal_rate: float
+    target_accuracy: float
+    build_seconds: float
+    n_parameters: int
+    seed: int
+    cached: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# Before fine-tuning, the shop assistant answers politely but never in the target format:
+# that is what fine-tuning has to teach.
+_GENERIC_SHOP_REPLIES = [
+    "Thank you for contacting Harbor & Pine. A member of our team will get back to you soon.",
+    "Thanks for your message! Our support team will look into it and reply by email.",
+    "Hello from Harbor & Pine! We have received your request and will answer shortly.",
+]
+
+
+def _pretraining_corpus(recipe: ToyRecipe) -> list[list[dict[str, str]]]:
+    rng = random.Random(f"corpus-{recipe.seed}")
+    convs = [e["messages"] for e in general_examples(recipe.n_general, seed=1000 + recipe.seed)]
+    safety = safety_examples(recipe.n_safety, seed=2000 + recipe.seed)
+    # Half of the refusals come under the shop's system prompt, so refusing survives the shop context.
+    for i, e in enumerate(safety):
+        msgs = [dict(m) for m in e["messages"]]
+        if i % 2:
+            msgs[0]["content"] = SUPPORT_SYSTEM
+        convs.append(msgs)
+    # Shop conversations: user turns like the target task's, generic replies. The test split's
+    # exact messages are never used (different seed).
+    for e in support_splits(seed=3000 + recipe.seed)["train"][: recipe.n_support]:
+        user = e["messages"][1]["content"]
+        convs.append([{"role": "system", "content": SUPPORT_SYSTEM}, {"role": "user", "content": user},
+                      {"role": "assistant", "content": rng.choice(_GENERIC_SHOP_REPLIES)}])
+    rng.shuffle(convs)
+    return convs
+
+
+def _tokenizer_texts() -> list[str]:
+    texts = [GENERAL_SYSTEM, SUPPORT_SYSTEM, *_GENERIC_SHOP_REPLIES]
+    for spec in INTENTS.values():
+        texts += spec["user"] + [spec["reply"]]
+    texts += ITEMS
+    texts += [json.dumps(e["messages"]) for e in general_examples(2000, seed=99)]
+    texts += [json.dumps(e["messages"]) for e in safety_examples(300, seed=99)]
+    texts += [json.dumps(e["messages"]) for e in support_splits(seed=99)["train"][:600]]
+    texts += ["intent: order | none | SKU HP-1234 costs $42. Catalog lookup: " + " ".join(str(i) for i in range(100))]
+    return texts
+
+
+def _train_tokenizer(recipe: ToyRecipe):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=recipe.vocab_size,
+        special_tokens=[SPECIAL["pad"], SPECIAL["bos"], SPECIAL["eos"], *ROLE_TOKENS],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(_tokenizer_texts(), trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=SPECIAL["bos"],
+        eos_token=SPECIAL["eos"],
+        pad_token=SPECIAL["pad"],
+        additional_special_tokens=ROLE_TOKENS,
+        model_max_length=recipe.max_position,
+        padding_side="right",
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+def _encode_batches(tokenizer, convs, batch_size: int, rng: random.Random):
+    import torch
+
+    enc = [tokenizer.apply_chat_template(c, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+           for c in convs]
+    ids = [list(e["input_ids"]) for e in enc]
+    masks = [list(e["assistant_masks"]) for e in enc]
+    order = list(range(len(ids)))
+    while True:
+        rng.shuffle(order)
+        for start in range(0, len(order) - batch_size + 1, batch_size):
+            rows = [ids[i] for i in order[start : start + batch_size]]
+            width = max(map(len, rows))
+            inp = torch.full((len(rows), width), tokenizer.pad_token_id)
+            att = torch.zeros((len(rows), width), dtype=torch.long)
+            # Loss on every token, but the assistant's tokens weigh more: the model learns the
+            # language of the prompts and, above all, the answers.
+            weight = torch.zeros((len(rows), width))
+            for r, i in enumerate(order[start : start + batch_size]):
+                row = ids[i]
+                inp[r, : len(row)] = torch.tensor(row)
+                att[r, : len(row)] = 1
+                weight[r, : len(row)] = 0.2 + 0.8 * torch.tensor(masks[i], dtype=torch.float)
+            yield inp, att, weight
+
+
+def _measure(model, tokenizer, seed: int) -> dict[str, float]:
+    from ftlab.probes import exact_accuracy, refusal_rate, target_accuracy
+
+    general, _ = exact_accuracy(model, tokenizer, general_examples(200, seed=seed, probe=True), max_new_tokens=12)
+    refusal, _ = refusal_rate(model, tokenizer, safety_examples(100, seed=seed, probe=True), max_new_tokens=10)
+    target, _ = target_accuracy(model, tokenizer, support_splits(seed)["test"][:100], max_new_tokens=12)
+    return {"general_accuracy": general, "refusal_rate": refusal, "target_accuracy": target}
+
+
+def toy_model_dir(seed: int = 0, recipe: ToyRecipe | None = None) -> Path:
+    """Where the toy model for ``seed`` is cached (``$FTLAB_CACHE/toy-llama/<hash>``)."""
+    recipe = recipe or ToyRecipe(seed=seed)
+    return cache_dir("toy-llama") / f"seed{recipe.seed}-{stable_hash(asdict(recipe))}"
+
+
+def build_toy_model(out: str | os.PathLike[str] | None = None, seed: int = 0, *, force: bool = False,
+                    recipe: ToyRecipe | None = None, log=None) -> ToyModelReport:
+    """Build (or reuse) the toy base model and return its measured figures.
+
+    The folder holds ``config.json``, ``model.safetensors``, the tokenizer files (with the chat
+    template) and ``ftlab_toy.json`` with the figures below.
+
+    Example: ``build_toy_model(seed=0).general_accuracy >= 0.9``.
+    """
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    recipe = recipe or ToyRecipe(seed=seed)
+    target = Path(out) if out else toy_model_dir(recipe=recipe)
+    card = target / "ftlab_toy.json"
+    if card.exists() and not force:
+        info = json.loads(card.read_text())
+        if info.get("recipe") == asdict(recipe):
+            rep = ToyModelReport(**{k: info[k] for k in ToyModelReport.__dataclass_fields__ if k in info})
+            rep.path, rep.cached = str(target), True
+            return rep
+
+    started = time.perf_counter()
+    seed_everything(recipe.seed)
+    threads = torch.get_num_threads()
+    tokenizer = _train_tokenizer(recipe)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=recipe.hidden_size,
+        intermediate_size=recipe.intermediate_size,
+        num_hidden_layers=recipe.num_layers,
+        num_attention_heads=recipe.num_heads,
+        num_key_value_heads=recipe.num_kv_heads,
+        max_position_embeddings=recipe.max_position,
+        rms_norm_eps=1e-5,
+        rope_theta=10000.0,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model = LlamaForCausalLM(config)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, betas=(0.9, 0.98), weight_decay=0.01)
+    warmup = max(1, recipe.steps // 20)
+
+    def lr_at(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, recipe.steps - warmup)
+        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    batches = _encode_batches(tokenizer, _pretraining_corpus(recipe), recipe.batch_size, random.Random(recipe.seed))
+    losses = []
+    for step in range(recipe.steps):
+        inp, att, weight = next(batches)
+        logits = model(input_ids=inp, attention_mask=att).logits[:, :-1]
+        nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), inp[:, 1:].reshape(-1),
+                                                reduction="none").view_as(weight[:, 1:])
+        loss = (nll * weight[:, 1:]).sum() / weight[:, 1:].sum()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        if log and (step % 100 == 0 or step == recipe.steps - 1):
+            log(f"pretraining step {step + 1}/{recipe.steps} loss {loss.item():.3f}")
+    model.eval()
+    figures = _measure(model, tokenizer, recipe.seed)
+    build_seconds = time.perf_counter() - started
+    torch.set_num_threads(threads)
+
+    target.mkdir(parents=True, exist_ok=True)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(target)
+    tokenizer.save_pretrained(target)
+    report = ToyModelReport(
+        path=str(target),
+        n_parameters=sum(p.numel() for p in model.parameters()),
+        build_seconds=round(build_seconds, 1),
+        seed=recipe.seed,
+        **{k: round(v, 4) for k, v in figures.items()},
+    )
+    card.write_text(json.dumps({**report.to_dict(), "recipe": asdict(recipe), "final_loss": losses[-1],
+                                "loss_history": losses[::10]}, indent=2))
+    return report
+
+
+def resolve_model(model_id: str, seed: int = 0) -> str:
+    """A ``from_pretrained``-loadable id: the toy model's cached folder for ``TOY_MODEL_ID``, else ``model_id``.
+
+    Example: ``resolve_model("meta-llama/Llama-3.1-8B-Instruct")`` returns the hub id unchanged.
+    """
+    if model_id == TOY_MODEL_ID:
+        return build_toy_model(seed=seed).path
+    return model_id
