@@ -132,7 +132,7 @@ def _history(train, val_every=20, val=None, n=None):
 
 
 def test_healthy():
-    clean, t, noise = _curve()
+    clean, _t, noise = _curve()
     h = _history(clean * noise, val=lambda u: 0.6 + 1.95 * np.exp(-1.5 * u) + 0.05)
     d = diagnose(h)
     assert d.pattern == "healthy" and d.action == "Continue training" and d.best_step is None
@@ -140,14 +140,14 @@ def test_healthy():
 
 
 def test_plateau():
-    clean, t, noise = _curve(k=10)
+    clean, _t, noise = _curve(k=10)
     d = diagnose(_history(clean * noise, val=lambda u: 0.7 + 1.8 * np.exp(-10 * u)))
     assert d.pattern == "plateau" and d.action == "Reduce LR or stop soon"
     assert d.evidence["val_recent_share"] < 0.1
 
 
 def test_overfitting_reports_where_validation_bottomed_out():
-    clean, t, noise = _curve(floor=0.05, k=5)
+    clean, _t, noise = _curve(floor=0.05, k=5)
     d = diagnose(_history(clean * noise, val_every=10, val=lambda u: 0.8 + 1.7 * np.exp(-6 * u) + 0.6 * np.clip(u - 0.4, 0, None)))
     assert d.pattern == "overfitting"
     assert d.action == "Stop now; reduce epochs; add more diverse data"
@@ -187,14 +187,14 @@ def test_unstable(kind):
 
 
 def test_a_single_bad_batch_is_not_instability():
-    clean, t, noise = _curve()
+    clean, _t, noise = _curve()
     train = clean * noise
     train[100] *= 3
     assert diagnose(_history(train, val=lambda u: 0.6 + 1.95 * np.exp(-1.5 * u))).pattern == "healthy"
 
 
 def test_no_validation_data_warns_that_overfitting_cannot_be_detected():
-    clean, t, noise = _curve()
+    clean, _t, noise = _curve()
     d = diagnose(_history(clean * noise))
     assert NO_VALIDATION_WARNING in d.warnings
     assert "you cannot detect overfitting without it" in NO_VALIDATION_WARNING
@@ -208,7 +208,7 @@ def test_no_validation_data_warns_that_overfitting_cannot_be_detected():
 def test_invariant_to_scale_length_and_sampling(seed):
     """The same run read at another loss scale, step scale or logging interval gets the same diagnosis."""
     rng = np.random.default_rng(seed)
-    clean, t, noise = _curve(n=400, floor=0.05, k=5, rng=rng)
+    clean, _t, noise = _curve(n=400, floor=0.05, k=5, rng=rng)
     train = clean * noise
     steps = np.arange(1, 401)
     vs = steps[19::20]
@@ -386,7 +386,7 @@ def test_plot_diagnosis_annotates_the_curve():
 
 
 def test_diagnosis_object():
-    clean, t, noise = _curve()
+    clean, _t, noise = _curve()
     d = diagnose(_history(clean * noise, val=lambda u: 0.6 + 1.95 * np.exp(-1.5 * u)))
     assert isinstance(d, Diagnosis) and d.meaning == PATTERNS["healthy"].meaning and d.shows.startswith("Train ↓")
     assert str(d).startswith("pattern: healthy")
