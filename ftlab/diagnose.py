@@ -423,14 +423,22 @@ def _rolling(y: np.ndarray, w: int, fn) -> np.ndarray:
     return out
 
 
+_TS_MAX = 400
+
+
 def theil_sen(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
     """Robust straight line (slope, intercept): the median of all pairwise slopes.
 
     Example: ``theil_sen([0, 1, 2, 3, 4], [0, 1, 2, 30, 4])`` is ``(1.0, 0.0)``: the outlier is ignored.
+    More than 400 points are first reduced to the medians of 400 equal bins.
     """
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if len(x) < 2:
         return 0.0, float(y[0]) if len(y) else 0.0
+    if len(x) > _TS_MAX:  # all pairs would be too many: use the medians of _TS_MAX equal bins
+        bins = np.array_split(np.arange(len(x)), _TS_MAX)
+        x = np.array([np.median(x[b]) for b in bins])
+        y = np.array([np.median(y[b]) for b in bins])
     i, j = np.triu_indices(len(x), 1)
     dx = x[j] - x[i]
     ok = dx != 0
