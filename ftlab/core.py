@@ -65,3 +65,21 @@ def device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def tune_cpu_threads(n_parameters: int) -> int:
+    """Use one CPU thread for tiny models, and return the thread count in use.
+
+    For a model of about a million parameters the matrices are so small that thread
+    synchronisation costs more than it saves: one thread trains the toy model several times
+    faster than two, and far faster when other processes share the cores. Larger models and
+    GPUs are left alone. ``FTLAB_THREADS`` overrides.
+    """
+    import torch
+
+    forced = os.environ.get("FTLAB_THREADS")
+    if forced:
+        torch.set_num_threads(int(forced))
+    elif n_parameters < 50_000_000 and not torch.cuda.is_available():
+        torch.set_num_threads(1)
+    return torch.get_num_threads()

@@ -10,8 +10,8 @@ fixed, exactly scorable format::
 
     intent: refund | order: 4821 | I'm sorry about order 4821. I have started your refund.
 
-Example: ``score_support_reply(reply, expected)`` is 1.0 only when both the intent and the
-order number match.
+Example: ``score_support_reply(reply, expected)`` is 1.0 only when the reply has the format
+and the right intent; ``order_correct(reply, expected)`` checks the copied order number.
 """
 
 from __future__ import annotations
@@ -51,6 +51,19 @@ _REVERSE_T = ["Reverse the words: {w}", "Say these words backwards: {w}", "Put i
               "Reverse this list: {w}"]
 _UPPER_T = ["Uppercase: {w}", "Write in capital letters: {w}", "Make this uppercase: {w}", "Capitalize fully: {w}"]
 _ADD_T = ["What is {a} + {b}?", "Add {a} and {b}.", "Compute {a} plus {b}.", "Sum of {a} and {b}?"]
+_REPEAT_T = ["Repeat the sentence: {s}", "Say this back to me: {s}", "Copy exactly: {s}", "Echo the text: {s}"]
+_FIELDS_T = ["Format as fields: {kv}", "Write these as key-value fields: {kv}", "Turn into fields: {kv}",
+             "Fields please: {kv}"]
+_FIELD_KEYS = ["name", "city", "color", "item", "size", "status", "day"]
+_FIELD_VALUES = {"name": [p.split()[0] for p in ["Maria Lopez", "John Carter", "Aiko Tanaka", "Omar Haddad", "Lena Fischer"]],
+                 "city": ["Kelmar", "Vandel", "Brisk", "Ollin", "Holt"], "color": ["red", "blue", "green", "black"],
+                 "item": ["lamp", "mug", "scarf", "kettle", "boots"], "size": ["small", "medium", "large"],
+                 "status": ["open", "closed", "pending", "none"], "day": ["monday", "friday", "sunday"]}
+_SENTENCE_BITS = ["the parcel is on its way", "your account is ready", "we have a new lamp", "the shop opens at nine",
+                  "thanks for your order", "the river is calm today", "your refund is being processed",
+                  "the mug is made of clay", "please check your email", "the jacket comes in blue",
+                  "I have passed this to our team", "the address has been updated", "a return label is on its way",
+                  "your password link was sent", "the order was cancelled", "we are sorry for the trouble"]
 _CAPITAL_T = ["What is the capital of {c}?", "Name the capital city of {c}.", "Capital of {c}?",
               "Which city is the capital of {c}?"]
 _ALL_T = slice(0, None)
@@ -69,6 +82,14 @@ def _general_example(rng: random.Random, kind: str, templates: slice) -> dict[st
         x, y = rng.randint(0, 9), rng.randint(0, 9)
         q = rng.choice(_ADD_T[templates]).format(a=x, b=y)
         a = str(x + y)
+    elif kind == "repeat":
+        a = rng.choice(_SENTENCE_BITS).capitalize() + rng.choice([".", "!", " today."])
+        q = rng.choice(_REPEAT_T[templates]).format(s=a)
+    elif kind == "fields":
+        keys = rng.sample(_FIELD_KEYS, rng.choice([2, 3]))
+        vals = [rng.choice(_FIELD_VALUES[k]) for k in keys]
+        q = rng.choice(_FIELDS_T[templates]).format(kv=", ".join(f"{k} {v}" for k, v in zip(keys, vals, strict=True)))
+        a = " | ".join(f"{k}: {v}" for k, v in zip(keys, vals, strict=True))
     elif kind == "capital":
         c = rng.choice(sorted(CAPITALS))
         q = rng.choice(_CAPITAL_T[templates]).format(c=c)
@@ -79,11 +100,12 @@ def _general_example(rng: random.Random, kind: str, templates: slice) -> dict[st
                          {"role": "assistant", "content": a}], "skill": kind, "answer": a}
 
 
-GENERAL_SKILLS = ("reverse", "upper", "add", "capital")
+GENERAL_SKILLS = ("reverse", "upper", "add", "repeat", "fields", "capital")
 
 
 def general_examples(n: int, seed: int = 0, *, probe: bool = False) -> list[dict[str, Any]]:
-    """``n`` general-skill examples (reverse, uppercase, addition, capital lookups).
+    """``n`` general-skill examples (reverse, uppercase, addition,
+    repeating a sentence, formatting key-value fields, capital lookups).
 
     ``probe=True`` draws a differently seeded set: held-out word lists for reversing, and the
     same skills and facts asked again, so the probe set measures the skill rather than
@@ -231,9 +253,15 @@ def parse_support_reply(reply: str) -> tuple[str | None, str | None]:
 
 
 def score_support_reply(reply: str, example: dict[str, Any]) -> float:
-    """1.0 when the reply has the format, the right intent and the right order number, else 0.0."""
-    intent, order = parse_support_reply(reply)
-    return float(intent == example["intent"] and order == (example["order"] or "none"))
+    """1.0 when the reply has the format and the right intent, else 0.0 (the task's accuracy)."""
+    intent, _ = parse_support_reply(reply)
+    return float(intent == example["intent"])
+
+
+def order_correct(reply: str, example: dict[str, Any]) -> bool:
+    """True when the reply's ``order:`` field equals the example's order number (or ``none``)."""
+    _, order = parse_support_reply(reply)
+    return order == (example["order"] or "none")
 
 
 def support_examples(n: int, seed: int = 0) -> list[dict[str, Any]]:

@@ -13,7 +13,10 @@ from ftlab.generation import chat_generate
 
 
 def target_accuracy(model, tokenizer, examples: list[dict[str, Any]], **gen: Any) -> tuple[float, list[str]]:
-    """Share of support examples answered with the right format, intent and order. Returns (accuracy, replies)."""
+    """Share of support examples answered in the right format with the right intent. Returns (accuracy, replies).
+
+    ``ftlab.data.order_correct`` scores the copied order number separately.
+    """
     replies = chat_generate(model, tokenizer, [e["messages"] for e in examples], **gen)
     scores = [score_support_reply(r, e) for r, e in zip(replies, examples, strict=True)]
     return sum(scores) / max(len(scores), 1), replies

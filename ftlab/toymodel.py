@@ -14,16 +14,18 @@ Any other ``model_id`` (a hub id or a local folder) passes through ``resolve_mod
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
 import random
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ftlab.core import cache_dir, seed_everything, stable_hash
+from ftlab.core import cache_dir, seed_everything, stable_hash, tune_cpu_threads
 from ftlab.data import (
     GENERAL_SYSTEM,
     INTENTS,
@@ -35,7 +37,7 @@ from ftlab.data import (
 )
 
 TOY_MODEL_ID = "ftlab/toy-llama"
-RECIPE_VERSION = 1  # bump when the recipe below changes: it is part of the cache key
+RECIPE_VERSION = 6  # bump when the recipe below changes: it is part of the cache key
 
 SPECIAL = {"bos": "<|begin|>", "eos": "<|end|>", "pad": "<|pad|>"}
 ROLE_TOKENS = ["<|system|>", "<|user|>", "<|assistant|>", "<|tool|>"]
@@ -66,7 +68,7 @@ class ToyRecipe:
     num_kv_heads: int = 2
     intermediate_size: int = 384
     max_position: int = 256
-    steps: int = 450
+    steps: int = 600
     batch_size: int = 48
     lr: float = 4e-3
     n_general: int = 12000
@@ -99,6 +101,10 @@ _GENERIC_SHOP_REPLIES = [
     "Thanks for your message! Our support team will look into it and reply by email.",
     "Hello from Harbor & Pine! We have received your request and will answer shortly.",
 ]
+_GENERIC_ORDER_REPLIES = [
+    "Thanks for your message about order {o}. Our team will reply by email soon.",
+    "We have received your request for order {o} and will answer shortly.",
+]
 
 
 def _pretraining_corpus(recipe: ToyRecipe) -> list[list[dict[str, str]]]:
@@ -115,14 +121,15 @@ def _pretraining_corpus(recipe: ToyRecipe) -> list[list[dict[str, str]]]:
     # exact messages are never used (different seed).
     for e in support_splits(seed=3000 + recipe.seed)["train"][: recipe.n_support]:
         user = e["messages"][1]["content"]
+        reply = rng.choice(_GENERIC_ORDER_REPLIES).format(o=e["order"]) if e["order"] else rng.choice(_GENERIC_SHOP_REPLIES)
         convs.append([{"role": "system", "content": SUPPORT_SYSTEM}, {"role": "user", "content": user},
-                      {"role": "assistant", "content": rng.choice(_GENERIC_SHOP_REPLIES)}])
+                      {"role": "assistant", "content": reply}])
     rng.shuffle(convs)
     return convs
 
 
 def _tokenizer_texts() -> list[str]:
-    texts = [GENERAL_SYSTEM, SUPPORT_SYSTEM, *_GENERIC_SHOP_REPLIES]
+    texts = [GENERAL_SYSTEM, SUPPORT_SYSTEM, *_GENERIC_SHOP_REPLIES, *_GENERIC_ORDER_REPLIES]
     for spec in INTENTS.values():
         texts += spec["user"] + [spec["reply"]]
     texts += ITEMS
@@ -138,7 +145,9 @@ def _train_tokenizer(recipe: ToyRecipe):
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    # Digits one by one, as Llama does: order numbers can then be copied token by token.
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                                 pre_tokenizers.ByteLevel(add_prefix_space=False)])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=recipe.vocab_size,
@@ -210,18 +219,37 @@ def build_toy_model(out: str | os.PathLike[str] | None = None, seed: int = 0, *,
 
     Example: ``build_toy_model(seed=0).general_accuracy >= 0.9``.
     """
+    recipe = recipe or ToyRecipe(seed=seed)
+    target = Path(out) if out else toy_model_dir(recipe=recipe)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # One build at a time per folder: a second process waits, then reuses the result.
+    with open(target.parent / f".{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return _build_locked(target, recipe, force, log)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _cached_report(target: Path, recipe: ToyRecipe) -> ToyModelReport | None:
+    card = target / "ftlab_toy.json"
+    if not card.exists():
+        return None
+    info = json.loads(card.read_text())
+    if info.get("recipe") != asdict(recipe):
+        return None
+    rep = ToyModelReport(**{k: info[k] for k in ToyModelReport.__dataclass_fields__ if k in info})
+    rep.path, rep.cached = str(target), True
+    return rep
+
+
+def _build_locked(target: Path, recipe: ToyRecipe, force: bool, log) -> ToyModelReport:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    recipe = recipe or ToyRecipe(seed=seed)
-    target = Path(out) if out else toy_model_dir(recipe=recipe)
-    card = target / "ftlab_toy.json"
-    if card.exists() and not force:
-        info = json.loads(card.read_text())
-        if info.get("recipe") == asdict(recipe):
-            rep = ToyModelReport(**{k: info[k] for k in ToyModelReport.__dataclass_fields__ if k in info})
-            rep.path, rep.cached = str(target), True
-            return rep
+    cached = None if force else _cached_report(target, recipe)
+    if cached:
+        return cached
 
     started = time.perf_counter()
     seed_everything(recipe.seed)
@@ -243,6 +271,7 @@ def build_toy_model(out: str | os.PathLike[str] | None = None, seed: int = 0, *,
         pad_token_id=tokenizer.pad_token_id,
     )
     model = LlamaForCausalLM(config)
+    tune_cpu_threads(sum(p.numel() for p in model.parameters()))
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, betas=(0.9, 0.98), weight_decay=0.01)
     warmup = max(1, recipe.steps // 20)
@@ -275,10 +304,12 @@ def build_toy_model(out: str | os.PathLike[str] | None = None, seed: int = 0, *,
     build_seconds = time.perf_counter() - started
     torch.set_num_threads(threads)
 
-    target.mkdir(parents=True, exist_ok=True)
+    # Write into a temporary folder, then rename: a killed build never leaves a half-written model.
+    tmp = target.with_name(target.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.save_pretrained(target)
-    tokenizer.save_pretrained(target)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
     report = ToyModelReport(
         path=str(target),
         n_parameters=sum(p.numel() for p in model.parameters()),
@@ -286,8 +317,10 @@ def build_toy_model(out: str | os.PathLike[str] | None = None, seed: int = 0, *,
         seed=recipe.seed,
         **{k: round(v, 4) for k, v in figures.items()},
     )
-    card.write_text(json.dumps({**report.to_dict(), "recipe": asdict(recipe), "final_loss": losses[-1],
-                                "loss_history": losses[::10]}, indent=2))
+    (tmp / "ftlab_toy.json").write_text(json.dumps({**report.to_dict(), "recipe": asdict(recipe),
+                                                   "final_loss": losses[-1], "loss_history": losses[::10]}, indent=2))
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
     return report
 
 

@@ -1,0 +1,624 @@
+"""What fine-tuning costs: the price catalog, training cost per path, and the inference break-even.
+
+Taught in ``notebooks/02_cost_math.ipynb``; ``ftlab cost`` prints the same table.
+
+The prices live in ``ftlab/catalog/prices.yaml`` (data, not code), each entry with its
+``source`` and ``as_of`` date. The worked example of the seeds::
+
+    >>> tokens = training_tokens(5_000, 300, 3)          # 4,500,000
+    >>> cost_for("gpt-4.1", tokens).training_cost_usd     # $3.00/M × 4.5M
+    13.5
+    >>> cost_for("a100-40gb-spot", tokens).training_cost_usd   # 2 GPU-hours × $1.50
+    3.0
+
+Prices move: verify at the provider's pricing page before you spend.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from ftlab.errors import FtlabError, ParameterError
+from ftlab.params import check_param
+
+PATH_LABELS = {"openai": "OpenAI API", "hf_qlora": "Hugging Face + QLoRA", "cloud_managed": "Cloud-managed"}
+PRICING_KINDS = ("per_training_token", "per_gpu_hour", "per_training_hour", "per_wall_clock_hour")
+HOURS_PER_MONTH = 730  # 24 × 365 / 12
+DEFAULT_CATALOG = Path(__file__).resolve().parent / "catalog" / "prices.yaml"
+_ENTRY_KEYS = ("id", "provider", "model", "fine_tunable", "pricing", "source", "as_of")
+_METHODS = {"qlora": "QLoRA", "lora": "LoRA", "full": "full fine-tuning"}
+_GPU_KEYS = ("id", "hardware", "name", "usd_per_hour", "source", "as_of")
+
+
+# ---------------------------------------------------------------------------------------
+# The catalog
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Catalog:
+    """The price catalog as loaded from YAML. ``entry``/``gpu`` look things up with clear errors."""
+
+    data: dict[str, Any]
+    path: str
+
+    @property
+    def providers(self) -> dict[str, dict[str, Any]]:
+        return self.data["providers"]
+
+    @property
+    def models(self) -> list[dict[str, Any]]:
+        return self.data["models"]
+
+    @property
+    def gpus(self) -> list[dict[str, Any]]:
+        return self.data.get("gpus", [])
+
+    @property
+    def throughput(self) -> list[dict[str, Any]]:
+        return self.data.get("throughput", [])
+
+    @property
+    def serving(self) -> list[dict[str, Any]]:
+        return self.data.get("serving", [])
+
+    def fine_tunable(self, provider: str | None = None) -> list[str]:
+        """Ids of the models that can be fine-tuned (optionally of one provider), in catalog order."""
+        return [m["id"] for m in self.models if m["fine_tunable"] and (provider is None or m["provider"] == provider)]
+
+    def entry(self, model: str, *, fine_tune: bool = True) -> dict[str, Any]:
+        """The catalog entry of ``model``. Unknown or (with ``fine_tune``) non-fine-tunable models raise
+        a one-line ``ParameterError`` naming the valid choices."""
+        by_id = {m["id"]: m for m in self.models}
+        found = by_id.get(model) or by_id.get(model.lower())
+        if found is None:
+            from ftlab.tokens import base_model
+
+            base = base_model(model)
+            found = next((m for m in self.models if base in (m["id"], m.get("snapshot"))), None)
+        if found is None:
+            raise ParameterError(
+                f"unknown model {model!r}: not in the price catalog{_where(self.path)}; fine-tunable choices: "
+                f"{', '.join(self.fine_tunable())}"
+            )
+        if fine_tune and not found["fine_tunable"]:
+            same = self.fine_tunable(found["provider"])
+            raise ParameterError(
+                f"{found['id']} cannot be fine-tuned (inference-only as of {found['as_of']}, per {_short(found['source'])}); "
+                f"fine-tunable {self.providers[found['provider']]['name']} models: {', '.join(same)}"
+            )
+        return found
+
+    def gpu(self, gpu: str) -> dict[str, Any]:
+        """A self-hosted GPU rate entry, e.g. ``a100-40gb-spot``."""
+        for g in self.gpus:
+            if g["id"] == gpu:
+                return g
+        raise ParameterError(f"unknown GPU {gpu!r}; valid choices: {', '.join(g['id'] for g in self.gpus)}")
+
+    def throughput_for(self, hardware: str, model_size: str = "8B", method: str = "qlora") -> dict[str, Any]:
+        """The training-throughput row for a GPU, model size and method."""
+        for t in self.throughput:
+            if (t["hardware"], t["model_size"], t["method"]) == (hardware, model_size, method):
+                return t
+        have = ", ".join(f"{t['hardware']}/{t['model_size']}/{t['method']}" for t in self.throughput)
+        raise ParameterError(f"no training throughput for {hardware}/{model_size}/{method} in the catalog; known: {have}")
+
+    def serving_for(self, hardware: str, model_size: str = "8B") -> dict[str, Any]:
+        """The serving-throughput row used by the break-even."""
+        for s in self.serving:
+            if (s["hardware"], s["model_size"]) == (hardware, model_size):
+                return s
+        gpus = [g["id"] for g in self.gpus if any(s["hardware"] == g["hardware"] for s in self.serving)]
+        raise ParameterError(f"no serving throughput for {hardware}/{model_size} in the catalog; GPUs with one: {', '.join(gpus)}")
+
+
+def _where(path: str) -> str:
+    return "" if Path(path) == DEFAULT_CATALOG else f" {path}"
+
+
+def _short(source: str) -> str:
+    return source.split(":")[0] if source.startswith("seed") else source.split(" ")[0]
+
+
+def _validate(data: Any, where: str) -> dict[str, Any]:
+    if not isinstance(data, dict) or "models" not in data or "providers" not in data:
+        raise FtlabError(f"{where}: a price catalog needs top-level 'providers' and 'models'")
+    ids = set()
+    for i, m in enumerate(data["models"]):
+        missing = [k for k in _ENTRY_KEYS if k not in m]
+        if missing:
+            raise FtlabError(f"{where}: models[{i}] ({m.get('id', '?')}) lacks {', '.join(missing)}")
+        if m["provider"] not in data["providers"]:
+            raise FtlabError(f"{where}: model {m['id']} names unknown provider {m['provider']!r}")
+        if m["pricing"] not in PRICING_KINDS:
+            raise FtlabError(f"{where}: model {m['id']} has pricing {m['pricing']!r}; expected one of {', '.join(PRICING_KINDS)}")
+        if m["id"] in ids:
+            raise FtlabError(f"{where}: model id {m['id']} appears twice")
+        ids.add(m["id"])
+        for key in ("training_usd_per_1m", "training_usd_per_hour", "inference_in_usd_per_1m", "inference_out_usd_per_1m"):
+            v = m.get(key)
+            if v is not None and (not isinstance(v, int | float) or v < 0):
+                raise FtlabError(f"{where}: model {m['id']} has {key} = {v!r}; expected a non-negative number or null")
+    for i, g in enumerate(data.get("gpus", [])):
+        missing = [k for k in _GPU_KEYS if k not in g]
+        if missing:
+            raise FtlabError(f"{where}: gpus[{i}] ({g.get('id', '?')}) lacks {', '.join(missing)}")
+    for t in data.get("throughput", []) + data.get("serving", []):
+        if "source" not in t or "as_of" not in t:
+            raise FtlabError(f"{where}: throughput/serving row {t.get('hardware', '?')} lacks source or as_of")
+    return data
+
+
+@lru_cache(maxsize=8)
+def _load(path: str, mtime: float) -> Catalog:
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise FtlabError(f"cannot read the price catalog {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise FtlabError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    return Catalog(_validate(data, path), path)
+
+
+def load_catalog(path: str | os.PathLike[str] | None = None) -> Catalog:
+    """The price catalog: ``path``, else ``$FTLAB_PRICES``, else the one shipped in ``ftlab/catalog``.
+
+    Example: ``load_catalog().entry("gpt-4.1")["training_usd_per_1m"] == 3.0``.
+    """
+    p = Path(path or os.environ.get("FTLAB_PRICES") or DEFAULT_CATALOG)
+    if not p.is_file():
+        raise FtlabError(f"price catalog {str(p)!r} does not exist; give a YAML file like {DEFAULT_CATALOG}")
+    return _load(str(p), p.stat().st_mtime)
+
+
+def _cat(catalog: Catalog | None) -> Catalog:
+    return catalog or load_catalog()
+
+
+# ---------------------------------------------------------------------------------------
+# Training cost
+# ---------------------------------------------------------------------------------------
+def training_tokens(examples: int, tokens_per_example: int, epochs: int) -> int:
+    """Training tokens billed = examples × tokens per example × epochs.
+
+    Example: ``training_tokens(5_000, 300, 3) == 4_500_000``. Negative or zero values raise a one-line
+    ``ParameterError``.
+    """
+    check_param("examples", examples, int, min=1)
+    check_param("tokens_per_example", tokens_per_example, int, min=1)
+    check_param("epochs", epochs, int, min=1)
+    return examples * tokens_per_example * epochs
+
+
+@dataclass
+class CostRow:
+    """One line of the training-cost table."""
+
+    path: str
+    provider: str
+    model: str
+    entry: str
+    training_cost_usd: float | None
+    pricing: str
+    rate: str
+    gpu_hours: float | None = None
+    note: str = ""
+    source: str = ""
+    as_of: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _money(x: float) -> float:
+    return round(x + 0.0, 2)
+
+
+def gpu_hours(tokens: int, gpu: str, *, model_size: str = "8B", method: str = "qlora",
+              catalog: Catalog | None = None) -> float:
+    """GPU-hours to train ``tokens`` on ``gpu`` = tokens ÷ throughput (tokens/s) ÷ 3600.
+
+    Example: ``gpu_hours(4_500_000, "a100-40gb-spot") == 2.0`` (the seeds' 1–2 h, upper end).
+    """
+    cat = _cat(catalog)
+    rate = cat.gpu(gpu)
+    tp = cat.throughput_for(rate["hardware"], model_size, method)
+    return tokens / tp["tokens_per_s"] / 3600
+
+
+def _model_row(m: dict[str, Any], tokens: int, cat: Catalog) -> CostRow:
+    provider = cat.providers[m["provider"]]
+    path = provider["path"]
+    cost, rate, note = None, "", m.get("note", "")
+    if m["pricing"] == "per_training_token":
+        price = m.get("training_usd_per_1m")
+        if price is not None:
+            cost = _money(tokens * price / 1_000_000)
+            rate = f"${price:.2f}/M training tokens"
+        else:
+            rate = "per training token: check current docs"
+    elif m["pricing"] == "per_training_hour":
+        per_h, tok_h = m.get("training_usd_per_hour"), m.get("training_tokens_per_hour")
+        if per_h is not None and tok_h:
+            cost = _money(tokens / tok_h * per_h)
+            rate = f"${per_h:.2f}/training hour"
+        else:
+            rate = "per training hour: check current docs"
+    elif m["pricing"] == "per_wall_clock_hour":
+        per_h = m.get("training_usd_per_hour")
+        rate = f"${per_h:.2f}/hour of training loop" if per_h is not None else "per hour: check current docs"
+        note = note or "billed per hour of training, not per token"
+    return CostRow(path, provider["name"], m["model"], m["id"], cost, m["pricing"], rate, None, note, m["source"], m["as_of"])
+
+
+def _gpu_row(g: dict[str, Any], tokens: int, cat: Catalog, setup_hours: float,
+             model_size: str, method: str) -> CostRow:
+    hours = gpu_hours(tokens, g["id"], model_size=model_size, method=method, catalog=cat)
+    tp = cat.throughput_for(g["hardware"], model_size, method)
+    billed = hours + setup_hours
+    note = f"{tp['tokens_per_s']} tokens/s ({tp['basis']})"
+    if setup_hours:
+        note += f"; includes {setup_hours:g} h of instance setup"
+    provider = cat.providers["self_hosted"]
+    return CostRow(provider["path"], provider["name"], f"Llama 3.1 {model_size} ({_METHODS.get(method, method)}) on {g['name']}", g["id"],
+                   _money(billed * g["usd_per_hour"]), "per_gpu_hour", f"${g['usd_per_hour']:.2f}/h × {billed:.2f} h",
+                   round(billed, 4), note, g["source"], g["as_of"])
+
+
+def cost_for(model_or_gpu: str, tokens: int, *, setup_hours: float = 0.0, model_size: str = "8B",
+             method: str = "qlora", catalog: Catalog | None = None) -> CostRow:
+    """The training cost of ``tokens`` on one catalog entry: a model id (``gpt-4.1``) or a GPU id (``a100-40gb-spot``).
+
+    A model that cannot be fine-tuned raises a one-line error naming the fine-tunable alternatives.
+    """
+    cat = _cat(catalog)
+    check_param("tokens", tokens, int, min=0)
+    check_param("setup_hours", setup_hours, float, min=0)
+    if any(g["id"] == model_or_gpu for g in cat.gpus):
+        return _gpu_row(cat.gpu(model_or_gpu), tokens, cat, setup_hours, model_size, method)
+    try:
+        entry = cat.entry(model_or_gpu)
+    except ParameterError as exc:
+        if str(exc).startswith("unknown model"):
+            raise ParameterError(f"{exc}; or a self-hosted GPU: {', '.join(g['id'] for g in cat.gpus)}") from None
+        raise
+    return _model_row(entry, tokens, cat)
+
+
+def training_costs(tokens: int, *, setup_hours: float = 0.0, model_size: str = "8B", method: str = "qlora",
+                   catalog: Catalog | None = None) -> list[CostRow]:
+    """One row per fine-tunable catalog entry (models, then self-hosted GPUs) for ``tokens`` training tokens.
+
+    Entries without a known price get ``training_cost_usd = None`` and a "check current docs" rate.
+    """
+    cat = _cat(catalog)
+    check_param("tokens", tokens, int, min=0)
+    check_param("setup_hours", setup_hours, float, min=0)
+    rows = [_model_row(m, tokens, cat) for m in cat.models if m["fine_tunable"]]
+    rows += [_gpu_row(g, tokens, cat, setup_hours, model_size, method) for g in cat.gpus]
+    return rows
+
+
+def cost_summary(tokens: int, rows: Sequence[CostRow]) -> dict[str, Any]:
+    """The JSON that ``ftlab cost --json`` prints: ``{"training_tokens": …, "rows": [...]}``."""
+    return {"training_tokens": tokens, "rows": [r.to_json() for r in rows]}
+
+
+def format_cost_table(tokens: int, rows: Sequence[CostRow]) -> str:
+    """A plain-text table of the rows (what ``ftlab cost`` prints without ``--json``)."""
+    head = ("path", "model", "training cost", "rate")
+    body = [(PATH_LABELS.get(r.path, r.path), f"{r.model} [{r.entry}]",
+             f"${r.training_cost_usd:,.2f}" if r.training_cost_usd is not None else "check current docs", r.rate)
+            for r in rows]
+    widths = [max(len(x[i]) for x in [head, *body]) for i in range(4)]
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
+    out = [f"training tokens: {tokens:,}", line.format(*head), line.format(*("-" * w for w in widths))]
+    out += [line.format(*b) for b in body]
+    out.append("Prices change: verify at each provider's pricing page (sources: ftlab/catalog/prices.yaml).")
+    return "\n".join(out)
+
+
+def cost_table_html(tokens: int, rows: Sequence[CostRow], *, highlight: str | None = None) -> str:
+    """The rows as an HTML table (the notebook and the widget show this)."""
+    cells = []
+    for r in rows:
+        cost = f"${r.training_cost_usd:,.2f}" if r.training_cost_usd is not None else "<i>check current docs</i>"
+        style = ' style="font-weight:bold;background:#eef6ff"' if highlight and r.entry == highlight else ""
+        cells.append(
+            f"<tr{style}><td>{escape(PATH_LABELS.get(r.path, r.path))}</td><td>{escape(r.model)}</td>"
+            f"<td><code>{escape(r.entry)}</code></td><td style='text-align:right'>{cost}</td>"
+            f"<td>{escape(r.rate)}</td><td>{escape(r.as_of)}</td></tr>"
+        )
+    return (
+        f"<div class='ftlab-cost-table-inner'><p><b>Training tokens:</b> {tokens:,}</p>"
+        "<table><thead><tr><th>path</th><th>model</th><th>entry</th><th>training cost</th><th>rate</th><th>as of</th>"
+        f"</tr></thead><tbody>{''.join(cells)}</tbody></table>"
+        "<p><small>Verify at the provider's pricing page: prices change. Sources per entry in "
+        "<code>ftlab/catalog/prices.yaml</code>.</small></p></div>"
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Exact token counts of a real dataset
+# ---------------------------------------------------------------------------------------
+@dataclass
+class DatasetTokens:
+    """Exact token counts of a chat dataset under one model's encoding."""
+
+    model: str
+    encoding: str
+    examples: int
+    total: int
+    mean: float
+    max: int
+
+    def training_tokens(self, epochs: int) -> int:
+        """Tokens billed for ``epochs`` passes over the dataset."""
+        check_param("epochs", epochs, int, min=1)
+        return self.total * epochs
+
+
+def dataset_tokens(rows: Iterable[dict[str, Any]], model: str = "gpt-4.1-mini", *,
+                   catalog: Catalog | None = None) -> DatasetTokens:
+    """Count a chat dataset exactly, offline, with ``model``'s encoding (taken from the base model).
+
+    Example: ``dataset_tokens(support_splits()["train"], "gpt-4.1-mini").total`` counts the toy
+    training split with ``o200k_base``; ``ft:gpt-4.1-mini-...:org::id`` gives the same encoding.
+    """
+    from ftlab.tokens import count_chat_tokens, encoding_name_for_model
+
+    cat = _cat(catalog)
+    try:
+        encoding = cat.entry(model, fine_tune=False).get("encoding") or encoding_name_for_model(model)
+    except ParameterError:
+        encoding = encoding_name_for_model(model)  # encoding names and other OpenAI models
+    counts = [count_chat_tokens(r["messages"], encoding) for r in rows]
+    if not counts:
+        raise ParameterError("the dataset is empty: give at least one example with 'messages'")
+    return DatasetTokens(model, encoding, len(counts), sum(counts), sum(counts) / len(counts), max(counts))
+
+
+# ---------------------------------------------------------------------------------------
+# Inference break-even: when does a self-hosted GPU beat the API?
+# ---------------------------------------------------------------------------------------
+def api_cost_per_request(model: str, in_tokens: int, out_tokens: int, *, data_sharing: bool = False,
+                         catalog: Catalog | None = None) -> float:
+    """USD per request on a fine-tuned API model, with OpenAI's data-sharing discount if asked.
+
+    Example: gpt-4.1-mini, 500 in / 200 out = (500 × 0.80 + 200 × 3.20) / 1e6 = $0.00104 (half with data sharing).
+    """
+    cat = _cat(catalog)
+    m = cat.entry(model)
+    p_in, p_out = m.get("inference_in_usd_per_1m"), m.get("inference_out_usd_per_1m")
+    if p_in is None or p_out is None:
+        priced = [x["id"] for x in cat.models if x["fine_tunable"] and x.get("inference_in_usd_per_1m") is not None]
+        raise ParameterError(f"{m['id']} has no inference price in the catalog; models with one: {', '.join(priced)}")
+    check_param("in_tokens", in_tokens, int, min=0)
+    check_param("out_tokens", out_tokens, int, min=0)
+    cost = (in_tokens * p_in + out_tokens * p_out) / 1_000_000
+    if data_sharing:
+        discount = cat.providers[m["provider"]].get("data_sharing_inference_discount")
+        if discount is None:
+            raise ParameterError(f"data_sharing applies to OpenAI models only; {m['id']} is on {m['provider']}")
+        cost *= 1 - discount
+    return cost
+
+
+@dataclass
+class BreakEven:
+    """The monthly request volume above which one self-hosted GPU is cheaper than the API (None: never)."""
+
+    model: str
+    gpu: str
+    data_sharing: bool
+    api_usd_per_request: float
+    gpu_usd_per_month: float
+    capacity_requests_per_month: float
+    requests_per_month: float | None
+
+    def explain(self) -> str:
+        if self.requests_per_month is None:
+            return (f"Self-hosting on {self.gpu} never beats {self.model}"
+                    f"{' with data sharing' if self.data_sharing else ''}: one GPU (${self.gpu_usd_per_month:,.0f}/month) "
+                    f"serves at most {self.capacity_requests_per_month:,.0f} requests/month, which cost only "
+                    f"${self.api_usd_per_request * self.capacity_requests_per_month:,.0f} on the API.")
+        return (f"From {self.requests_per_month:,.0f} requests/month, one {self.gpu} (${self.gpu_usd_per_month:,.0f}/month) "
+                f"beats {self.model}{' with data sharing' if self.data_sharing else ''} at "
+                f"${self.api_usd_per_request * 1000:.2f} per 1,000 requests. Past one GPU's capacity "
+                f"({self.capacity_requests_per_month:,.0f}/month) each added GPU pays off again once it is busy enough.")
+
+
+def _self_hosted(gpu: str, out_tokens: int, utilization: float, cat: Catalog, model_size: str) -> tuple[float, float]:
+    rate = cat.gpu(gpu)
+    serve = cat.serving_for(rate["hardware"], model_size)
+    monthly = rate["usd_per_hour"] * HOURS_PER_MONTH
+    capacity = serve["output_tokens_per_s"] / max(out_tokens, 1) * 3600 * HOURS_PER_MONTH * utilization
+    return monthly, capacity
+
+
+def break_even(model: str = "gpt-4.1-mini", gpu: str = "a100-40gb-on-demand", *, in_tokens: int = 500,
+               out_tokens: int = 200, data_sharing: bool = False, utilization: float = 0.6,
+               model_size: str = "8B", catalog: Catalog | None = None) -> BreakEven:
+    """Where self-hosting starts to pay: monthly requests × API price per request = GPU cost per month.
+
+    Self-hosted cost is one always-on GPU (``usd_per_hour`` × 730 h), which serves at most
+    ``output_tokens_per_s`` ÷ ``out_tokens`` × seconds per month × ``utilization`` requests. If the
+    break-even volume exceeds that capacity, adding GPUs never catches up (each costs as much as the
+    API traffic it serves), so the answer is ``None``.
+    """
+    cat = _cat(catalog)
+    check_param("utilization", utilization, float, min=0.01, max=1.0)
+    per_req = api_cost_per_request(model, in_tokens, out_tokens, data_sharing=data_sharing, catalog=cat)
+    monthly, capacity = _self_hosted(gpu, out_tokens, utilization, cat, model_size)
+    volume = monthly / per_req if per_req > 0 else math.inf
+    return BreakEven(cat.entry(model)["id"], gpu, data_sharing, per_req, monthly, capacity,
+                     volume if volume <= capacity else None)
+
+
+def monthly_costs(requests: Sequence[float], model: str = "gpt-4.1-mini", gpu: str = "a100-40gb-on-demand", *,
+                  in_tokens: int = 500, out_tokens: int = 200, utilization: float = 0.6, model_size: str = "8B",
+                  catalog: Catalog | None = None) -> dict[str, list[float]]:
+    """Monthly USD at each volume: the API, the API with data sharing (OpenAI only) and self-hosted GPUs."""
+    cat = _cat(catalog)
+    per_req = api_cost_per_request(model, in_tokens, out_tokens, catalog=cat)
+    monthly, capacity = _self_hosted(gpu, out_tokens, utilization, cat, model_size)
+    out = {"api": [r * per_req for r in requests],
+           "self_hosted": [max(1, math.ceil(r / capacity)) * monthly for r in requests]}
+    discount = cat.providers[cat.entry(model)["provider"]].get("data_sharing_inference_discount")
+    if discount is not None:
+        out["api_data_sharing"] = [r * per_req * (1 - discount) for r in requests]
+    return out
+
+
+def plot_break_even(model: str = "gpt-4.1-mini", gpu: str = "a100-40gb-on-demand", *, in_tokens: int = 500,
+                    out_tokens: int = 200, utilization: float = 0.6, max_requests: float | None = None,
+                    catalog: Catalog | None = None, ax=None):
+    """Plot monthly cost against monthly requests: API, API with data sharing, self-hosted GPUs."""
+    import matplotlib.pyplot as plt
+
+    cat = _cat(catalog)
+    kw = {"in_tokens": in_tokens, "out_tokens": out_tokens, "utilization": utilization, "catalog": cat}
+    plain = break_even(model, gpu, **kw)
+    shared = None
+    if cat.providers[cat.entry(model)["provider"]].get("data_sharing_inference_discount") is not None:
+        shared = break_even(model, gpu, data_sharing=True, **kw)
+    top = max_requests or 3 * max(plain.capacity_requests_per_month, plain.requests_per_month or 0)
+    xs = [top * i / 400 for i in range(401)]
+    ys = monthly_costs(xs, model, gpu, in_tokens=in_tokens, out_tokens=out_tokens, utilization=utilization, catalog=cat)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7, 4))
+    else:
+        fig = ax.figure
+    ax.plot(xs, ys["api"], label=f"{model} API")
+    if "api_data_sharing" in ys:
+        ax.plot(xs, ys["api_data_sharing"], "--", label=f"{model} API, data sharing (-50%)")
+    ax.step(xs, ys["self_hosted"], where="post", label=f"self-hosted {gpu}")
+    for be, style in ((plain, "o"), (shared, "s")):
+        if be and be.requests_per_month is not None:
+            ax.plot([be.requests_per_month], [be.gpu_usd_per_month], style, color="black")
+            ax.annotate(f"{be.requests_per_month / 1e6:.2f}M/month", (be.requests_per_month, be.gpu_usd_per_month),
+                        textcoords="offset points", xytext=(6, -12))
+    from matplotlib.ticker import FuncFormatter
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1e6:g}M"))
+    ax.set_xlabel(f"requests per month ({in_tokens} in / {out_tokens} out tokens each)")
+    ax.set_ylabel("USD per month")
+    ax.set_title("Inference break-even: API vs one self-hosted GPU")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------
+# The live widget
+# ---------------------------------------------------------------------------------------
+def cost_explorer(examples: int = 5_000, tokens_per_example: int = 300, epochs: int = 3, model: str = "gpt-4.1-mini",
+                  *, data_sharing: bool = False, gpu: str = "a100-40gb-on-demand", catalog: Catalog | None = None):
+    """Sliders (examples, tokens per example, epochs) and a model menu that update the cost table and the
+    break-even plot live. Every control carries a stable CSS class (``ftlab-examples``, ``ftlab-epochs``,
+    ``ftlab-model``, ``ftlab-cost-table``, ``ftlab-breakeven-plot``...) for browser tests.
+
+    Returns the ``VBox``; its ``controls`` dict holds the widgets and ``refresh()`` redraws.
+    """
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    cat = _cat(catalog)
+    training_tokens(examples, tokens_per_example, epochs)  # validate the start values
+    priced = [m["id"] for m in cat.models if m["fine_tunable"] and m.get("inference_in_usd_per_1m") is not None]
+    cat.entry(model)
+    if model not in priced:
+        raise ParameterError(f"model {model!r} has no inference price for the break-even; choose one of {', '.join(priced)}")
+    style = {"description_width": "150px"}
+    layout = w.Layout(width="520px")
+    controls = {
+        "examples": w.IntSlider(value=examples, min=10, max=max(50_000, examples), step=10, description="examples",
+                                style=style, layout=layout, continuous_update=False),
+        "tokens_per_example": w.IntSlider(value=tokens_per_example, min=10, max=max(4_000, tokens_per_example), step=10,
+                                          description="tokens per example", style=style, layout=layout,
+                                          continuous_update=False),
+        "epochs": w.IntSlider(value=epochs, min=1, max=max(10, epochs), step=1, description="epochs", style=style,
+                              layout=layout, continuous_update=False),
+        "model": w.Dropdown(options=priced, value=model, description="model (break-even)", style=style, layout=layout),
+        "data_sharing": w.Checkbox(value=data_sharing, description="OpenAI data sharing (-50% inference)", indent=False),
+    }
+    for name, c in controls.items():
+        c.add_class(f"ftlab-{name.replace('_', '-')}")
+    tokens_label = w.HTML()
+    tokens_label.add_class("ftlab-training-tokens")
+    table = w.HTML()
+    table.add_class("ftlab-cost-table")
+    verdict = w.HTML()
+    verdict.add_class("ftlab-breakeven")
+    plot = w.Output()
+    plot.add_class("ftlab-breakeven-plot")
+
+    def refresh(*_):
+        v = {k: c.value for k, c in controls.items()}
+        tokens = training_tokens(v["examples"], v["tokens_per_example"], v["epochs"])
+        tokens_label.value = (f"<b>{v['examples']:,} × {v['tokens_per_example']:,} × {v['epochs']} = "
+                              f"<span class='ftlab-training-tokens-value'>{tokens:,}</span> training tokens</b>")
+        table.value = cost_table_html(tokens, training_costs(tokens, catalog=cat), highlight=v["model"])
+        be = break_even(v["model"], gpu, data_sharing=v["data_sharing"], catalog=cat)
+        verdict.value = f"<p class='ftlab-breakeven-text'>{escape(be.explain())}</p>"
+        with plot:
+            plot.clear_output(wait=True)
+            fig = plot_break_even(v["model"], gpu, catalog=cat)
+            display(fig)
+            plt.close(fig)
+
+    for c in controls.values():
+        c.observe(refresh, names="value")
+    refresh()
+    box = w.VBox([*controls.values(), tokens_label, table, verdict, plot])
+    box.add_class("ftlab-cost-explorer")
+    box.controls = controls
+    box.refresh = refresh
+    box.outputs = {"tokens": tokens_label, "table": table, "breakeven": verdict, "plot": plot}
+    return box
+
+
+def catalog_html(catalog: Catalog | None = None) -> str:
+    """Every catalog entry with its prices, source and as_of, as an HTML table (models, then GPUs)."""
+    cat = _cat(catalog)
+
+    def usd(v: Any) -> str:
+        return f"${v:,.2f}" if isinstance(v, int | float) else "—"
+
+    rows = []
+    for m in cat.models:
+        if m["pricing"] == "per_training_token":
+            train = f"{usd(m.get('training_usd_per_1m'))}/M"
+        else:
+            train = f"{usd(m.get('training_usd_per_hour'))}/h"
+        if not m["fine_tunable"]:
+            earlier = m.get("earlier_claim") or {}
+            train = "<b>not fine-tunable</b>" + (
+                f" (earlier: {usd(earlier.get('training_usd_per_1m'))}/M per {escape(earlier.get('source', ''))})"
+                if earlier else "")
+        rows.append(
+            f"<tr><td><code>{escape(m['id'])}</code></td><td>{escape(cat.providers[m['provider']]['name'])}</td>"
+            f"<td>{train}</td><td>{usd(m.get('inference_in_usd_per_1m'))} / {usd(m.get('inference_out_usd_per_1m'))}</td>"
+            f"<td>{escape(m['as_of'])}</td><td><small>{escape(m['source'])}</small></td></tr>"
+        )
+    for g in cat.gpus:
+        rows.append(
+            f"<tr><td><code>{escape(g['id'])}</code></td><td>self-hosted GPU</td><td>{usd(g['usd_per_hour'])}/GPU-hour</td>"
+            f"<td>your hardware</td><td>{escape(g['as_of'])}</td><td><small>{escape(g['source'])}</small></td></tr>"
+        )
+    return (
+        "<table class='ftlab-catalog'><thead><tr><th>entry</th><th>provider</th><th>training</th>"
+        "<th>inference in / out per M</th><th>as of</th><th>source</th></tr></thead><tbody>"
+        + "".join(rows) + "</tbody></table>"
+    )

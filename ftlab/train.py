@@ -1,0 +1,411 @@
+"""QLoRA training with the current stack: transformers 5 + TRL 1.x (``SFTConfig``) + PEFT + bitsandbytes.
+
+The same code trains the toy model on a CPU and Llama 3.1 8B on a GPU::
+
+    cfg = TrainConfig(model_id="meta-llama/Llama-3.1-8B-Instruct", output_dir="runs/llama")
+    result = train(cfg, train_rows, eval_rows)
+
+On CUDA it picks bf16 compute and paged 8-bit AdamW; on CPU fp32 compute and AdamW.
+bitsandbytes' 4-bit layers also run on the CPU, so the toy run is real QLoRA too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ftlab.core import file_sha256, seed_everything, stable_hash, tune_cpu_threads
+from ftlab.errors import FtlabError
+from ftlab.runcard import hardware, library_versions, write_run_card
+from ftlab.toymodel import TOY_MODEL_ID, resolve_model
+
+# The seeds' seven projection modules of a Llama block.
+LLAMA_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+KNOWN_LIMITATIONS = [
+    "The toy model is ~1M parameters: its numbers show the mechanics, not the quality of an 8B model.",
+    "Accuracy is measured on synthetic data with an exact-match scorer.",
+]
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters of a (Q)LoRA run. Defaults suit the toy model on a CPU; comments give 8B values."""
+
+    model_id: str = TOY_MODEL_ID  # a hub id, a local folder, or the toy model
+    output_dir: str = "runs/train"
+    quantization: str = "4bit"  # "4bit" (QLoRA, nf4 + double quant), "8bit", or "none"
+    lora_r: int = 16  # LoRA rank; 16 is the seeds' value for 8B
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0  # 0.05 for 8B
+    target_modules: list[str] | None = None  # None: the 7 projections found in the model's config
+    learning_rate: float = 3e-3  # toy; 2e-4 for 8B ("larger models need lower LR")
+    num_train_epochs: float = 1.0
+    max_steps: int = -1  # > 0 overrides epochs
+    per_device_train_batch_size: int = 16  # 4 for 8B on 24 GB
+    gradient_accumulation_steps: int = 1
+    max_length: int = 128  # 1024-2048 for 8B
+    packing: bool = False
+    assistant_only_loss: bool = True
+    eval_steps: int = 8  # the seeds: "monitor validation loss every 50 steps" at 8B scale
+    logging_steps: int = 4
+    save_steps: int = 16  # a multiple of eval_steps, so the best checkpoint can be kept
+    save_total_limit: int = 3
+    overfit_patience: int | None = 3  # OverfitDetector: stop after this many rising evals in a row
+    lr_scheduler_type: str = "linear"
+    warmup_ratio: float = 0.05
+    weight_decay: float = 0.0
+    seed: int = 0
+    toy_seed: int = 0  # which toy base model (its build seed); ignored for other model ids
+    report_to: str = "tensorboard"  # "wandb" to opt in, "none" to log nothing
+    gradient_checkpointing: bool = False  # True for 8B on 24 GB
+    resume_from_checkpoint: str | bool | None = None
+    data_version: str = ""  # free text for the run card, e.g. "support v1 (seed 0)"
+    extra: dict[str, Any] = field(default_factory=dict)  # other SFTConfig arguments
+
+    def validate(self) -> None:
+        if self.quantization not in ("4bit", "8bit", "none"):
+            raise FtlabError(f"quantization={self.quantization!r}: use '4bit', '8bit' or 'none'")
+        if self.learning_rate <= 0:
+            raise FtlabError(f"learning_rate={self.learning_rate}: must be > 0 (try 2e-4 for 8B, 3e-3 for the toy)")
+        if self.eval_steps and self.save_steps % self.eval_steps:
+            raise FtlabError(f"save_steps={self.save_steps} must be a multiple of eval_steps={self.eval_steps}")
+
+
+@dataclass
+class TrainResult:
+    """What a run produced: the adapter folder, the loss history and why it stopped."""
+
+    output_dir: str
+    adapter_dir: str
+    run_card: str
+    train_loss: list[tuple[int, float]]
+    eval_loss: list[tuple[int, float]]
+    stop_reason: str
+    best_step: int | None
+    best_eval_loss: float | None
+    global_step: int
+    seconds: float
+    trainer_state: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def target_modules_for(model) -> list[str]:
+    """The LoRA target modules: the seeds' 7 Llama projections that exist in this model.
+
+    Mixture-of-experts models (Llama 4 Scout/Maverick, Mixtral, Qwen-MoE) name their expert
+    projections differently: check ``config.json`` and the module names printed by
+    ``model.named_modules()`` before training, as seed 001 warns.
+    """
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    found = [m for m in LLAMA_TARGET_MODULES if m in names]
+    if not found:
+        raise FtlabError(
+            f"none of the Llama projections {LLAMA_TARGET_MODULES} exist in {type(model).__name__}; "
+            "pass target_modules=[...] with names from model.named_modules() (MoE models name experts differently)"
+        )
+    return found
+
+
+def quantization_config(kind: str):
+    """A ``BitsAndBytesConfig`` for ``"4bit"`` (nf4, double quant) or ``"8bit"``; ``None`` for ``"none"``.
+
+    The compute dtype is bf16 on CUDA and fp32 on the CPU.
+    """
+    if kind == "none":
+        return None
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    compute = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    if kind == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=compute)
+
+
+def load_base(model_id: str, quantization: str = "4bit", *, seed: int = 0):
+    """Load a base model and tokenizer through ``from_pretrained``, quantized for QLoRA.
+
+    Returns ``(model, tokenizer, resolved_path)``; the toy model id resolves to its cached folder.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = resolve_model(model_id, seed=seed)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        kwargs: dict[str, Any] = {}
+        q = quantization_config(quantization)
+        if q is not None:
+            kwargs["quantization_config"] = q
+            kwargs["device_map"] = "auto" if torch.cuda.is_available() else "cpu"
+        kwargs["dtype"] = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except OSError as exc:
+        raise FtlabError(
+            f"cannot load model {model_id!r}: {str(exc).splitlines()[0]} "
+            f"(give a local folder, a hub id with network access, or {TOY_MODEL_ID!r})"
+        ) from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tune_cpu_threads(sum(p.numel() for p in model.parameters()))
+    return model, tokenizer, path
+
+
+def preflight_loss_mask(tokenizer, rows: Sequence[dict[str, Any]], *, assistant_only_loss: bool = True,
+                        max_length: int = 128, show: int = 1) -> dict[str, Any]:
+    """Check which tokens will be trained on, before training. Fails loudly on the two silent killers.
+
+    - every label masked (the chat template has no ``{% generation %}`` block, or max_length cuts the reply);
+    - no EOS trained (the model never learns to stop).
+
+    Returns ``{"trained_tokens", "total_tokens", "eos_trained", "example"}`` where ``example`` shows
+    the first conversation with trained tokens in ``[[...]]``.
+    """
+    trained = total = 0
+    eos_trained = False
+    example = ""
+    for i, row in enumerate(rows[: max(8, show)]):
+        enc = tokenizer.apply_chat_template(row["messages"], tokenize=True, return_dict=True,
+                                            return_assistant_tokens_mask=assistant_only_loss)
+        ids = list(enc["input_ids"])[:max_length]
+        mask = list(enc["assistant_masks"])[:max_length] if assistant_only_loss else [1] * len(ids)
+        trained += sum(mask)
+        total += len(ids)
+        eos_trained |= any(m and t == tokenizer.eos_token_id for t, m in zip(ids, mask, strict=True))
+        if i < show:
+            parts, cur, cur_m = [], [], None
+            for t, m in zip(ids, mask, strict=True):
+                if cur and m != cur_m:
+                    text = tokenizer.decode(cur)
+                    parts.append(f"[[{text}]]" if cur_m else text)
+                    cur = []
+                cur.append(t)
+                cur_m = m
+            if cur:
+                text = tokenizer.decode(cur)
+                parts.append(f"[[{text}]]" if cur_m else text)
+            example = "".join(parts)
+    if trained == 0:
+        raise FtlabError(
+            "pre-flight: every label is masked, so training would learn nothing. The chat template must mark "
+            "assistant turns with {% generation %} for assistant_only_loss=True, and max_length must not cut the replies."
+        )
+    if not eos_trained:
+        raise FtlabError(
+            "pre-flight: no EOS token is trained, so the model would never learn to stop. Make the chat template "
+            "emit eos_token inside the {% generation %} block of assistant turns."
+        )
+    return {"trained_tokens": trained, "total_tokens": total, "eos_trained": eos_trained, "example": example}
+
+
+def _overfit_detector_cls():
+    from transformers import TrainerCallback
+
+    class OverfitDetector(TrainerCallback):
+        """Stop when validation loss has risen for ``patience`` evaluations in a row (seed 001: patience=3).
+
+        Training keeps the best checkpoint through transformers' own ``load_best_model_at_end``;
+        this callback adds the stopping rule and the diagnosis text.
+        """
+
+        def __init__(self, patience: int = 3, min_delta: float = 0.0):
+            self.patience = patience
+            self.min_delta = min_delta
+            self.history: list[tuple[int, float]] = []
+            self.rises = 0
+            self.triggered_at: int | None = None
+            self.message = ""
+
+        def update(self, step: int, eval_loss: float) -> bool:
+            """Feed one evaluation; returns True when training should stop."""
+            if self.history and eval_loss > self.history[-1][1] + self.min_delta:
+                self.rises += 1
+            else:
+                self.rises = 0
+            self.history.append((step, eval_loss))
+            if self.rises >= self.patience and self.triggered_at is None:
+                best_step, best = min(self.history, key=lambda x: x[1])
+                self.triggered_at = step
+                self.message = (
+                    f"OVERFITTING: validation loss rose {self.rises} evaluations in a row (now {eval_loss:.4f}, "
+                    f"best {best:.4f} at step {best_step}). Stop; keep the step-{best_step} checkpoint; "
+                    "reduce epochs or add more diverse data."
+                )
+                return True
+            return False
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            if metrics and "eval_loss" in metrics and self.update(state.global_step, float(metrics["eval_loss"])):
+                control.should_training_stop = True
+            return control
+
+    return OverfitDetector
+
+
+def OverfitDetector(patience: int = 3, min_delta: float = 0.0):
+    """A ``TrainerCallback`` that stops training when validation loss rises ``patience`` evals in a row.
+
+    Example::
+
+        d = OverfitDetector(patience=3)
+        [d.update(s, l) for s, l in [(1, 1.0), (2, 0.9), (3, 0.95), (4, 1.0), (5, 1.1)]][-1]  # -> True
+    """
+    return _overfit_detector_cls()(patience=patience, min_delta=min_delta)
+
+
+def _as_dataset(rows):
+    from datasets import Dataset
+
+    if rows is None:
+        return None
+    if hasattr(rows, "column_names"):
+        return rows.select_columns(["messages"])
+    return Dataset.from_list([{"messages": r["messages"]} for r in rows])
+
+
+def data_fingerprint(rows: Sequence[dict[str, Any]] | None, data_file: str | None = None) -> str:
+    """sha256 of the training file if given, else a hash of the examples' messages."""
+    if data_file and Path(data_file).exists():
+        return "sha256:" + file_sha256(data_file)
+    if rows is None:
+        return ""
+    return "hash:" + stable_hash([r["messages"] for r in rows], 16)
+
+
+def sft_config(cfg: TrainConfig, *, has_eval: bool):
+    """The TRL ``SFTConfig`` for a ``TrainConfig`` (bf16 + paged 8-bit AdamW on CUDA, fp32 AdamW on CPU)."""
+    import torch
+    from trl import SFTConfig
+
+    cuda = torch.cuda.is_available()
+    kwargs: dict[str, Any] = dict(
+        output_dir=cfg.output_dir,
+        learning_rate=cfg.learning_rate,
+        num_train_epochs=cfg.num_train_epochs,
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        per_device_eval_batch_size=max(cfg.per_device_train_batch_size, 32),
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        max_length=cfg.max_length,
+        packing=cfg.packing,
+        assistant_only_loss=cfg.assistant_only_loss,
+        logging_steps=cfg.logging_steps,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit,
+        lr_scheduler_type=cfg.lr_scheduler_type,
+        warmup_steps=cfg.warmup_ratio,
+        weight_decay=cfg.weight_decay,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        report_to=[] if cfg.report_to == "none" else [cfg.report_to],
+        bf16=cuda,
+        optim="paged_adamw_8bit" if cuda else "adamw_torch",
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        use_cpu=not cuda,
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+        logging_first_step=True,
+    )
+    if has_eval and cfg.eval_steps:
+        kwargs.update(eval_strategy="steps", eval_steps=cfg.eval_steps, load_best_model_at_end=True,
+                      metric_for_best_model="eval_loss", greater_is_better=False)
+    kwargs.update(cfg.extra)
+    return SFTConfig(**kwargs)
+
+
+def train(cfg: TrainConfig, train_rows, eval_rows=None, *, callbacks: Sequence[Any] = (),
+          data_file: str | None = None) -> TrainResult:
+    """Train a (Q)LoRA adapter with TRL's ``SFTTrainer`` and write a run card.
+
+    ``train_rows``/``eval_rows`` are lists of ``{"messages": [...]}`` (or ``datasets.Dataset``).
+    Returns a ``TrainResult``; the adapter (the best checkpoint when validation data is given)
+    is saved in ``<output_dir>/adapter``.
+    """
+    from peft import LoraConfig, prepare_model_for_kbit_training
+    from trl import SFTTrainer
+
+    cfg.validate()
+    seed_everything(cfg.seed)
+    started = time.perf_counter()
+    model, tokenizer, path = load_base(cfg.model_id, cfg.quantization, seed=cfg.toy_seed)
+    rows_list = list(train_rows) if not hasattr(train_rows, "column_names") else train_rows
+    preflight = preflight_loss_mask(tokenizer, rows_list, assistant_only_loss=cfg.assistant_only_loss,
+                                    max_length=cfg.max_length)
+    if cfg.quantization != "none":
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=cfg.target_modules or target_modules_for(model), task_type="CAUSAL_LM")
+    detector = OverfitDetector(cfg.overfit_patience) if (eval_rows is not None and cfg.overfit_patience) else None
+    all_callbacks = list(callbacks) + ([detector] if detector else [])
+    args = sft_config(cfg, has_eval=eval_rows is not None)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=_as_dataset(rows_list),
+                         eval_dataset=_as_dataset(eval_rows), processing_class=tokenizer,
+                         peft_config=lora, callbacks=all_callbacks)
+    resume = cfg.resume_from_checkpoint
+    if resume is True and not any(Path(cfg.output_dir).glob("checkpoint-*")):
+        resume = None
+    trainer.train(resume_from_checkpoint=resume)
+    state = trainer.state
+    history = state.log_history
+    train_loss = [(h["step"], h["loss"]) for h in history if "loss" in h]
+    eval_loss = [(h["step"], h["eval_loss"]) for h in history if "eval_loss" in h]
+    if detector and detector.triggered_at is not None:
+        stop_reason = "overfitting: " + detector.message
+    elif args.max_steps > 0 and state.global_step >= args.max_steps:
+        stop_reason = f"completed max_steps={args.max_steps}"
+    else:
+        stop_reason = f"completed {cfg.num_train_epochs:g} epoch(s)"
+    best_step = best = None
+    if eval_loss:
+        best_step, best = min(eval_loss, key=lambda x: x[1])
+    out = Path(cfg.output_dir)
+    adapter_dir = out / "adapter"
+    trainer.save_model(str(adapter_dir))  # the best model when load_best_model_at_end
+    tokenizer.save_pretrained(str(adapter_dir))
+    state_path = out / "trainer_state.json"
+    state.save_to_json(str(state_path))
+    seconds = time.perf_counter() - started
+    card = {
+        "run_name": out.name,
+        "model": {"model_id": cfg.model_id, "resolved": str(path), "quantization": cfg.quantization},
+        "data": {"fingerprint": data_fingerprint(rows_list if isinstance(rows_list, list) else None, data_file),
+                 "version": cfg.data_version, "n_train": len(rows_list),
+                 "n_eval": len(eval_rows) if eval_rows is not None else 0, "file": data_file},
+        "hyperparameters": {k: v for k, v in asdict(cfg).items() if k not in ("output_dir",)},
+        "preflight": {k: v for k, v in preflight.items() if k != "example"},
+        "libraries": library_versions(),
+        "hardware": hardware(),
+        "seed": cfg.seed,
+        "results": {"final_train_loss": train_loss[-1][1] if train_loss else None,
+                    "final_eval_loss": eval_loss[-1][1] if eval_loss else None,
+                    "best_eval_loss": best, "best_step": best_step, "global_step": state.global_step,
+                    "stop_reason": stop_reason, "seconds": round(seconds, 1)},
+        "known_limitations": KNOWN_LIMITATIONS if cfg.model_id == TOY_MODEL_ID else [],
+    }
+    card_path = write_run_card(out, card)
+    return TrainResult(str(out), str(adapter_dir), str(card_path), train_loss, eval_loss, stop_reason,
+                       best_step, best, state.global_step, round(seconds, 2), str(state_path))
+
+
+def load_adapter(adapter_dir: str | os.PathLike[str], model_id: str | None = None, *, quantization: str = "none",
+                 seed: int = 0):
+    """Load base + LoRA adapter for inference. Returns ``(peft_model, tokenizer)``.
+
+    ``model_id`` defaults to the base recorded in the adapter's config.
+    """
+    from peft import PeftModel
+
+    adapter_dir = Path(adapter_dir)
+    if model_id is None:
+        model_id = json.loads((adapter_dir / "adapter_config.json").read_text())["base_model_name_or_path"]
+    model, tokenizer, _ = load_base(model_id, quantization, seed=seed)
+    return PeftModel.from_pretrained(model, str(adapter_dir)), tokenizer

@@ -1,0 +1,104 @@
+"""Notebooks 01 (choose your path) and 02 (cost math) run headless and record the right figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.notebook
+
+
+def _widget_views(path: str) -> int:
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    return sum("application/vnd.jupyter.widget-view+json" in (o.get("data") or {})
+               for c in nb["cells"] for o in c.get("outputs", []) or [])
+
+
+def test_01_defaults(run_notebook):
+    res = run_notebook("01")
+    f = res.figures
+    assert f["recommended_path"] == "openai" and f["verdict"] == "fine_tune"
+    assert f["runners_up"] == ["cloud_managed", "hf_qlora"]
+    assert f["path_scores"]["openai"] > f["path_scores"]["cloud_managed"] > f["path_scores"]["hf_qlora"]
+    assert f["answer_changes_that_flip_the_path"] >= 3
+    assert f["catalog_skus_changed"] == 10  # every SKU changes between catalog versions: facts that change
+    assert f["knowledge_words_found"] == ["current", "price", "SKU"]
+    assert f["scenario_paths"]["regulated bank on AWS"] == "cloud_managed"
+    assert f["scenario_paths"]["hospital, data on-prem, ML team"] == "hf_qlora"
+    assert f["scenario_verdicts"]["catalog Q&A bot"] == "rag_or_tools"
+    assert f["scenario_verdicts"]["no baseline yet"] == "prompt_first"
+    assert _widget_views(res.output) == 1  # the form rendered
+    assert res.seconds < 60
+
+
+def test_01_parameters_drive_it_headless(run_notebook):
+    f = run_notebook("01", data_sensitivity="own_hardware", gpu_ops="team").figures
+    assert f["recommended_path"] == "hf_qlora"
+    assert f["scenario_paths"]["you (the parameters above)"] == "hf_qlora"
+    assert run_notebook("01", goal="knowledge").figures["verdict"] == "rag_or_tools"
+
+
+def test_01_bad_parameter_fails_in_one_line(run_notebook):
+    res = run_notebook("01", gpu_ops="lots", expect_ok=False)
+    assert res.status == "failed"
+    assert res.error["ename"] == "ParameterError"
+    assert "'gpu_ops' = 'lots' is not a valid choice; valid values: none, some, team" in res.error["evalue"]
+
+
+def test_02_worked_example(run_notebook):
+    res = run_notebook("02")
+    f = res.figures
+    assert f["training_tokens"] == 4_500_000
+    costs = f["training_costs_usd"]
+    assert costs["gpt-4.1"] == 13.50
+    assert costs["gpt-4.1-mini"] == 3.60
+    assert costs["gpt-4o"] == 112.50
+    assert costs["together-lora-8b"] == 20.25
+    assert costs["a100-40gb-spot"] == 3.00
+    assert costs["vertex-gemini-2.5-flash"] is None  # unknown, not zero
+    assert f["gpu_hours"]["a100-40gb-spot"] == 2.0
+    assert f["self_hosted_with_setup_usd"]["a100-40gb-spot"] == 4.50  # 1 h of setup on the meter
+    assert "gpt-5.4 cannot be fine-tuned" in f["gpt_5_4_error"] and "gpt-4.1-mini" in f["gpt_5_4_error"]
+    assert res.seconds < 60
+
+
+def test_02_exact_toy_tokens_and_break_even(run_notebook):
+    from ftlab.cost import dataset_tokens
+    from ftlab.data import support_splits
+
+    f = run_notebook("02").figures
+    train = support_splits()["train"]
+    assert f["toy_train_examples"] == len(train)
+    assert f["toy_train_tokens"] == dataset_tokens(train, "gpt-4.1-mini").total
+    assert f["toy_train_tokens_cl100k"] != f["toy_train_tokens"]
+    assert f["toy_training_tokens"] == 3 * f["toy_train_tokens"]
+    assert f["toy_training_cost_usd"] == round(f["toy_training_tokens"] * 0.80 / 1e6, 2)
+    assert f["api_usd_per_1000_requests"] == 1.04  # (500 × $0.80 + 200 × $3.20) / 1e6 × 1000
+    assert f["break_even_requests_per_month"] == round(3.50 * 730 / 0.00104)
+    assert f["break_even_with_data_sharing"] is None  # the discount keeps the API cheaper
+    assert f["break_even_requests_per_month"] < f["gpu_capacity_requests_per_month"]
+
+
+def test_02_widgets_render(run_notebook):
+    res = run_notebook("02")
+    assert _widget_views(res.output) == 1
+
+
+def test_02_parameters_change_the_figures(run_notebook):
+    f = run_notebook("02", epochs=1, model="gpt-4.1").figures
+    assert f["training_tokens"] == 1_500_000 and f["training_costs_usd"]["gpt-4.1"] == 4.50
+    assert f["toy_training_cost_usd"] == round(f["toy_train_tokens"] * 3.0 / 1e6, 2)
+    assert f["break_even_with_data_sharing"] is not None  # gpt-4.1 costs enough that a GPU pays even at -50%
+
+
+@pytest.mark.parametrize(("params", "ename", "text"), [
+    ({"model": "gpt-5.4"}, "ParameterError", "gpt-5.4 cannot be fine-tuned"),
+    ({"model": "gpt-9"}, "ParameterError", "unknown model 'gpt-9'"),
+    ({"epochs": -1}, "ParameterError", "'epochs' = -1 is out of range"),
+])
+def test_02_bad_parameters_fail_in_one_line(run_notebook, params, ename, text):
+    res = run_notebook("02", expect_ok=False, **params)
+    assert res.status == "failed" and res.error["ename"] == ename and text in res.error["evalue"]
+    assert res.error["first_line"] == "import ftlab"  # the check cell right after the parameters

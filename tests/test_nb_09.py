@@ -1,0 +1,33 @@
+"""Notebook 09 runs headless with its defaults and records what it computed."""
+
+import pytest
+
+pytestmark = pytest.mark.notebook
+
+
+def test_nb09_cloud_managed(run_notebook):
+    figures = run_notebook("09").figures
+    assert figures["conversion_counts"] == {"bedrock": 1020, "vertex": 1020, "together": 1020, "azure": 1020}
+    assert figures["validation_ok"] == {"bedrock": True, "vertex": True, "together": True, "azure": True}
+    assert figures["round_trip_equal"] == {"bedrock": True, "vertex": True, "together": True, "azure": True}
+    assert figures["malformed_error_lines"] == [3, 5, 7, 9]
+    assert figures["tool_call_support"] == {"bedrock": False, "vertex": True, "together": True, "azure": True}
+
+    costs = figures["cost_table"]
+    assert {r["platform"] for r in costs} == {"bedrock", "vertex", "azure", "together", "openai", "self-managed"}
+    hourly = {r["platform"]: r["cost_usd"] for r in costs if r["pricing"] == "per_training_hour"}
+    assert set(hourly) == {"vertex", "azure"} and all(c > 0 for c in hourly.values())
+    assert all(0 < r["cost_usd"] < 5 for r in costs if r["pricing"] == "per_1m_training_tokens")  # a toy set: cents
+    assert figures["managed_caveat_usd"] == {"self_managed_usd": 3.0, "managed_low_usd": 6.0, "managed_high_usd": 9.0}
+
+    assert figures["bedrock_job_status_history"] == ["InProgress", "InProgress", "InProgress", "Stopped"]
+    assert figures["bedrock_final_status"] == "Stopped"
+    assert figures["vertex_request_url"].endswith("/projects/my-gcp-project/locations/us-central1/tuningJobs")
+    body = figures["together_request_body"]
+    assert body["model"] == "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference" and body["n_epochs"] == 3
+
+
+def test_nb09_fewer_polls_and_one_epoch(run_notebook):
+    figures = run_notebook("09", polls=1, epochs=1).figures
+    assert figures["bedrock_job_status_history"] == ["InProgress", "Stopped"]
+    assert figures["together_request_body"]["n_epochs"] == 1
