@@ -23,20 +23,24 @@ How it decides (every measure is relative, so it does not depend on the loss sca
 length or the eval interval):
 
 1. The training loss is smoothed with a running median whose window grows with the number of
-   logged points (about a twelfth of them), so single bad batches do not move the trend.
-2. Fluctuations are the residuals around that trend, divided by the local loss level (floored
-   at a tenth of the starting loss, so that a loss near zero does not magnify tiny wiggles).
-   ``noise`` is their robust spread (1.4826 × MAD), a ``spike`` is a point far above the trend,
-   and ``rebound`` is how far the smoothed loss climbs back above its best so far.
-3. **unstable** when the loss ends in NaN/inf, fluctuates by more than 10 % from step to step
-   (real toy runs at batch size 8 fluctuate by 3-6 %; batch size 1 at a high LR by 12-17 %),
-   spikes repeatedly, or climbs back up (diverges). **flat** when the loss fell by less
-   than 10 % of its starting value. Otherwise the validation loss decides:
-4. **overfitting** when the smoothed validation loss ends clearly above its minimum (by more than
-   3 % and more than its own noise allows); ``best_step`` is where it bottomed out. **plateau**
-   when the last third of the run brought less than 10 % of the validation improvement (or less
-   than 1 % of its level); **healthy** otherwise. Without validation data the training curve
-   stands in for it, with a warning: you cannot detect overfitting without validation data.
+   logged points (about a twelfth of them), so single bad batches do not move the trend; at the
+   ends a robust straight line (Theil–Sen) takes over.
+2. ``noise`` is the typical step-to-step fluctuation (from second and third differences, robust
+   to spikes and to the curve's bend), relative to the loss level floored at 30 % of the starting
+   loss, so that it measures what a plot of the run shows and a loss near zero does not magnify
+   tiny wiggles. A ``spike`` is a point far above the trend; ``rebound`` is how far the smoothed
+   loss climbs back above its best so far; ``overshoot`` how far it climbs above where it started.
+3. **unstable** when the training (or validation) loss ends in NaN/inf (for a Hugging Face log,
+   also a NaN/inf gradient norm), the noise exceeds 8 % (real toy runs: 1-5 % at batch size 16,
+   5-11 % at batch size 1 and a far too high LR), repeated spikes, a 25 % rebound or overshoot.
+   **flat** when the loss fell by less than 10 % of its start. Otherwise the validation loss decides:
+4. **overfitting** when it ends clearly above its lowest evaluation: by 3 %, and by more than the
+   noise of the evaluations allows (the lowest of m noisy values is low by chance, and the end is
+   estimated from a line through the evaluations after the lowest); ``best_step`` is that
+   evaluation, the checkpoint to keep. **plateau** when the last third of the run brought less
+   than 10 % of the improvement since the start, or no fall clear of the noise; **healthy**
+   otherwise. Without validation data the training curve stands in, with a warning: you cannot
+   detect overfitting without it.
 """
 
 from __future__ import annotations
@@ -105,17 +109,19 @@ MIN_TRAIN_POINTS = 5
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 
 # Thresholds, all relative (see the module docstring for what each measure is).
-NOISE_UNSTABLE = 0.10       # typical step-to-step fluctuation, as a fraction of the loss level (batch 8: 3-6 %)
+NOISE_UNSTABLE = 0.08       # typical step-to-step fluctuation, as a fraction of the (floored) loss level
 SPIKE_MIN = 0.50            # a spike is at least 50 % above the trend ...
 SPIKE_NOISE_MULT = 4.0      # ... and at least 4 noise widths above it
 REBOUND_MIN = 0.25          # the smoothed loss climbs 25 % back above its best so far
+OVERSHOOT_MIN = 0.25        # the loss (median of 3 steps) climbs 25 % above where it started
 FLAT_DROP = 0.10            # the training loss fell by less than 10 % of its start
 VAL_RISE_MIN = 0.03         # validation ends 3 % above its minimum ...
-VAL_RISE_NOISE_MULT = 3.5   # ... and 3.5 standard errors (of end minus minimum) above it
+VAL_EXACT = 0.01            # evaluations noisier than 1 % are smoothed; others taken as exact
 RECENT_SHARE_PLATEAU = 0.10  # the last third brought < 10 % of the improvement
 RECENT_REL_PLATEAU = 0.01   # ... or < 1 % of the loss level
 FALLING_SE_MULT = 2.0       # "still falling" must be 2 standard errors clear of noise
-LEVEL_FLOOR = 0.10          # relative measures divide by max(level, ...) + 10 % of the start loss
+LEVEL_FLOOR = 0.10          # levels are compared relative to (level + 10 % of the start loss)
+FLUCT_FLOOR = 0.30          # fluctuations relative to (level + 30 % of the start loss): what a plot shows
 
 
 # --------------------------------------------------------------------------------------------
@@ -206,6 +212,7 @@ def history_from_log(log_history: Sequence[Mapping[str, Any]], *, source: str = 
         if named:
             eval_key = named[0]
     ts, tl, vs, vl = [], [], [], []
+    bad_grad = 0
     for i, entry in enumerate(log_history):
         if not isinstance(entry, Mapping):
             raise FtlabError(f"{where}: log_history[{i}] is {type(entry).__name__}, expected an object; {EXPECTED}")
@@ -216,6 +223,11 @@ def history_from_log(log_history: Sequence[Mapping[str, Any]], *, source: str = 
             raise FtlabError(f"{where}: log_history[{i}] has a loss but no 'step'")
         if "loss" in entry:
             loss = _number(entry["loss"], f"{where}: log_history[{i}].loss")
+            grad = entry.get("grad_norm")
+            if loss is not None and isinstance(grad, int | float) and not math.isfinite(grad):
+                # the gradient is NaN/inf, so the loss is too: the Trainer's logging_nan_inf_filter
+                # (on by default) logs a stand-in such as 0.0 instead
+                loss, bad_grad = math.nan, bad_grad + 1
             if loss is not None:
                 ts.append(step)
                 tl.append(loss)
@@ -225,6 +237,8 @@ def history_from_log(log_history: Sequence[Mapping[str, Any]], *, source: str = 
                 vs.append(step)
                 vl.append(loss)
     history = LossHistory.from_arrays(ts, tl, vs, vl, source=source, format="hf")
+    if bad_grad:
+        history.notes.append(f"{bad_grad} logged steps have a NaN/inf gradient norm: their loss counts as NaN")
     if eval_key != "eval_loss":
         history.notes.append(f"validation loss read from '{eval_key}'")
     return history
@@ -549,6 +563,44 @@ def _tail(x: np.ndarray, y: np.ndarray, s: np.ndarray, start: float, sigma_abs: 
 
 
 @dataclass
+class _Rise:
+    """How far the validation loss ended above its lowest evaluation, and what noise could explain."""
+
+    rise: float       # (end - minimum) / (minimum + floor)
+    threshold: float  # a rise above this is real
+    end: float        # the end level: a robust line through the evaluations from the minimum on
+
+
+def _rise(xv: np.ndarray, yv: np.ndarray, floor: float, sigma_all: float, i0: int) -> _Rise:
+    """Test "Val ↑": did the validation loss climb from its lowest evaluation (index ``i0``) to the end?
+
+    The end level comes from a Theil–Sen line through the evaluations from the lowest one on; the
+    noise is the larger of the curve's noise level and their scatter around that line. The lowest of m
+    noisy evaluations sits about sqrt(2 ln m) noise widths below the level it came from, and the
+    line's end has its own standard error (2σ/sqrt(n)): the rise must clear both, and 3 %.
+    """
+    m = len(yv)
+    vmin = float(yv[i0])
+    lvl = abs(vmin) + floor
+    after = slice(i0, m)
+    n = m - i0
+    if n >= 3:
+        slope, icpt = theil_sen(xv[after], yv[after])
+        end = icpt + slope * float(xv[-1])
+        sigma = sigma_all
+        if n >= 5:  # the scatter around the line, if larger than the curve-wide estimate
+            resid = yv[after] - (icpt + slope * xv[after])
+            sigma = max(sigma, float(1.4826 * np.median(np.abs(resid)) * math.sqrt(n / (n - 2))) / lvl)
+    else:
+        end, sigma = float(yv[-1]), sigma_all
+    if sigma < VAL_EXACT and m < 7:
+        sigma = 0.0
+    rise = (end - vmin) / lvl
+    threshold = max(VAL_RISE_MIN, (math.sqrt(2 * math.log(max(m, 2))) + 2 * math.sqrt(4 / max(n, 1))) * sigma)
+    return _Rise(rise, threshold, end)
+
+
+@dataclass
 class _Analysis:
     """Everything measured on a history: arrays for plotting, numbers for the evidence."""
 
@@ -581,11 +633,12 @@ def _analyse(history: LossHistory) -> _Analysis:
     src = history.source or "the log"
     n_bad_train = int((~np.isfinite(history.train_loss)).sum())
     n_bad_val = int((~np.isfinite(history.val_loss)).sum())
-    trailing_bad = 0
-    for v in history.train_loss[::-1]:
-        if np.isfinite(v):
-            break
-        trailing_bad += 1
+    def trailing_nonfinite(values: np.ndarray) -> int:
+        finite = np.isfinite(values)
+        return len(values) - (int(np.flatnonzero(finite)[-1]) + 1 if finite.any() else 0)
+
+    trailing_bad = trailing_nonfinite(history.train_loss)
+    trailing_bad_val = trailing_nonfinite(history.val_loss) if np.isfinite(history.val_loss).any() else 0
 
     x, y = _finite(history.train_steps, history.train_loss)
     n = len(y)
@@ -613,19 +666,26 @@ def _analyse(history: LossHistory) -> _Analysis:
     start = float(np.median(y[:k]))
     scale = max(abs(start), 1e-12)
     floor = LEVEL_FLOOR * scale  # relative measures divide by (level + floor): a loss near 0 does not blow them up
-    level = np.abs(s) + floor
+    level = np.abs(s) + FLUCT_FLOOR * scale
     z = (y - s) / level
     noise = noise_level(x, y, level)
     spike_thr = max(SPIKE_MIN, SPIKE_NOISE_MULT * noise)
     spikes = z > spike_thr
     spike_count = int(spikes.sum())
     min_spikes = max(3, math.ceil(0.01 * n))
-    run_min = np.minimum.accumulate(s)
-    rel_rise = (s - run_min) / (np.abs(run_min) + floor)
+    # a rebound is judged where the running median is centred: the straight-line ends follow noise
+    centred = s[w // 2: n - w // 2] if n > w else s
+    run_min = np.minimum.accumulate(centred)
+    rel_rise = (centred - run_min) / (np.abs(run_min) + floor)
     rebound_thr = max(REBOUND_MIN, 4 * noise * math.sqrt(1.6 / w))  # beyond what noise moves a median of w
-    rebound_i = int(np.argmax(rel_rise))
-    rebound = float(rel_rise[rebound_i])
-    tail = _tail(x, y, s, start, noise * (abs(float(np.median(y[-k:]))) + floor))
+    rebound = float(np.max(rel_rise))
+    rebound_i = int(np.argmax(rel_rise)) + (w // 2 if n > w else 0)
+    # fine-tuning should never leave the loss clearly worse than the untrained model's: a too-high LR does
+    initial = float(np.median(y[:3]))
+    med3 = np.median(np.lib.stride_tricks.sliding_window_view(y, 3), axis=1)
+    overshoot_i = int(np.argmax(med3)) + 1
+    overshoot = float(med3[overshoot_i - 1] / initial - 1) if initial > 0 else 0.0
+    tail = _tail(x, y, s, start, noise * float(level[-1]))
     end = float(np.median(y[-k:]))
     drop = (start - end) / scale
     third = (x[-1] - x[0]) / 3
@@ -640,6 +700,7 @@ def _analyse(history: LossHistory) -> _Analysis:
         spike_size=float(max(0.0, np.max(z))),
         spike_count=spike_count,
         rebound=rebound,
+        overshoot=overshoot,
     )
 
     # ---- validation curve -----------------------------------------------------------------
@@ -648,29 +709,35 @@ def _analyse(history: LossHistory) -> _Analysis:
     sv = yv.copy()
     val_min_step = None
     if m:
-        wv = window_for(m) if m >= 7 else 1
+        # per-batch validation losses (OpenAI's valid_loss) are noisy and get smoothed; evaluations
+        # on a whole validation set move only as the model does (under 1 %) and are taken as they are
+        sigma_v = noise_level(xv, yv, np.abs(yv) + floor) if m >= 7 else 0.0
+        if sigma_v < VAL_EXACT:
+            sigma_v = 0.0
+        wv = window_for(m) if sigma_v else 1
         sv = smooth(yv, wv, x=xv)
-        # the minimum is looked for where the running median is centred; the end is the tail line's
-        imin = int(np.argmin(sv[: m - wv // 2] if m >= 7 else sv))
-        vmin = float(sv[imin])
+        # the robust minimum: where the running median is lowest (looked for where it is centred);
+        # the checkpoint to keep is the lowest evaluation inside that window
+        ismooth = int(np.argmin(sv[: m - wv // 2]))
+        lo, hi = max(0, ismooth - wv // 2), min(m, ismooth + wv // 2 + 1)
+        imin = lo + int(np.argmin(yv[lo:hi]))
+        vmin = float(yv[imin])
         val_min_step = _int_step(xv[imin])
         ev.update(val_start=float(sv[0]), val_min=vmin, val_min_step=val_min_step,
                   gap_start=float(sv[0] - _at(x, s, xv[0])))
     if m >= 2:
-        # per-batch validation losses (OpenAI's valid_loss) are noisy; a few full evaluations are not
-        sigma_v = noise_level(xv, yv, np.abs(sv) + floor) if m >= 7 else 0.0
         lvl = abs(vmin) + floor
         # before training the validation loss is about the training loss: count the improvement from there
         vtail = _tail(xv, yv, sv, max(start, float(sv[0])), sigma_v * lvl)
         vend = vtail.end
-        val_rise = (vend - vmin) / lvl
-        val_rise_thr = max(VAL_RISE_MIN, VAL_RISE_NOISE_MULT * math.sqrt(vtail.se_end**2 + 1.6 * (sigma_v * lvl)**2 / wv) / lvl)
+        rise = _rise(xv, yv, floor, sigma_v, imin)
+        val_rise, val_rise_thr = rise.rise, rise.threshold
         val_recent_rel = vtail.recent / (abs(vend) + floor)
         val_falling_thr = max(RECENT_REL_PLATEAU, FALLING_SE_MULT * vtail.se_recent / (abs(vend) + floor))
         ev.update(val_end=vend, gap_end=float(vend - _at(x, s, xv[-1])),
                   val_slope_end=-vtail.recent / ((xv[-1] - xv[0]) / 3) * 100,
                   val_recent_share=vtail.share, val_recent_drop=val_recent_rel, val_noise=sigma_v,
-                  val_rise=val_rise, val_rise_threshold=val_rise_thr)
+                  val_rise=val_rise, val_rise_threshold=val_rise_thr, val_rise_end=rise.end)
     elif m == 1:
         ev.update(val_end=float(yv[0]), gap_end=ev["gap_start"])
 
@@ -680,6 +747,10 @@ def _analyse(history: LossHistory) -> _Analysis:
         pattern = "unstable"
         first_bad = history.train_steps[len(history.train_loss) - trailing_bad]
         reason = f"the training loss became NaN/inf at step {_int_step(first_bad)} and stayed so: training diverged"
+    elif trailing_bad_val:
+        first_bad = history.val_steps[len(history.val_loss) - trailing_bad_val]
+        pattern = "unstable"
+        reason = f"the validation loss became NaN/inf at step {_int_step(first_bad)}: training diverged"
     elif n_bad_train > 0.2 * len(history.train_loss):
         pattern = "unstable"
         reason = f"{n_bad_train} of {len(history.train_loss)} training losses are NaN/inf"
@@ -690,6 +761,10 @@ def _analyse(history: LossHistory) -> _Analysis:
         pattern = "unstable"
         reason = (f"{spike_count} spikes more than {spike_thr:.0%} above the trend "
                   f"(largest {ev['spike_size']:.0%}; {min_spikes} make a spiky run)")
+    elif overshoot > OVERSHOOT_MIN:
+        pattern = "unstable"
+        reason = (f"the training loss climbed {overshoot:.0%} above where it started (around step "
+                  f"{_int_step(x[overshoot_i])}; limit {OVERSHOOT_MIN:.0%}): the learning rate throws it off")
     elif rebound > rebound_thr:
         pattern = "unstable"
         reason = (f"the smoothed training loss climbed {rebound:.0%} back above its best "
@@ -815,6 +890,56 @@ def diagnose(source: Any) -> Diagnosis:
     history = as_history(source)
     a = _analyse(history)
     return Diagnosis(a.pattern, PATTERNS[a.pattern].action, a.evidence, a.best_step, a.warnings, a)
+
+
+# --------------------------------------------------------------------------------------------
+# Real runs that cause each pattern (notebook 05, tests/data/curves/make_real_runs.py)
+# --------------------------------------------------------------------------------------------
+
+
+def pattern_runs(*, good_lr: float = 5e-4, plateau_lr: float = 5e-3, overfit_lr: float = 1e-2, low_lr: float = 1e-6,
+                 high_lr: float = 1.0, steps: int = 20, batch_size: int = 16,
+                 overfit_examples: int = 4) -> dict[str, dict[str, Any]]:
+    """Training knobs that cause each of the five patterns in a LoRA fine-tune of the toy model.
+
+    - healthy: a good LR, stopped while still improving (``steps``);
+    - plateau: a brisk LR, trained twice as long, so it converges;
+    - overfitting: a few examples (the whole set in every batch) seen 4 × ``steps`` times;
+    - flat: a learning rate far too low;
+    - unstable: a learning rate far too high, with batch size 1.
+
+    ``n_examples`` (when present) caps the training examples. Example:
+    ``pattern_runs()["flat"] == {"learning_rate": 1e-06, "max_steps": 20, "per_device_train_batch_size": 16}``.
+    """
+    return {
+        "healthy": {"learning_rate": good_lr, "max_steps": steps, "per_device_train_batch_size": batch_size},
+        "plateau": {"learning_rate": plateau_lr, "max_steps": 2 * steps, "per_device_train_batch_size": batch_size},
+        "overfitting": {"learning_rate": overfit_lr, "max_steps": 4 * steps,
+                        "per_device_train_batch_size": overfit_examples, "n_examples": overfit_examples},
+        "flat": {"learning_rate": low_lr, "max_steps": steps, "per_device_train_batch_size": batch_size},
+        "unstable": {"learning_rate": high_lr, "max_steps": steps, "per_device_train_batch_size": 1},
+    }
+
+
+def train_for_pattern(knobs: Mapping[str, Any], train_rows: Sequence[Any], eval_rows: Sequence[Any], *,
+                      output_dir: str, model_id: str | None = None, quantization: str = "none", seed: int = 0):
+    """Run one of ``pattern_runs()``'s trainings with ``ftlab.train`` and return its ``TrainResult``.
+
+    Every run logs the loss at every step and evaluates 10 times; the learning rate is constant
+    (no schedule flattens a curve by itself) and no early stopping cuts a run short.
+    ``result.trainer_state`` is the Trainer's ``trainer_state.json``, ready for ``diagnose``.
+    """
+    from ftlab.toymodel import TOY_MODEL_ID
+    from ftlab.train import TrainConfig, train
+
+    knobs = dict(knobs)
+    n_examples = knobs.pop("n_examples", None)
+    cfg = TrainConfig(model_id=model_id or TOY_MODEL_ID, quantization=quantization, output_dir=output_dir, seed=seed,
+                      logging_steps=1, eval_steps=max(2, knobs["max_steps"] // 10), lr_scheduler_type="constant",
+                      warmup_ratio=0.0, save_steps=knobs["max_steps"], save_total_limit=1, overfit_patience=None,
+                      report_to="none", **knobs)
+    rows = list(train_rows)[: n_examples or cfg.max_steps * cfg.per_device_train_batch_size]
+    return train(cfg, rows, list(eval_rows))
 
 
 # --------------------------------------------------------------------------------------------

@@ -181,7 +181,7 @@ def test_unstable(kind):
     assert d.pattern == "unstable", d.reason
     assert d.action == "Halve LR; double gradient_accumulation_steps"
     if kind == "spikes":
-        assert d.evidence["spike_count"] >= 5 and d.evidence["spike_size"] > 1.5
+        assert d.evidence["spike_count"] >= 5 and d.evidence["spike_size"] > 1.0
     if kind == "nan":
         assert "NaN" in d.reason and d.evidence["nonfinite_train"] == 12
 
@@ -406,3 +406,41 @@ def test_building_blocks():
     assert s.max() < 4
     rng = np.random.default_rng(0)
     assert noise_level(np.arange(500), 1 + 0.05 * rng.standard_normal(500)) == pytest.approx(0.05, rel=0.15)
+
+
+def test_nan_gradient_norm_means_the_logged_loss_is_not_real():
+    """The Trainer's logging_nan_inf_filter logs 0.0 for a NaN loss; the NaN grad norm gives it away."""
+    log = [{"loss": 8.0 - 0.2 * s, "grad_norm": 1.0, "step": s} for s in range(1, 16)]
+    log += [{"loss": 0.0, "grad_norm": float("nan"), "step": s} for s in range(16, 25)]
+    log += [{"eval_loss": 7.0, "step": 10}, {"eval_loss": float("nan"), "step": 20}]
+    h = history_from_log(log)
+    assert np.isnan(h.train_loss[-9:]).all() and any("gradient norm" in note for note in h.notes)
+    d = diagnose(h)
+    assert d.pattern == "unstable" and "became NaN/inf at step 16" in d.reason
+
+
+def test_validation_loss_turning_nan_is_divergence():
+    clean, _, noise = _curve()
+    steps = np.arange(1, 201)
+    h = LossHistory.from_arrays(steps, clean * noise, [50, 100, 150, 200], [2.0, 1.5, 1.3, float("nan")])
+    d = diagnose(h)
+    assert d.pattern == "unstable" and "validation loss became NaN/inf at step 200" in d.reason
+
+
+def test_loss_climbing_above_its_start_is_unstable():
+    clean, _, noise = _curve()
+    train = clean * noise
+    train[5:8] = train[0] * 1.6  # three steps well above the untrained model's loss, early on
+    d = diagnose(_history(train, val=lambda u: 0.6 + 1.95 * np.exp(-1.5 * u)))
+    assert d.pattern == "unstable" and d.evidence["overshoot"] > 0.25
+
+
+def test_pattern_runs_knobs():
+    from ftlab.diagnose import pattern_runs
+
+    runs = pattern_runs()
+    assert list(runs) == CODES
+    assert runs["flat"]["learning_rate"] < runs["healthy"]["learning_rate"] < runs["unstable"]["learning_rate"]
+    assert runs["unstable"]["per_device_train_batch_size"] == 1
+    assert runs["overfitting"]["n_examples"] == runs["overfitting"]["per_device_train_batch_size"]
+    assert runs["plateau"]["max_steps"] == 2 * runs["healthy"]["max_steps"]
