@@ -8,7 +8,7 @@ CI run see the same examples. Examples are OpenAI chat format::
 The target task is customer support for a fictional shop, Harbor & Pine. Each reply has a
 fixed, exactly scorable format::
 
-    intent: refund | order: 4821 | I'm sorry about order 4821. I have started your refund.
+    intent: refund | order: 4821 | Your refund has started.
 
 Example: ``score_support_reply(reply, expected)`` is 1.0 only when the reply has the format
 and the right intent; ``order_correct(reply, expected)`` checks the copied order number.
@@ -179,20 +179,20 @@ INTENTS: dict[str, dict[str, Any]] = {
                  "I'd like a refund for order {o}.",
                  "The {item} in order {o} is faulty. Can I get my money back?",
                  "Order {o} was a mistake, please give me a refund for the {item}."],
-        "reply": "I'm sorry about order {o}. I have started your refund.",
+        "reply": "Your refund has started.",
     },
-    "order_status": {
+    "status": {
         "has_order": True,
         "user": ["Where is my order {o}?", "Has order {o} shipped yet?", "When will my {item} from order {o} arrive?",
                  "Can you track order {o} for me?", "Order {o} still hasn't arrived, what's the status?"],
-        "reply": "Order {o} is on its way. You will get a tracking email today.",
+        "reply": "It is on its way.",
     },
     "cancel": {
         "has_order": True,
         "user": ["Please cancel order {o}.", "I want to cancel my order {o} for the {item}.",
                  "Cancel order {o} before it ships, please.", "I changed my mind, stop order {o}.",
                  "Can you cancel the {item} I ordered, order {o}?"],
-        "reply": "Order {o} is cancelled. You will not be charged.",
+        "reply": "It is cancelled.",
     },
     "exchange": {
         "has_order": True,
@@ -201,34 +201,34 @@ INTENTS: dict[str, dict[str, Any]] = {
                  "Can I trade the {item} from order {o} for a different one?",
                  "Order {o}: the {item} doesn't fit, I need an exchange.",
                  "Please exchange the {item} in order {o}."],
-        "reply": "I can exchange the item from order {o}. A return label is on its way.",
+        "reply": "A return label is on its way.",
     },
-    "address_change": {
+    "address": {
         "has_order": True,
         "user": ["I moved, please update the shipping address for order {o}.",
                  "Can you send order {o} to my new address?", "Change the delivery address of order {o}.",
                  "Order {o} is going to my old place, please fix the address.",
                  "Ship my {item} from order {o} to a different address."],
-        "reply": "I have updated the shipping address for order {o}.",
+        "reply": "The address is updated.",
     },
-    "product_question": {
+    "product": {
         "has_order": False,
         "user": ["Is the {item} waterproof?", "What material is the {item} made of?", "Do you have the {item} in blue?",
                  "How big is the {item}?", "Is the {item} good for camping?"],
-        "reply": "Good question about the {item}! Our product page lists its full details.",
+        "reply": "See the {item} page for details.",
     },
     "account": {
         "has_order": False,
         "user": ["I forgot my password.", "How do I reset my account password?", "I can't log in to my account.",
                  "My account is locked, help.", "How do I change the email on my account?"],
-        "reply": "I have sent you a link to reset your account access.",
+        "reply": "A reset link is on its way.",
     },
     "complaint": {
         "has_order": False,
         "user": ["Your delivery driver was rude to me.", "I'm unhappy with the service I got.",
                  "The website keeps crashing when I pay.", "Nobody answered my last email, this is bad service.",
                  "I waited an hour on the phone, terrible."],
-        "reply": "I'm sorry for the trouble. I have passed this to our support lead.",
+        "reply": "Sorry, I passed this to our lead.",
     },
 }
 _REPLY_RE = re.compile(r"intent:\s*([a-z_]+)\s*\|\s*order:\s*([0-9]+|none)\s*\|", re.IGNORECASE)

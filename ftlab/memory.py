@@ -57,9 +57,11 @@ NF4_BLOCK = 64
 NF4_NESTED_BLOCK = 256
 ADAM8_BLOCK = 256
 ADAM8_MIN_SIZE = 4096
-# Measured on the H100 of bench/ (torch 2.11, CUDA 13): context, cuBLAS handles and workspaces outside the allocator.
-DEFAULT_CUDA_CONTEXT_GIB = 0.55
-# The caching allocator rounds and splits blocks; reserved memory runs a little above allocated (bench/ measures it).
+# Measured on the H100 of bench/ (torch 2.11, CUDA 13.0): device memory in use outside the caching allocator
+# (context, cuBLAS handles) was 0.669 GiB. Other drivers and GPUs differ by a few hundred MiB.
+DEFAULT_CUDA_CONTEXT_GIB = 0.67
+# The caching allocator rounds and splits blocks: reserved ran 1-7% above allocated at the peak in bench/
+# (bench/results/raw/sweep.json); this is the one term of the total that is an observed margin, not a count.
 ALLOCATOR_SLACK = 0.06
 
 
@@ -616,13 +618,16 @@ class Recommendation:
             "packing": self.packing,
             "gradient_checkpointing": self.gradient_checkpointing,
             "optim": self.optim,
-            "bf16": True,
             "model_init_kwargs": {"attn_implementation": self.attn_implementation},
         }
         if self.packing:
-            kw["packing_strategy"] = "bfd"
-            # one flattened row of constant length: compiled attention kernels see a single shape
-            kw["pad_to_multiple_of"] = self.tokens_per_step
+            # best-fit-decreasing packing into one row of `tokens_per_step` tokens (padding-free: documents
+            # stay apart through position_ids), padded to that length so that compiled attention kernels
+            # see one shape; examples longer than max_length should be truncated before
+            kw.update(packing_strategy="bfd", max_length=self.tokens_per_step, per_device_train_batch_size=1,
+                      pad_to_multiple_of=self.tokens_per_step)
+        else:
+            kw["train_sampling_strategy"] = "group_by_length"
         if self.gradient_checkpointing and self.checkpoint_every > 1:
             kw["gradient_checkpointing_kwargs"] = {"every_n_layers": self.checkpoint_every}
         if self.use_liger_kernel:
@@ -655,7 +660,7 @@ def recommend_config(
     optim: str = "paged_adamw_8bit",
     cuda: bool = True,
     flash_attn: bool | None = None,
-    flex_attn: bool | None = None,
+    flex_attn: bool = False,
     liger: bool | None = None,
     max_tokens_per_step: int = 16384,
     min_tokens_without_gc: int = 4096,
@@ -665,9 +670,10 @@ def recommend_config(
 
     The rules, in order of what they save:
 
-    1. **No padding.** With a varlen attention kernel (FlashAttention, or PyTorch's flex attention on
-       CUDA), pack examples with TRL's best-fit-decreasing packing, which is padding-free: every token
-       computed is a real one. Without one, padded batches (SDPA).
+    1. **No padding.** With a varlen attention kernel (FlashAttention; PyTorch's flex attention when asked
+       for with ``flex_attn=True``), pack examples with TRL's best-fit-decreasing packing, which is
+       padding-free: every token computed is a real one. Without one, padded SDPA batches grouped by
+       length (``train_sampling_strategy="group_by_length"``), which keeps most of the padding out.
     2. **bf16 residual stream.** Skip kbit prep's fp32 upcast of embeddings, lm_head and norms (TRL 1.x
        does not do it either): it costs 2 bytes per vocabulary weight and doubles most activations.
     3. **No recomputation if it fits.** Gradient checkpointing recomputes the forward pass: +50% of the
@@ -691,8 +697,9 @@ def recommend_config(
         raise ParameterError(f"budget_gib={budget} must be positive")
     if flash_attn is None:
         flash_attn = cuda and _available("flash_attn")
-    if flex_attn is None:
-        flex_attn = cuda and _available("torch.nn.attention.flex_attention")
+    # flex attention is opt-in: on the H100 of bench/ (torch 2.11, transformers 5.23) a packed 10k-token step
+    # with it had not finished after 200 s (compilation), so it is not picked by itself
+    flex_attn = bool(flex_attn)
     if liger is None:
         liger = cuda and _available("liger_kernel")
     reasons: list[str] = []
@@ -705,7 +712,8 @@ def recommend_config(
                        "makes padding-free packing exact and skips the masked blocks")
     else:
         attn, est_attn, padding_free = "sdpa", "sdpa", False
-        reasons.append("no varlen attention kernel: padded batches with SDPA")
+        reasons.append("no varlen attention kernel: padded batches with SDPA, grouped by length so that a "
+                       "batch holds examples of similar length and little padding")
     reasons.append("kbit prep's fp32 upcast skipped: bf16 embeddings, lm_head, norms and residual stream")
     if liger:
         reasons.append("Liger RMSNorm and SwiGLU kernels (fewer saved tensors, fused elementwise work)")
@@ -786,7 +794,8 @@ def bench_table(directory: str | Path | None = None) -> str:
                   "| model | seq × batch | r | GC | measured GiB | estimated GiB | error |",
                   "|---|---|---|---|---|---|---|"]
         for c in ev["configs"]:
-            lines.append(f"| {c['model']} | {c['seq_len']} × {c['batch_size']} | {c['lora_r']} | "
+            star = "*" if str(c.get("measurement", "")).startswith("corrected") else ""
+            lines.append(f"| {c['model']}{star} | {c['seq_len']} × {c['batch_size']} | {c['lora_r']} | "
                          f"{'on' if c['gradient_checkpointing'] else 'off'} | {c['measured_peak_allocated_gib']:.2f} | "
                          f"{c['estimated_peak_allocated_gib']:.2f} | {c['estimate_error']:+.1%} |")
     return "\n".join(lines)

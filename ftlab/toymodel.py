@@ -207,7 +207,10 @@ def _measure(model, tokenizer, seed: int) -> dict[str, float]:
 def toy_model_dir(seed: int = 0, recipe: ToyRecipe | None = None) -> Path:
     """Where the toy model for ``seed`` is cached (``$FTLAB_CACHE/toy-llama/<hash>``)."""
     recipe = recipe or ToyRecipe(seed=seed)
-    return cache_dir("toy-llama") / f"seed{recipe.seed}-{stable_hash(asdict(recipe))}"
+    # The key covers the recipe and the data it is built from, so a changed corpus never reuses a stale model.
+    corpus = _pretraining_corpus(recipe)
+    key = stable_hash([asdict(recipe), _tokenizer_texts(), corpus[:200], len(corpus)])
+    return cache_dir("toy-llama") / f"seed{recipe.seed}-{key}"
 
 
 def build_toy_model(out: str | os.PathLike[str] | None = None, seed: int = 0, *, force: bool = False,

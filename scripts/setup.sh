@@ -21,4 +21,16 @@ esac
 .venv/bin/python -m pip install -q -c constraints.txt -e ".${extras}" 2>&1 | grep -v "is ignored" || true
 .venv/bin/python -c "import ftlab, torch, transformers, trl, peft" || { echo "setup.sh: the install failed, see the pip output above" >&2; exit 1; }
 .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+if [ "$what" = test ] && ! command -v chromium >/dev/null; then
+  # tests/test_browser.py drives JupyterLab in Debian's Chromium (Playwright's own browser download is not used).
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup.sh: installing Debian's chromium for the browser test" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+      || { echo "setup.sh: 'apt-get install -y chromium' failed, see above; the browser test needs it" >&2; exit 1; }
+  else
+    echo "setup.sh: the browser test needs Debian's chromium, and this shell cannot install it (not root or no apt-get):" \
+      "run 'sudo apt-get install -y chromium'. Until then tests/test_browser.py skips (and fails when CI is set)." >&2
+  fi
+fi
 echo "setup.sh: .venv ready ($what)" >&2

@@ -160,6 +160,7 @@ def test_recommend_config_prefers_padding_free_and_fits_the_budget():
     assert rec.tokens_per_step >= 4 * 1024  # the bf16 residual stream frees room for a bigger step
     kw = rec.sft_config_kwargs()
     assert kw["packing"] and kw["packing_strategy"] == "bfd" and kw["pad_to_multiple_of"] == rec.tokens_per_step
+    assert kw["max_length"] == rec.tokens_per_step and kw["per_device_train_batch_size"] == 1
     big = recommend_config(L8, 80, flash_attn=True, liger=False)
     assert big.attn_implementation == "flash_attention_2" and not big.gradient_checkpointing
     plain = recommend_config(L8, 24, flash_attn=False, flex_attn=False, liger=False, cuda=False)

@@ -58,7 +58,6 @@ def test_cli_toy_model_json(cli):
 def test_data_is_deterministic_and_splits_are_disjoint():
     a, b = data.support_splits(0), data.support_splits(0)
     assert a == b
-    users = {k: {e["messages"][1]["content"] + str(e["order"]) for e in v} for k, v in a.items()}
     assert len(a["train"]) >= 800 and 0.10 <= len(a["validation"]) / (len(a["train"]) + len(a["validation"])) <= 0.20
     assert sum(len(v) for v in a.values()) >= 1000
     assert data.general_examples(50, probe=True) != data.general_examples(50)

@@ -1,0 +1,74 @@
+"""ftlab sandbox: serve the local OpenAI-compatible fine-tuning API."""
+
+from __future__ import annotations
+
+import contextlib
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "sandbox",
+        help="serve a local OpenAI-compatible fine-tuning API (files, fine_tuning.jobs, chat.completions)",
+        description="Serve the OpenAI fine-tuning API locally: point the openai SDK at the printed base_url. "
+                    "Jobs really fine-tune the local toy model with LoRA. State persists in --data-dir.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
+    p.add_argument("--data-dir", help="where files and jobs are kept (default: ~/.cache/ftlab/sandbox)")
+    p.add_argument("--fault-rate", type=float, default=0.0,
+                   help="inject faults into this fraction of requests (0 to 1; for testing client retries)")
+    p.add_argument("--faults", default="429,500,slow", help="fault kinds to inject: 429, 500, slow (comma-separated)")
+    p.add_argument("--toy-seed", type=int, default=0, help="seed of the toy base model")
+    p.add_argument("--verbose", action="store_true", help="log every request")
+    p.add_argument("--url-file", help="also write the base URL to this file once listening (for launchers)")
+    p.add_argument("--exit-with-parent", action="store_true",
+                   help="stop when the process that started this one exits (for launchers)")
+
+    def run(args) -> int:
+        import signal
+        import threading
+
+        from ftlab.errors import ParameterError
+        from ftlab.sandbox import Sandbox
+        from ftlab.sandbox.server import Faults
+
+        if not 0 <= args.port <= 65535:
+            raise ParameterError(f"--port {args.port}: expected 0 to 65535")
+        try:
+            faults = Faults(rate=args.fault_rate, kinds=tuple(k.strip() for k in args.faults.split(",") if k.strip()))
+        except ValueError as exc:
+            raise ParameterError(str(exc)) from None
+        sbx = Sandbox(args.data_dir, host=args.host, port=args.port, faults=faults, toy_seed=args.toy_seed,
+                      verbose=args.verbose)
+        try:
+            sbx.start()
+        except OSError as exc:
+            raise ParameterError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+        print(f"ftlab sandbox: listening on {sbx.url} (data: {sbx.data_dir})", flush=True)
+        if args.url_file:
+            from pathlib import Path
+
+            tmp = Path(args.url_file + ".tmp")
+            tmp.write_text(sbx.url)
+            tmp.replace(args.url_file)
+        print("Use it with: OpenAI(base_url=<that url>, api_key='anything'). Ctrl-C stops it.", flush=True)
+        done = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: done.set())
+        if args.exit_with_parent:
+            import os
+
+            parent = os.getppid()
+
+            def watch() -> None:
+                while not done.wait(1.0):
+                    if os.getppid() != parent:  # re-parented: the launcher is gone
+                        done.set()
+
+            threading.Thread(target=watch, name="ftlab-sandbox-parent-watch", daemon=True).start()
+        with contextlib.suppress(KeyboardInterrupt):
+            done.wait()
+        sbx.stop()
+        print("ftlab sandbox: stopped", flush=True)
+        return 0
+
+    p.set_defaults(func=run)

@@ -1,0 +1,55 @@
+"""ftlab validate: check a fine-tuning JSONL file the way OpenAI will, before spending money."""
+
+from __future__ import annotations
+
+import json
+
+
+def _fmt_dist(d: dict | None) -> str:
+    if not d:
+        return "-"
+    return f"min {d['min']}, median {d['median']:g}, mean {d['mean']:.1f}, p90 {d['p90']:g}, max {d['max']}"
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "validate",
+        help="validate an OpenAI chat fine-tuning JSONL file (exit 0 valid, 1 errors, 2 usage/IO problem)",
+        description="Validate an OpenAI chat fine-tuning JSONL file: the cookbook's format checks, tool calling, "
+                    "weights, token limits, personal data, duplicates; exact token statistics, epochs and cost.",
+    )
+    p.add_argument("file", help="the .jsonl file")
+    p.add_argument("--model", default="gpt-4.1-mini", help="the base model to fine-tune (default: gpt-4.1-mini)")
+    p.add_argument("--max-tokens", type=int, help="per-example token limit (default: the model's limit)")
+    p.add_argument("--encoding", choices=["o200k_base", "cl100k_base"],
+                   help="tokenizer override (default: the model's); cl100k_base + --max-tokens 4096 = the cookbook's rules")
+    p.add_argument("--epochs", type=int, help="epochs for trained tokens and cost (default: the cookbook's heuristic)")
+    p.add_argument("--json", action="store_true", help="print one JSON object: ok, n_examples, errors, warnings, stats")
+
+    def run(args) -> int:
+        from ftlab.errors import ParameterError
+        from ftlab.validate import validate_file
+
+        if args.epochs is not None and args.epochs < 1:
+            raise ParameterError(f"--epochs {args.epochs}: expected an int >= 1")
+        report = validate_file(args.file, model=args.model, max_tokens=args.max_tokens,
+                               encoding=args.encoding, n_epochs=args.epochs)
+        if args.json:
+            print(json.dumps(report.to_dict()))
+        else:
+            s = report.stats
+            print(report.summary())
+            print(f"model {s['model']} ({s['encoding']}), limit {s['max_tokens_per_example']} tokens per example")
+            print(f"tokens per example: {_fmt_dist(s.get('tokens_per_example'))}")
+            print(f"assistant tokens per example: {_fmt_dist(s.get('assistant_tokens_per_example'))}")
+            print(f"billing tokens per epoch: {s['billing_tokens']} × {s['n_epochs']} epochs "
+                  f"({s['n_epochs_source']}) = {s['trained_tokens']} trained tokens")
+            if "cost" in s:
+                c = s["cost"]
+                print(f"training cost: ${c['usd']:.4f} ({c['trained_tokens']} tokens × ${c['usd_per_1m_training_tokens']:.2f}/M, "
+                      f"{c['catalog_entry']}, {c['confidence']} price as of {c['as_of']}: verify at the provider's pricing page)")
+            else:
+                print(f"training cost: no per-token training price for {s['model']} in the price catalog")
+        return 0 if report.ok else 1
+
+    p.set_defaults(func=run)

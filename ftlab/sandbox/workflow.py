@@ -1,0 +1,286 @@
+"""The OpenAI fine-tuning workflow, one code path for the real API and the sandbox.
+
+Taught in ``notebooks/03_openai_finetune.ipynb``. Only the connection differs:
+
+- ``OPENAI_API_KEY`` set in the environment → the real API (the SDK reads the key itself; ftlab
+  never reads, prints or stores it);
+- otherwise → a local sandbox is started and stopped around the work.
+
+Example::
+
+    with connect() as conn:                      # sandbox unless OPENAI_API_KEY is set
+        f = upload(conn.client, "train.jsonl")
+        job = conn.client.fine_tuning.jobs.create(model="gpt-4.1-mini", training_file=f.id)
+        job = wait_for_job(conn.client, job.id)
+        rows = step_metrics(conn.client, job)
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ftlab.errors import FtlabError
+
+
+@dataclass
+class Connection:
+    """An ``openai.OpenAI`` client and, in sandbox mode, the sandbox serving it."""
+
+    client: Any
+    mode: str  # "openai" or "sandbox"
+    sandbox: Any = None
+    _tmp: Any = field(default=None, repr=False)
+
+    @property
+    def where(self) -> str:
+        """Where requests go, without any credential."""
+        if self.mode == "sandbox":
+            return f"the local sandbox at {self.sandbox.url}"
+        return f"the OpenAI API at {self.client.base_url} (key from OPENAI_API_KEY, not shown)"
+
+    def close(self) -> None:
+        if self.sandbox is not None:
+            self.sandbox.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"Connection(mode={self.mode!r}, {self.where})"
+
+
+def connect(*, sandbox_dir: str | os.PathLike[str] | None = None, fault_rate: float = 0.0,
+            max_retries: int = 2, in_process: bool = False) -> Connection:
+    """Connect to OpenAI when ``OPENAI_API_KEY`` is set in the environment, else start a sandbox.
+
+    The sandbox runs in its own process (``in_process=True``: in threads of this one) and keeps its
+    state in ``sandbox_dir`` (default: a temporary folder removed on ``close``).
+    """
+    from openai import OpenAI
+
+    if os.environ.get("OPENAI_API_KEY"):
+        return Connection(OpenAI(max_retries=max_retries), "openai")  # the SDK reads the key from the env
+    from ftlab.sandbox import Faults, Sandbox, SandboxProcess
+
+    tmp = None
+    if not sandbox_dir:
+        tmp = tempfile.TemporaryDirectory(prefix="ftlab-sandbox-")
+        sandbox_dir = tmp.name
+    if in_process:
+        sbx = Sandbox(sandbox_dir, faults=Faults(rate=fault_rate)).start()
+    else:
+        sbx = SandboxProcess(sandbox_dir, fault_rate=fault_rate).start()
+    return Connection(sbx.client(max_retries=max_retries), "sandbox", sbx, tmp)
+
+
+def upload(client: Any, path: str | os.PathLike[str]) -> Any:
+    """Upload a JSONL file for fine-tuning and return the File object."""
+    p = Path(path)
+    if not p.is_file():
+        raise FtlabError(f"{p}: no such file to upload")
+    with p.open("rb") as f:
+        return client.files.create(file=f, purpose="fine-tune")
+
+
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+def wait_for_job(client: Any, job_id: str, *, poll_s: float = 2.0, timeout_s: float | None = None,
+                 progress: bool = True, show: Callable[[str], None] | None = print) -> Any:
+    """Poll a job until it ends, with a progress bar over training steps and its new events.
+
+    Returns the final job. ``show`` receives each new event line (``None`` silences them).
+    """
+    seen: set[str] = set()
+    bar = None
+    started = time.monotonic()
+    try:
+        while True:
+            job = client.fine_tuning.jobs.retrieve(job_id)
+            fresh = [e for e in client.fine_tuning.jobs.list_events(job_id, limit=100).data if e.id not in seen]
+            for e in reversed(fresh):  # the API lists newest first
+                seen.add(e.id)
+                data = e.data if isinstance(e.data, dict) else {}
+                if progress and data.get("total_steps"):
+                    if bar is None:
+                        from tqdm.auto import tqdm
+
+                        bar = tqdm(total=int(data["total_steps"]), desc=f"{job_id} training", unit="step")
+                    bar.n = int(data.get("step", bar.n))
+                    if data.get("train_loss") is not None:
+                        bar.set_postfix(train_loss=f"{data['train_loss']:.3f}")
+                    bar.refresh()
+                elif show is not None:
+                    show(f"{time.strftime('%H:%M:%S', time.localtime(e.created_at))} {e.level}: {e.message}")
+            if job.status in TERMINAL:
+                return job
+            if timeout_s is not None and time.monotonic() - started > timeout_s:
+                raise FtlabError(f"job {job_id} is still {job.status} after {timeout_s:.0f} s; wait longer or cancel it "
+                                 f"with client.fine_tuning.jobs.cancel({job_id!r})")
+            time.sleep(poll_s)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def step_metrics(client: Any, job: Any) -> list[dict[str, float | None]]:
+    """The job's step-metrics result file as rows of floats (``None`` where a value is missing).
+
+    OpenAI serves the CSV base64-encoded; plain CSV is accepted too.
+    """
+    import csv
+    import io
+
+    from ftlab.sandbox.runner import decode_result_file
+
+    if not job.result_files:
+        raise FtlabError(f"job {job.id} has no result files (status {job.status})")
+    text = decode_result_file(client.files.content(job.result_files[0]).read())
+    rows = []
+    for r in csv.DictReader(io.StringIO(text)):
+        rows.append({k: (float(v) if v not in ("", None) else None) for k, v in r.items()})
+    return rows
+
+
+def final_losses(rows: Sequence[dict[str, float | None]]) -> dict[str, float | None]:
+    """The last training loss and the last validation loss in the step metrics."""
+    def last(key: str) -> float | None:
+        return next((r[key] for r in reversed(rows) if r.get(key) is not None), None)
+
+    return {"train_loss": last("train_loss"), "valid_loss": last("valid_loss")}
+
+
+def plot_losses(rows: Sequence[dict[str, float | None]], ax: Any = None, title: str = "") -> Any:
+    """Training loss per step and validation loss where it was measured."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.5))
+    steps = [r["step"] for r in rows]
+    ax.plot(steps, [r["train_loss"] for r in rows], label="train loss", lw=1)
+    valid = [(r["step"], r["valid_loss"]) for r in rows if r.get("valid_loss") is not None]
+    if valid:
+        ax.plot(*zip(*valid, strict=True), "o--", label="validation loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title or "Fine-tuning loss (from the job's result file)")
+    ax.legend()
+    return ax
+
+
+def ask(client: Any, model: str, messages: Sequence[dict[str, Any]], *, max_tokens: int = 48) -> str:
+    """One deterministic chat completion (temperature 0); a trailing reference answer is dropped."""
+    msgs = [dict(m) for m in messages]
+    if msgs and msgs[-1].get("role") == "assistant":
+        msgs = msgs[:-1]
+    r = client.chat.completions.create(model=model, messages=msgs, temperature=0, max_tokens=max_tokens)
+    return r.choices[0].message.content or ""
+
+
+def compare_models(client: Any, base_model: str, tuned_model: str, examples: Sequence[dict[str, Any]],
+                   scores: dict[str, Callable[[str, dict[str, Any]], float]]) -> dict[str, Any]:
+    """Ask both models every held-out example (temperature 0) and score the replies.
+
+    Returns ``{"rows": [...], "base": {score: mean}, "fine_tuned": {score: mean}}``.
+    """
+    rows = []
+    for ex in examples:
+        before, after = ask(client, base_model, ex["messages"]), ask(client, tuned_model, ex["messages"])
+        user = next(m["content"] for m in ex["messages"] if m["role"] == "user")
+        rows.append({"prompt": user, "base": before, "fine_tuned": after,
+                     **{f"base_{k}": f(before, ex) for k, f in scores.items()},
+                     **{f"fine_tuned_{k}": f(after, ex) for k, f in scores.items()}})
+    n = max(1, len(rows))
+    return {"rows": rows,
+            "base": {k: sum(r[f"base_{k}"] for r in rows) / n for k in scores},
+            "fine_tuned": {k: sum(r[f"fine_tuned_{k}"] for r in rows) / n for k in scores}}
+
+
+# ---------------------------------------------------------------------------------------
+# Notebook 03 helpers: the files to upload, the OpenAI models table, the support-task scores
+# ---------------------------------------------------------------------------------------
+def write_job_files(folder: str | os.PathLike[str], n_train: int, n_validation: int, seed: int = 0) -> dict[str, Path]:
+    """The toy support task as an upload pair: ``{"train": …, "validation": …}`` JSONL files (OpenAI format)."""
+    from ftlab.data import support_splits, write_jsonl
+
+    sp = support_splits(seed)
+    if n_train > len(sp["train"]) or n_validation > len(sp["validation"]):
+        raise FtlabError(f"n_train ≤ {len(sp['train'])} and n_validation ≤ {len(sp['validation'])} for the toy task")
+    folder = Path(folder)
+    return {"train": write_jsonl(sp["train"][:n_train], folder / "support_train.jsonl"),
+            "validation": write_jsonl(sp["validation"][:n_validation], folder / "support_validation.jsonl")}
+
+
+def openai_models() -> list[dict[str, Any]]:
+    """The OpenAI models in ftlab's price catalog: fine-tunable or not, method, prices, data-sharing prices."""
+    from ftlab.cost import load_catalog
+    from ftlab.sandbox.models import supervised_models
+
+    cat = load_catalog()
+    discount = cat.providers["openai"].get("data_sharing_inference_discount") or 0.0
+    sandbox = set(supervised_models())
+    rows = []
+    for m in cat.models:
+        if m["provider"] != "openai":
+            continue
+        p_in, p_out = m.get("inference_in_usd_per_1m"), m.get("inference_out_usd_per_1m")
+        rows.append({
+            "model": m["id"], "snapshot": m.get("snapshot"), "fine_tunable": m["fine_tunable"],
+            "method": m.get("method", "supervised" if m["fine_tunable"] else "none (inference only)"),
+            "training_usd_per_1m": m.get("training_usd_per_1m"), "training_usd_per_hour": m.get("training_usd_per_hour"),
+            "inference_usd_per_1m": (p_in, p_out),
+            "inference_with_data_sharing": (p_in * (1 - discount), p_out * (1 - discount)) if p_in and p_out else None,
+            "in_sandbox": m["id"] in sandbox, "source": m["source"], "as_of": m["as_of"],
+        })
+    return rows
+
+
+def openai_models_html(rows: Sequence[dict[str, Any]] | None = None) -> str:
+    """``openai_models()`` as an HTML table."""
+    from html import escape
+
+    def usd(v: Any) -> str:
+        return f"${v:,.2f}" if isinstance(v, int | float) else "—"
+
+    body = []
+    for r in rows if rows is not None else openai_models():
+        if r["training_usd_per_1m"] is not None:
+            train = f"{usd(r['training_usd_per_1m'])}/M tokens"
+        elif r["training_usd_per_hour"] is not None:
+            train = f"{usd(r['training_usd_per_hour'])}/hour"
+        else:
+            train = "—"
+        inf = r["inference_usd_per_1m"]
+        shared = r["inference_with_data_sharing"]
+        body.append(
+            f"<tr><td><code>{escape(r['model'])}</code></td><td>{'yes' if r['fine_tunable'] else '<b>no</b>'}</td>"
+            f"<td>{escape(str(r['method']))}</td><td>{train}</td><td>{usd(inf[0])} / {usd(inf[1])}</td>"
+            f"<td>{(usd(shared[0]) + ' / ' + usd(shared[1])) if shared else '—'}</td>"
+            f"<td>{'yes' if r['in_sandbox'] else 'no'}</td><td>{escape(r['as_of'])}</td></tr>")
+    return ("<table><thead><tr><th>model</th><th>fine-tunable</th><th>method</th><th>training</th>"
+            "<th>fine-tuned inference in / out per M</th><th>with data sharing</th><th>sandbox trains it</th>"
+            "<th>as of</th></tr></thead><tbody>" + "".join(body) + "</tbody></table>")
+
+
+def support_scores() -> dict[str, Callable[[str, dict[str, Any]], float]]:
+    """Scorers for the toy support task: the reply ``format``, the right ``intent`` (the task's accuracy,
+    ``data.score_support_reply``) and the copied ``order`` number."""
+    from ftlab.data import order_correct, parse_support_reply, score_support_reply
+
+    return {
+        "format": lambda reply, ex: float(parse_support_reply(reply)[0] is not None),
+        "intent": score_support_reply,
+        "order": lambda reply, ex: float(order_correct(reply, ex)),
+    }

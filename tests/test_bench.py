@@ -1,0 +1,116 @@
+"""The pure-Python parts of the GPU benchmarks (bench/common.py) and the committed results they produced."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+from bench.common import (
+    SEED_EXAMPLE_TOKENS,
+    StepLog,
+    chat_token_ids,
+    estimate_error,
+    estimator_result,
+    example_lengths,
+    kernel_family,
+    mfu,
+    padding_efficiency,
+    reclassify_profile,
+    sweep_configs,
+    throughput_result,
+)
+from ftlab.memory import bench_table, estimate_memory
+
+RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results"
+
+
+def test_lengths_cover_25_to_100_percent_and_are_reproducible():
+    lengths = example_lengths(2000, 1024)
+    assert min(lengths) >= 256 and max(lengths) <= 1024
+    assert statistics.mean(lengths) == pytest.approx(640, rel=0.03)
+    assert lengths == example_lengths(2000, 1024) != example_lengths(2000, 1024, seed=1)
+
+
+def test_chat_ids_have_exact_lengths_and_never_the_pad_id():
+    vocab = 1000
+    sp = {"bos": 994, "header": 995, "eot": 996, "eos": 997, "pad": 998}
+    ids = chat_token_ids([10, 50, 300], vocab, sp)
+    assert [len(x) for x in ids] == [10, 50, 300]
+    assert all(sp["pad"] not in x for x in ids)
+    assert all(x[0] == sp["bos"] and x[-1] == sp["eos"] for x in ids[1:])
+
+
+def test_padding_efficiency_and_mfu_arithmetic():
+    assert padding_efficiency([100, 50, 100, 100], 2) == pytest.approx(350 / 400)
+    assert padding_efficiency([4, 4], 1) == 1.0
+    # the issue's formula: 4 × 7.5e9 × tokens/s ÷ 798e12
+    assert mfu(6651) == pytest.approx(4 * 7.5e9 * 6651 / 798e12)
+
+
+def test_steplog_summary_skips_warmup_and_keeps_the_peak():
+    log = StepLog(seconds=[9.0, 1.0, 1.0], real_tokens=[100, 1000, 3000], positions=[200, 1000, 4000],
+                  peak_allocated=[5 * 2**30, 7 * 2**30, 6 * 2**30])
+    s = log.summary(warmup=1)
+    assert s["tokens_per_s"] == 2000 and s["timed_steps"] == 2
+    assert s["token_efficiency"] == pytest.approx(4000 / 5000)
+    assert s["peak_allocated_gib"] == 7  # the warm-up steps count for memory, not for speed
+    with pytest.raises(ValueError, match="warm-up"):
+        log.summary(warmup=3)
+
+
+def test_sweep_covers_what_the_issue_asks():
+    configs = sweep_configs()
+    assert len(configs) >= 8
+    assert {c.seq_len for c in configs} >= {512, 1024, 2048}
+    assert {c.batch_size for c in configs} >= {1, 4}
+    assert {c.gradient_checkpointing for c in configs} == {True, False}
+    assert {c.lora_r for c in configs} >= {16, 64}
+    assert any(c.model != "llama-3.1-8b" for c in configs)
+    assert len({c.name for c in configs}) == len(configs)
+    for c in configs:  # every configuration is one the estimator can describe
+        kw = c.estimator_kwargs()
+        assert estimate_memory(kw.pop("model"), **kw).peak_allocated > 0
+
+
+def test_error_sign_and_result_files():
+    assert estimate_error(10.7, 10.0) == pytest.approx(0.07)
+    assert estimate_error(9.0, 10.0) == pytest.approx(-0.1)
+    run = {"tokens_per_s": 1000.0, "peak_allocated_gib": 10.0, "peak_reserved_gib": 11.0}
+    tp = throughput_result({"A": run, "B": {**run, "tokens_per_s": 3000.0, "peak_allocated_gib": 9.0}}, {"device": "x"})
+    assert tp["speedup"] == 3.0 and tp["goal_met"]
+    assert tp["seed_example"]["gpu_hours_B"] == pytest.approx(SEED_EXAMPLE_TOKENS / 3000 / 3600, rel=1e-3)
+    ev = estimator_result([{"estimate_error": 0.05}, {"estimate_error": -0.12}], {})
+    assert ev["max_abs_error"] == 0.12 and not ev["goal_met"]
+
+
+def test_kernel_families_and_reclassification():
+    assert kernel_family("void kDequantizeBlockwise<__nv_bfloat16, 512, 64, 8, 2>") == "4bit_dequant"
+    assert kernel_family("fmha_cutlassB_bf16_aligned_64x64_k128_sm80") == "attention"
+    assert kernel_family("void at::native::vectorized_elementwise_kernel<8, add>") == "elementwise_norm_copy_other"
+    prof = {"ms_per_step": {"matmul": 100.0, "attention": 0.0, "elementwise_norm_copy_other": 50.0},
+            "top_kernels_ms_per_step": {"cudnn_generated_fort_native_sdpa_sm90_flash_fprop_wgmma": 20.0,
+                                        "nvjet_sm90_tst_256x160": 70.0}}
+    fixed = reclassify_profile(prof)
+    assert fixed["ms_per_step"]["matmul"] == 80.0 and fixed["ms_per_step"]["attention"] == 20.0
+    assert sum(fixed["share"].values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_committed_results_are_consistent():
+    tp = json.loads((RESULTS / "throughput_h100.json").read_text())
+    a, b = tp["runs"]["A"], tp["runs"]["B"]
+    assert tp["speedup"] == pytest.approx(b["tokens_per_s"] / a["tokens_per_s"], rel=1e-3)
+    assert a["mfu"] == pytest.approx(mfu(a["tokens_per_s"]), rel=1e-3)
+    assert {"device", "date", "command", "versions"} <= set(tp)
+    ev = json.loads((RESULTS / "estimator_h100.json").read_text())
+    assert len(ev["configs"]) >= 8
+    for c in ev["configs"]:  # the committed error is the current estimator's, against the committed measurement
+        kw = {"gradient_checkpointing": c["gradient_checkpointing"], "kbit_prep": c["kbit_prep"],
+              "lora_r": c["lora_r"]}
+        assert c["estimate_error"] == pytest.approx(
+            estimate_error(c["estimated_peak_allocated_gib"], c["measured_peak_allocated_gib"]), abs=2e-3)
+        assert kw["lora_r"] in (16, 64)
+    assert ev["max_abs_error"] == max(abs(c["estimate_error"]) for c in ev["configs"])
+    assert "B/A" in bench_table(RESULTS)

@@ -1,0 +1,142 @@
+"""Training: the OverfitDetector's rule, the pre-flight loss-mask checks, configs, and kill-and-resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ftlab import data
+from ftlab.errors import FtlabError
+from ftlab.toymodel import TOY_MODEL_ID, resolve_model
+from ftlab.train import (
+    LLAMA_TARGET_MODULES,
+    OverfitDetector,
+    TrainConfig,
+    preflight_loss_mask,
+    target_modules_for,
+)
+
+
+def test_overfit_detector_stops_after_patience_rises_in_a_row():
+    d = OverfitDetector(patience=3)
+    losses = [1.0, 0.8, 0.7, 0.75, 0.72, 0.74, 0.78, 0.80]
+    stops = [d.update(step, loss) for step, loss in enumerate(losses, 1)]
+    # 0.72 -> 0.74 -> 0.78 -> 0.80 is the first run of three rises in a row (steps 6, 7, 8).
+    assert stops == [False] * 7 + [True]
+    assert d.triggered_at == 8 and "best 0.7000 at step 3" in d.message
+
+
+def test_overfit_detector_resets_on_improvement_and_respects_patience():
+    d = OverfitDetector(patience=2)
+    assert not any(d.update(s, v) for s, v in enumerate([1.0, 1.1, 0.9, 1.0, 0.95], 1))
+    assert d.update(6, 1.0) is False
+    assert d.update(7, 1.1) is True
+
+
+def test_preflight_catches_masked_labels_and_missing_eos():
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(resolve_model(TOY_MODEL_ID))
+    rows = data.support_splits()["train"][:4]
+    ok = preflight_loss_mask(tok, rows)
+    assert ok["eos_trained"] and 0 < ok["trained_tokens"] < ok["total_tokens"]
+    assert ok["example"].count("[[") == 1 and ok["example"].endswith("<|end|>]]")
+    # A template without {% generation %}: every label masked.
+    tok.chat_template = tok.chat_template.replace("{% generation %}", "").replace("{% endgeneration %}", "")
+    with pytest.raises(FtlabError, match="every label is masked"):
+        preflight_loss_mask(tok, rows)
+    # A template that never emits EOS inside the assistant turn.
+    tok2 = AutoTokenizer.from_pretrained(resolve_model(TOY_MODEL_ID))
+    tok2.chat_template = tok2.chat_template.replace("{{ message['content'] }}{{ eos_token }}{% endgeneration %}",
+                                                    "{{ message['content'] }}{% endgeneration %}{{ eos_token }}")
+    with pytest.raises(FtlabError, match="no EOS token is trained"):
+        preflight_loss_mask(tok2, rows)
+
+
+def test_target_modules_are_the_seven_llama_projections():
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(resolve_model(TOY_MODEL_ID))
+    assert target_modules_for(model) == LLAMA_TARGET_MODULES
+
+    class NoProj:
+        def named_modules(self):
+            return [("experts.w1", None)]
+
+    with pytest.raises(FtlabError, match="MoE"):
+        target_modules_for(NoProj())
+
+
+def test_config_validation_messages():
+    with pytest.raises(FtlabError, match="quantization"):
+        TrainConfig(quantization="3bit").validate()
+    with pytest.raises(FtlabError, match="multiple of eval_steps"):
+        TrainConfig(eval_steps=8, save_steps=12).validate()
+
+
+RESUME_SCRIPT = """
+import json, sys
+from ftlab import data
+from pathlib import Path
+from transformers import TrainerCallback
+from ftlab.train import TrainConfig, train
+out, resume = sys.argv[1], sys.argv[2] == "1"
+
+class Progress(TrainerCallback):
+    def on_step_end(self, args, state, control, **kw):
+        Path(out, "progress.txt").write_text(str(state.global_step))
+
+sp = data.support_splits()
+cfg = TrainConfig(output_dir=out, max_steps=48, eval_steps=8, save_steps=8, save_total_limit=10, report_to="tensorboard",
+                  learning_rate=3e-3, resume_from_checkpoint=True if resume else None, overfit_patience=None)
+r = train(cfg, sp["train"], sp["validation"][:48], callbacks=[Progress()])
+print("RESULT", json.dumps({"eval": r.eval_loss, "step": r.global_step}))
+"""
+
+
+def _run(out: Path, resume: bool) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", RESUME_SCRIPT, str(out), "1" if resume else "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
+
+
+def _result(proc: subprocess.Popen) -> dict:
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-3000:]
+    return json.loads(out.split("RESULT", 1)[1])
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_resume_loses_at_most_save_steps(tmp_path):
+    """Kill a real QLoRA run with SIGKILL after a checkpoint, resume it, compare with an uninterrupted run."""
+    ref = _result(_run(tmp_path / "ref", resume=False))
+    out = tmp_path / "killed"
+    proc = _run(out, resume=False)
+    deadline = time.time() + 300
+    while time.time() < deadline and not any(out.glob("checkpoint-16/trainer_state.json")):
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    time.sleep(1.5)  # let it run on past the checkpoint
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    reached = int((out / "progress.txt").read_text())
+    ckpts = sorted(int(p.name.split("-")[1]) for p in out.glob("checkpoint-*") if (p / "trainer_state.json").exists())
+    last = max(ckpts)
+    assert 0 <= reached - last <= 8, f"killed at step {reached}, last checkpoint {last}: lost more than save_steps"
+    # Nothing already written is corrupt: every complete checkpoint loads, TensorBoard files are readable.
+    for c in ckpts:
+        assert json.loads((out / f"checkpoint-{c}" / "trainer_state.json").read_text())["global_step"] == c
+    resumed = _result(_run(out, resume=True))
+    assert resumed["step"] == 48
+    # The resumed run started from the last checkpoint: at most save_steps (8) steps were redone.
+    resumed_evals = [s for s, _ in resumed["eval"]]
+    assert resumed_evals[-1] == 48
+    final_ref, final_resumed = ref["eval"][-1][1], resumed["eval"][-1][1]
+    assert abs(final_resumed - final_ref) / final_ref <= 0.02, (final_ref, final_resumed)
+    assert list((out / "runs").rglob("events.out.tfevents.*")), "TensorBoard logs are missing"
