@@ -645,9 +645,11 @@ def _analyse(history: LossHistory) -> _Analysis:
     if n < MIN_TRAIN_POINTS and trailing_bad < 2:
         raise FtlabError(f"{src}: only {n} finite training-loss values; need at least {MIN_TRAIN_POINTS} to diagnose "
                          f"(log more often, e.g. logging_steps=1)")
-    warnings: list[str] = list(history.notes)
+    warnings: list[str] = []
     ev: dict[str, Any] = {"format": history.format, "source": history.source,
                           "train_points": n, "val_points": int(np.isfinite(history.val_loss).sum())}
+    if history.notes:
+        ev["notes"] = list(history.notes)
     if n_bad_train:
         ev["nonfinite_train"] = n_bad_train
     if n_bad_val:

@@ -16,3 +16,6 @@ def test_nb05_loss_diagnosis(run_notebook):
     evidence = figures["evidence"]
     assert evidence["overfitting"]["val_rise"] > evidence["overfitting"]["val_rise_threshold"]
     assert evidence["flat"]["train_drop"] < 0.1 < evidence["healthy"]["train_drop"]
+    # the OpenAI path: a sandbox job's result file, saved as the API serves it, read by the same diagnose
+    assert figures["openai_format"] == "openai"
+    assert figures["openai_pattern"] in ("healthy", "plateau", "overfitting", "flat", "unstable")
