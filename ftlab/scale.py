@@ -546,3 +546,47 @@ def relative_difference(a: float, b: float) -> float:
     if b == 0:
         raise ParameterError("the reference value is 0: a relative difference is undefined")
     return abs(a - b) / abs(b)
+
+
+# GPUs as sold (their memory in GB as the vendor states it, which is close to GiB for these cards).
+GPU_SIZES = {"RTX 4090 (24 GB)": 24.0, "L40S / RTX 6000 Ada (48 GB)": 48.0, "A100 / H100 (80 GB)": 80.0,
+             "H200 (141 GB)": 141.0}
+
+
+def gpu_plan(models: Sequence[str], seq_len: int, batch_size: int = 1, *, gpu_sizes: dict[str, float] | None = None,
+             **options: Any) -> list[dict[str, Any]]:
+    """For each model and GPU: how many GPUs the step needs (one, else FSDP over several), and the memory per GPU.
+
+    >>> rows = gpu_plan(["llama-3.1-8b"], 1024, 4, gradient_checkpointing=True)
+    >>> [r["gpus"] for r in rows]
+    [1, 1, 1, 1]
+    """
+    rows = []
+    for model in models:
+        for gpu, gib in (gpu_sizes or GPU_SIZES).items():
+            fit = gpus_needed(model, seq_len, batch_size, gib, **options)
+            rows.append({"model": model, "gpu": gpu, "gpu_gib": gib, "gpus": fit.n_gpus if fit else None,
+                         "how": ("FSDP" if fit.strategy == "fsdp" else "one GPU") if fit else "does not fit 16 GPUs",
+                         "per_gpu_gib": round(fit.total_gib, 1) if fit else None})
+    return rows
+
+
+def compare_runs(single: dict[str, Any], distributed: dict[str, Any], tolerance: float) -> dict[str, Any]:
+    """Compare two ``summary.json`` dicts that should be the same training: the relative difference of the
+    final eval losses against ``tolerance``, and the largest difference along the eval curve.
+
+    Refuses runs that are not comparable (different effective batch or number of steps).
+    """
+    for key in ("effective_batch", "global_step"):
+        if single[key] != distributed[key]:
+            raise FtlabError(f"the runs differ in {key} ({single[key]} vs {distributed[key]}): compare runs with the "
+                             "same effective batch and steps")
+    if single["final_eval_loss"] is None or distributed["final_eval_loss"] is None:
+        raise FtlabError("a run has no eval loss: give both runs validation data (eval_data or toy:support)")
+    rel = relative_difference(distributed["final_eval_loss"], single["final_eval_loss"])
+    curve = max(relative_difference(d[1], s[1])
+                for s, d in zip(single["eval_loss"], distributed["eval_loss"], strict=True))
+    return {"single_eval_loss": single["final_eval_loss"], "ddp_eval_loss": distributed["final_eval_loss"],
+            "relative_difference": rel, "max_curve_difference": curve, "tolerance": tolerance,
+            "match": rel <= tolerance, "effective_batch": single["effective_batch"], "steps": single["global_step"],
+            "processes": distributed["processes"]}
