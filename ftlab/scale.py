@@ -403,9 +403,17 @@ class PerGPUMemory:
     def single_gpu_gib(self) -> float:
         return self.single_gpu_total / GIB
 
+    @property
+    def peak_allocated(self) -> int:
+        """What ``torch.cuda.max_memory_allocated`` should report on each GPU: the total less the CUDA
+        context, the allocator's slack and paged optimizer states."""
+        skip = ("cuda_context", "allocator_overhead", "optimizer_states_paged")
+        return sum(v for k, v in [*self.sharded.items(), *self.replicated.items()] if k not in skip)
+
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "strategy": self.strategy, "n_gpus": self.n_gpus,
-                "total_gib": round(self.total_gib, 3), "single_gpu_gib": round(self.single_gpu_gib, 3),
+                "total_gib": round(self.total_gib, 3), "peak_allocated_gib": round(self.peak_allocated / GIB, 3),
+                "single_gpu_gib": round(self.single_gpu_gib, 3),
                 "offloaded_gib": round(self.offloaded / GIB, 3),
                 "sharded_gib": {k: round(v / GIB, 4) for k, v in self.sharded.items()},
                 "replicated_gib": {k: round(v / GIB, 4) for k, v in self.replicated.items()},
