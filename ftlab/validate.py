@@ -171,7 +171,9 @@ def _distribution(values: list[int | float]) -> dict[str, float] | None:
 # ---------------------------------------------------------------------------------------
 # Personal data
 # ---------------------------------------------------------------------------------------
-_EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+# The look-behind holds every character of the local part, so a match can only start at the
+# beginning of a run: a long run without "@" (e.g. "%%%…") costs linear time, not quadratic.
+_EMAIL = re.compile(r"(?<![\w.%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 _PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\d{2,4}[ .-])\d{3,4}[ .-]\d{3,4}(?![\w])")
 _CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 
@@ -440,11 +442,39 @@ class _Checker:
         return [m for m in messages if isinstance(m, dict)]
 
 
+# tiktoken's pre-tokenizer regex gives up ("Max stack size exceeded for backtracking") on a run of
+# about a million spaces or tabs in a row (o200k_base). Such text is counted in pieces of this size.
+_PIECE = 100_000
+_CUT = re.compile(r"\S(?=[ \t])")  # a cut after a non-space, before a space: a pre-token boundary
+
+
 def _count_text(enc, text: str) -> int:
+    """Exact tiktoken count of ``text``; never raises.
+
+    Lone surrogates are replaced first (tiktoken cannot encode them). Text that tiktoken's regex
+    cannot split is counted in pieces of about ``_PIECE`` characters, cut at a space that follows a
+    word where there is one: exact then, or a few tokens off per cut inside a giant whitespace run.
+    """
     try:
         return len(enc.encode(text, disallowed_special=()))
-    except (UnicodeEncodeError, ValueError, TypeError):
-        return len(enc.encode(text.encode("utf-8", "replace").decode("utf-8"), disallowed_special=()))
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    except (ValueError, TypeError):
+        pass
+    try:
+        return len(enc.encode(text, disallowed_special=()))
+    except (ValueError, TypeError):
+        if len(text) <= _PIECE:
+            return len(text.encode("utf-8", "replace"))  # an upper bound: a token holds at least one byte
+    total, start = 0, 0
+    while start < len(text):
+        end = min(start + _PIECE, len(text))
+        if end < len(text):
+            cut = _CUT.search(text, end - _PIECE // 10, end)
+            end = cut.end() if cut else end
+        total += _count_text(enc, text[start:end])
+        start = end
+    return total
 
 
 def _json_text(value: Any) -> str:
@@ -616,7 +646,7 @@ def validate_bytes(
             if total > limit:
                 chk.error("too_many_tokens", f"{total} tokens, over the {limit}-token limit per example for "
                                              f"{model if not max_tokens else 'this run'}; shorten or split it")
-            roles = {m.get("role") for m in messages}
+            roles = {m["role"] for m in messages if isinstance(m.get("role"), str)}  # a role may be any JSON
             n_missing["system"] += not ({"system", "developer"} & roles)
             n_missing["user"] += "user" not in roles
             examples.append({"line": lineno, "n_messages": len(ex["messages"]), "tokens": total,
