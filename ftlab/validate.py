@@ -87,6 +87,19 @@ class Report:
     def ok(self) -> bool:
         return not self.errors
 
+    def personal_data(self) -> dict[int, list[str]]:
+        """``{line: kinds}`` of possible personal data, e.g. ``{5: ["email"], 10: ["phone number"]}``."""
+        found: dict[int, list[str]] = {}
+        for f in self.warnings:
+            if f.code.startswith("pii_") and f.line is not None:
+                found.setdefault(f.line, []).append(f.code.removeprefix("pii_").replace("_", " "))
+        return dict(sorted(found.items()))
+
+    @property
+    def personal_data_lines(self) -> list[int]:
+        """The lines with possible personal data (e-mails, phone numbers, card numbers), in order."""
+        return list(self.personal_data())
+
     def codes(self, kind: str = "errors") -> list[str]:
         """The codes of the errors (or ``"warnings"``), in file order."""
         return [f.code for f in getattr(self, kind)]
@@ -218,6 +231,39 @@ def find_personal_data(text: str) -> list[tuple[str, str]]:
         if len(re.sub(r"\D", "", m.group())) >= 9:
             found.append(("pii_phone_number", _mask(m.group())))
     return found
+
+
+def personal_data_by_line(data: bytes) -> dict[int, list[str]]:
+    """``{line: kinds}`` for the lines of a JSONL file that hold possible personal data.
+
+    Each line's JSON strings are scanned (the raw text where the line is not JSON). Kinds are
+    ``"email"``, ``"phone number"`` and ``"card number"``. Example: a file whose 3rd line mentions
+    ``jane@example.com`` gives ``{3: ["email"]}``.
+    """
+    found: dict[int, list[str]] = {}
+    for lineno, raw in enumerate(data.split(b"\n"), 1):
+        text = raw.decode("utf-8", "replace")
+        try:
+            strings = list(_strings(json.loads(text)))
+        except (ValueError, RecursionError):
+            strings = [text]
+        kinds = sorted({code.removeprefix("pii_").replace("_", " ") for s in strings for code, _ in find_personal_data(s)})
+        if kinds:
+            found[lineno] = kinds
+    return found
+
+
+def describe_personal_data(found: dict[int, list[str]]) -> str:
+    """One line naming the lines per kind: ``email on lines 5, 26; phone number on line 10``."""
+    by_kind: dict[str, list[int]] = {}
+    for line, kinds in sorted(found.items()):
+        for k in kinds:
+            by_kind.setdefault(k, []).append(line)
+    parts = []
+    for kind, lines in by_kind.items():
+        shown = ", ".join(map(str, lines[:20])) + (f" and {len(lines) - 20} more" if len(lines) > 20 else "")
+        parts.append(f"{kind} on line{'s' if len(lines) > 1 else ''} {shown}")
+    return "; ".join(parts)
 
 
 # ---------------------------------------------------------------------------------------
@@ -661,15 +707,16 @@ def validate_bytes(
                               f"{n_examples} examples: OpenAI requires at least {MIN_EXAMPLES}"))
     errors.sort(key=lambda f: (f.line is not None, f.line or 0))
     warnings.sort(key=lambda f: (f.line is not None, f.line or 0))
-    stats = _stats(examples, model, enc_name, limit, n_epochs, n_missing)
-    return Report(n_examples, errors, warnings, stats)
+    report = Report(n_examples, errors, warnings)
+    report.stats = _stats(examples, model, enc_name, limit, n_epochs, n_missing, report.personal_data_lines)
+    return report
 
 
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _stats(examples, model, enc_name, limit, n_epochs, n_missing) -> dict[str, Any]:
+def _stats(examples, model, enc_name, limit, n_epochs, n_missing, personal_data_lines=()) -> dict[str, Any]:
     tokens = [e["tokens"] for e in examples]
     billing = sum(min(limit, t) for t in tokens)
     epochs = n_epochs if n_epochs else default_epochs(len(examples))
@@ -691,6 +738,7 @@ def _stats(examples, model, enc_name, limit, n_epochs, n_missing) -> dict[str, A
                             "MAX_TARGET_EXAMPLES": MAX_TARGET_EXAMPLES, "MIN_DEFAULT_EPOCHS": MIN_DEFAULT_EPOCHS,
                             "MAX_DEFAULT_EPOCHS": MAX_DEFAULT_EPOCHS},
         "trained_tokens": billing * epochs,
+        "personal_data_lines": list(personal_data_lines),
         "examples": examples,
     }
     cost = estimate_cost(model, billing * epochs)
