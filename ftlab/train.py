@@ -63,6 +63,8 @@ class TrainConfig:
     toy_seed: int = 0  # which toy base model (its build seed); ignored for other model ids
     report_to: str = "tensorboard"  # "wandb" to opt in, "none" to log nothing
     gradient_checkpointing: bool = False  # True for 8B on 24 GB
+    kbit_prep: bool = True  # PEFT's prepare_model_for_kbit_training (fp32 norms/embeddings); the GPU recommendation turns it off
+    attn_implementation: str | None = None  # e.g. "sdpa" or "flash_attention_2"; None: the library default
     resume_from_checkpoint: str | bool | None = None
     data_version: str = ""  # free text for the run card, e.g. "support v1 (seed 0)"
     extra: dict[str, Any] = field(default_factory=dict)  # other SFTConfig arguments
@@ -130,7 +132,7 @@ def quantization_config(kind: str):
                               bnb_4bit_compute_dtype=compute)
 
 
-def load_base(model_id: str, quantization: str = "4bit", *, seed: int = 0):
+def load_base(model_id: str, quantization: str = "4bit", *, seed: int = 0, attn_implementation: str | None = None):
     """Load a base model and tokenizer through ``from_pretrained``, quantized for QLoRA.
 
     Returns ``(model, tokenizer, resolved_path)``; the toy model id resolves to its cached folder.
@@ -147,6 +149,8 @@ def load_base(model_id: str, quantization: str = "4bit", *, seed: int = 0):
             kwargs["quantization_config"] = q
             kwargs["device_map"] = "auto" if torch.cuda.is_available() else "cpu"
         kwargs["dtype"] = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+        if attn_implementation:
+            kwargs["attn_implementation"] = attn_implementation
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except OSError as exc:
         raise FtlabError(
@@ -280,7 +284,7 @@ def data_fingerprint(rows: Sequence[dict[str, Any]] | None, data_file: str | Non
     return "hash:" + stable_hash([r["messages"] for r in rows], 16)
 
 
-def sft_config(cfg: TrainConfig, *, has_eval: bool):
+def sft_config(cfg: TrainConfig, *, has_eval: bool, extra: dict[str, Any] | None = None):
     """The TRL ``SFTConfig`` for a ``TrainConfig`` (bf16 + paged 8-bit AdamW on CUDA, fp32 AdamW on CPU)."""
     import torch
     from trl import SFTConfig
@@ -318,7 +322,8 @@ def sft_config(cfg: TrainConfig, *, has_eval: bool):
     if has_eval and cfg.eval_steps:
         kwargs.update(eval_strategy="steps", eval_steps=cfg.eval_steps, load_best_model_at_end=True,
                       metric_for_best_model="eval_loss", greater_is_better=False)
-    kwargs.update(cfg.extra)
+    kwargs.update(cfg.extra if extra is None else extra)
+    kwargs.pop("model_init_kwargs", None)  # the model is loaded by load_base, which takes attn_implementation
     return SFTConfig(**kwargs)
 
 
@@ -358,17 +363,21 @@ def train(cfg: TrainConfig, train_rows, eval_rows=None, *, callbacks: Sequence[A
     cfg.validate()
     seed_everything(cfg.seed)
     started = time.perf_counter()
-    model, tokenizer, path = load_base(cfg.model_id, cfg.quantization, seed=cfg.toy_seed)
+    extra = dict(cfg.extra)
+    attn = cfg.attn_implementation or extra.pop("model_init_kwargs", {}).get("attn_implementation")
+    model, tokenizer, path = load_base(cfg.model_id, cfg.quantization, seed=cfg.toy_seed, attn_implementation=attn)
     rows_list = list(train_rows) if not hasattr(train_rows, "column_names") else train_rows
     preflight = preflight_loss_mask(tokenizer, rows_list, assistant_only_loss=cfg.assistant_only_loss,
                                     max_length=cfg.max_length)
-    if cfg.quantization != "none":
+    if cfg.quantization != "none" and cfg.kbit_prep:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
+    elif cfg.gradient_checkpointing:
+        model.enable_input_require_grads()
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=cfg.target_modules or target_modules_for(model), task_type="CAUSAL_LM")
     detector = OverfitDetector(cfg.overfit_patience) if (eval_rows is not None and cfg.overfit_patience) else None
     all_callbacks = list(callbacks) + ([detector] if detector else [])
-    args = sft_config(cfg, has_eval=eval_rows is not None)
+    args = sft_config(cfg, has_eval=eval_rows is not None, extra=extra)
     trainer = SFTTrainer(model=model, args=args, train_dataset=_as_dataset(rows_list),
                          eval_dataset=_as_dataset(eval_rows), processing_class=tokenizer,
                          peft_config=lora, callbacks=all_callbacks)
@@ -432,3 +441,16 @@ def load_adapter(adapter_dir: str | os.PathLike[str], model_id: str | None = Non
         model_id = json.loads((adapter_dir / "adapter_config.json").read_text())["base_model_name_or_path"]
     model, tokenizer, _ = load_base(model_id, quantization, seed=seed)
     return PeftModel.from_pretrained(model, str(adapter_dir)), tokenizer
+
+
+def apply_recommendation(cfg: TrainConfig, rec) -> TrainConfig:
+    """Apply ``ftlab.memory.recommend_config``'s choice (batch, packing, checkpointing, attention, kbit prep)."""
+    kwargs = rec.sft_config_kwargs()
+    cfg.per_device_train_batch_size = kwargs.pop("per_device_train_batch_size")
+    cfg.max_length = kwargs.pop("max_length")
+    cfg.packing = kwargs.pop("packing")
+    cfg.gradient_checkpointing = kwargs.pop("gradient_checkpointing")
+    cfg.attn_implementation = kwargs.pop("model_init_kwargs", {}).get("attn_implementation")
+    cfg.kbit_prep = rec.kbit_prep
+    cfg.extra.update(kwargs)
+    return cfg
