@@ -309,8 +309,10 @@ def test_json_token_soup():
     fuzz("token_soup", files_of(TOKEN_SOUP), b'{"messages": NaN}', b'{"messages": [1e999]}', b'"\\ud800"')
 
 
+@pytest.mark.slow  # ~25-40 s on the 2-core CPU: Hypothesis builds and mutates 2,000 files
 def test_near_valid_json():
-    fuzz("near_valid", files_of(mutated_line(), max_lines=6))
+    fuzz("near_valid", files_of(mutated_line(), max_lines=6), _read(CORPUS / "role_not_a_string.jsonl"),
+         b'{"messages": [{"role": [], "content": "x"}, {"role": "assistant", "content": "y"}]}')
 
 
 def test_random_structures():
@@ -353,7 +355,7 @@ def _cli_json(cli, path: Path) -> dict:
 
 def test_corpus_has_the_cases_fuzzing_found():
     names = {p.name for p in corpus_files()}
-    assert {"huge_spaces_1200k.jsonl.gz", "percent_run_200k.jsonl.gz"} <= names
+    assert {"huge_spaces_1200k.jsonl.gz", "percent_run_200k.jsonl.gz", "role_not_a_string.jsonl"} <= names
     assert all(p.stat().st_size < 200_000 for p in corpus_files())  # large inputs are stored gzipped
     readme = (CORPUS / "README.md").read_text()
     assert all(n in readme for n in names), "describe every corpus file in tests/data/fuzz_corpus/README.md"

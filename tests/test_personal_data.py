@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from pathlib import Path
 
 import openai
 import pytest
@@ -93,7 +94,7 @@ def test_notebook_03_uploads_through_the_checked_path():
 @pytest.mark.notebook
 def test_notebook_03_shows_personal_data_lines_before_uploading(run_notebook):
     res = run_notebook("03")
-    nb = json.loads(open(res.output, encoding="utf-8").read())
+    nb = json.loads(Path(res.output).read_text(encoding="utf-8"))
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     text = ["".join(o.get("text", "")) for c in code for o in c.get("outputs", [])]
     shown = next(i for i, c in enumerate(code) if any("line 11: pii_email" in "".join(o.get("text", ""))
