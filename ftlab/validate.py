@@ -93,7 +93,7 @@ class Report:
         for f in self.warnings:
             if f.code.startswith("pii_") and f.line is not None:
                 found.setdefault(f.line, []).append(f.code.removeprefix("pii_").replace("_", " "))
-        return dict(sorted(found.items()))
+        return {line: sorted(set(kinds)) for line, kinds in sorted(found.items())}
 
     @property
     def personal_data_lines(self) -> list[int]:
