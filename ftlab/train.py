@@ -376,6 +376,28 @@ def sft_config(cfg: TrainConfig, *, has_eval: bool, extra: dict[str, Any] | None
     return SFTConfig(**kwargs)
 
 
+def last_complete_checkpoint(output_dir: str | os.PathLike[str]) -> Path | None:
+    """The newest ``checkpoint-N`` folder that was written to the end, or ``None``.
+
+    The Trainer writes ``trainer_state.json`` last, so a checkpoint is complete when that file parses
+    and names step N. A run killed while saving leaves a newer, partial folder that the Trainer's own
+    ``resume_from_checkpoint=True`` would pick (it takes the highest number); this skips it.
+    Example: with ``checkpoint-8`` complete and ``checkpoint-16`` cut short, returns ``…/checkpoint-8``.
+    """
+    found = []
+    for d in Path(output_dir).glob("checkpoint-*"):
+        step = d.name.removeprefix("checkpoint-")
+        if not (d.is_dir() and step.isdigit()):
+            continue
+        try:
+            state = json.loads((d / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if state.get("global_step") == int(step) and any(d.glob("*.safetensors")):
+            found.append((int(step), d))
+    return max(found)[1] if found else None
+
+
 def train(cfg: TrainConfig, train_rows, eval_rows=None, *, callbacks: Sequence[Any] = (),
           data_file: str | None = None) -> TrainResult:
     """Train a (Q)LoRA adapter with TRL's ``SFTTrainer`` and write a run card.
@@ -410,8 +432,9 @@ def train(cfg: TrainConfig, train_rows, eval_rows=None, *, callbacks: Sequence[A
                          eval_dataset=_as_dataset(eval_rows), processing_class=tokenizer,
                          peft_config=lora, callbacks=all_callbacks)
     resume = cfg.resume_from_checkpoint
-    if resume is True and not any(Path(cfg.output_dir).glob("checkpoint-*")):
-        resume = None
+    if resume is True:  # the newest complete checkpoint (None: start from scratch)
+        last = last_complete_checkpoint(cfg.output_dir)
+        resume = str(last) if last else None
     trainer.train(resume_from_checkpoint=resume)
     state = trainer.state
     history = state.log_history
