@@ -96,11 +96,6 @@ NO_VALIDATION_WARNING = (
     "(hold out 10-20% of the data and evaluate during training)"
 )
 
-FORMATS = {
-    "hf": "Hugging Face trainer_state.json (log_history with loss / eval_loss)",
-    "openai": "OpenAI step-metrics CSV (step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy)",
-    "plain": "plain CSV (step,train_loss,valid_loss)",
-}
 _FORMAT_NAMES = {"hf": "Hugging Face trainer state", "openai": "OpenAI step metrics", "plain": "plain CSV"}
 EXPECTED = ("expected one of: a Hugging Face trainer_state.json (or a checkpoint/output folder holding one), "
             "an OpenAI step-metrics CSV (step,train_loss,...,valid_loss,...), or a plain CSV step,train_loss,valid_loss")
