@@ -38,7 +38,7 @@ from ftlab.core import cache_dir
 from ftlab.errors import FtlabError
 from ftlab.generation import _messages_for_prompt
 from ftlab.memory import SHAPES, ModelShape, lora_param_count, shape_from_config
-from ftlab.train import load_base
+from ftlab.train import load_base, quantization_config
 
 # llama-cpp-python's source package vendors llama.cpp, including convert_hf_to_gguf.py.
 LLAMA_CPP_PYTHON_VERSION = "0.3.36"
@@ -114,28 +114,38 @@ def merge_adapter(adapter, model_id: str | None = None, *, dequantize: bool = Fa
         dtype = next(adapter.parameters()).dtype
         precision = f"{str(dtype).removeprefix('torch.')} (the loaded model)"
     else:
-        adapter_dir = Path(adapter)
-        cfg_file = adapter_dir / "adapter_config.json"
-        if not cfg_file.exists():
-            raise FtlabError(f"{adapter_dir}: no adapter_config.json (give the adapter folder that training saved)")
-        base_name = model_id or json.loads(cfg_file.read_text())["base_model_name_or_path"]
-        if dequantize:
-            base, tokenizer, _ = load_base(base_name, "4bit", seed=seed)
-            kind = quantization_of(base) or "bitsandbytes 4-bit"
-            base = base.dequantize()
-            dtype = next(base.parameters()).dtype
-            precision = f"{str(dtype).removeprefix('torch.')}, dequantized from {kind}"
-        else:
-            base, tokenizer, _ = load_base(base_name, "none", seed=seed)
-            dtype = next(base.parameters()).dtype
-            precision = f"{str(dtype).removeprefix('torch.')} (full-precision reload)"
-        peft_model = PeftModel.from_pretrained(base, str(adapter_dir))
+        cfg_file = Path(adapter) / "adapter_config.json"
+        base_name = model_id or (json.loads(cfg_file.read_text())["base_model_name_or_path"] if cfg_file.exists() else "")
+        peft_model, tokenizer = load_unmerged(adapter, base_name or None, dequantize=dequantize, seed=seed)
+        dtype = str(next(peft_model.parameters()).dtype).removeprefix("torch.")
+        precision = (f"{dtype}, dequantized from bitsandbytes 4-bit ({quantization_config('4bit').bnb_4bit_quant_type})" if dequantize
+                     else f"{dtype} (full-precision reload)")
     n_lora = sum(1 for _, m in peft_model.named_modules() if hasattr(m, "lora_A") and len(m.lora_A))
     merged = peft_model.merge_and_unload()
     merged.eval()
     info = MergeInfo(base=base_name, precision=precision, dequantized=dequantize, lora_modules=n_lora,
                      seconds=round(time.perf_counter() - started, 2))
     return merged, tokenizer, info
+
+
+def load_unmerged(adapter_dir: str | os.PathLike[str], model_id: str | None = None, *, dequantize: bool = False,
+                  seed: int = 0):
+    """The adapter on the very base weights ``merge_adapter`` merges into, unmerged: the reference of the merge check.
+
+    Returns ``(peft_model, tokenizer)``. Without ``dequantize`` the base is reloaded in full precision.
+    """
+    from peft import PeftModel
+
+    cfg_file = Path(adapter_dir) / "adapter_config.json"
+    if not cfg_file.exists():
+        raise FtlabError(f"{adapter_dir}: no adapter_config.json (give the adapter folder that training saved)")
+    base_name = model_id or json.loads(cfg_file.read_text())["base_model_name_or_path"]
+    base, tokenizer, _ = load_base(base_name, "4bit" if dequantize else "none", seed=seed)
+    if dequantize:
+        base = base.dequantize()
+    model = PeftModel.from_pretrained(base, str(adapter_dir))
+    model.eval()
+    return model, tokenizer
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,7 +171,8 @@ class Parity:
     greedy_identical: bool
     n_prompts: int
     n_positions: int
-    mismatches: list[dict[str, Any]] = field(default_factory=list)  # greedy replies that differ
+    n_mismatches: int = 0  # prompts whose greedy replies differ
+    mismatches: list[dict[str, Any]] = field(default_factory=list)  # the first ten of them
 
     @property
     def ok(self) -> bool:
@@ -230,7 +241,8 @@ def logit_parity(model_a, model_b, tokenizer, conversations: Sequence[Sequence[d
     rb = chat_generate(model_b, tokenizer, convs, max_new_tokens=max_new_tokens)
     mism = [{"index": i, "a": a, "b": b} for i, (a, b) in enumerate(zip(ra, rb, strict=True)) if a != b]
     return Parity(max_abs_logit_diff=mx, mean_abs_logit_diff=mean, tolerance=tol, logits_within_tolerance=mx <= tol,
-                  greedy_identical=not mism, n_prompts=len(convs), n_positions=n, mismatches=mism[:10])
+                  greedy_identical=not mism, n_prompts=len(convs), n_positions=n, n_mismatches=len(mism),
+                  mismatches=mism[:10])
 
 
 # ---------------------------------------------------------------------------------------------

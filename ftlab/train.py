@@ -496,6 +496,8 @@ def train_recipe(recipe: str = "mixed", *, toy_seed: int = 0, **config: Any) -> 
     from ftlab.data import support_splits
 
     config.setdefault("report_to", "none")
+    config.setdefault("eval_steps", 16)  # notebook 04's evaluation rhythm
+    config.setdefault("save_steps", 32)
     config.setdefault("data_version", f"toy support v1, recipe {recipe!r} (seed {toy_seed})")
     cfg = TrainConfig(toy_seed=toy_seed, **config)
     return train_cached(cfg, recipe_rows(recipe, toy_seed), support_splits(toy_seed)["validation"])
