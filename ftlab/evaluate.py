@@ -163,12 +163,12 @@ def load_model(model, adapter: str | os.PathLike[str] | None = None, *, quantiza
         return model
     if not isinstance(model, str | os.PathLike):
         raise FtlabError(f"model={model!r}: give a model id, a folder, or a (model, tokenizer) pair")
+    if adapter is not None and not (Path(adapter) / "adapter_config.json").exists():
+        raise FtlabError(f"adapter={adapter}: no adapter_config.json there (give the folder training saved)")
     m, tok, _ = load_base(str(model), quantization, seed=seed)
     if adapter is not None:
         from peft import PeftModel
 
-        if not (Path(adapter) / "adapter_config.json").exists():
-            raise FtlabError(f"adapter={adapter}: no adapter_config.json there (give the folder training saved)")
         m = PeftModel.from_pretrained(m, str(adapter))
     m.eval()
     return m, tok
