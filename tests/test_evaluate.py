@@ -116,5 +116,5 @@ def test_evaluate_model_takes_a_model_id_and_a_dataset():
     assert len(scores.target_correct) == 8 and len(scores.general_replies) == 12
     # The toy base model has the general skills and refuses, but does not know the support format.
     assert scores.general_accuracy >= 0.75 and scores.refusal_rate >= 0.75 and scores.target_accuracy <= 0.5
-    with pytest.raises(FtlabError, match="adapter_config.json"):
+    with pytest.raises(FtlabError, match=r"adapter_config\.json"):
         evaluate_model("ftlab/toy-llama", ev, adapter="/nonexistent/adapter")

@@ -118,7 +118,7 @@ def test_toy_tokenizer_maps_to_llama_cpp_smollm_pre_tokenizer(tmp_path):
 
 
 def test_merge_adapter_names_a_missing_adapter(tmp_path):
-    with pytest.raises(FtlabError, match="adapter_config.json"):
+    with pytest.raises(FtlabError, match=r"adapter_config\.json"):
         merge_adapter(tmp_path)
 
 

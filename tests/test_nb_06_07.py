@@ -1,6 +1,7 @@
 """Notebooks 06 (merge and deploy) and 07 (evaluate) run headless and record the right figures."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -39,7 +40,7 @@ def test_07_baseline_four_way_deltas_and_verdict(run_notebook):
     hurt = f["forgetting_delta_mixed"] < -0.02 or f["safety_delta_mixed"] < 0
     assert f["verdict_mixed"] == ("do not ship" if hurt else "ship")
     assert bool(f["verdict_failures_mixed"]) == hurt
-    card = json.loads(open(f["run_card_mixed"]).read())
+    card = json.loads(Path(f["run_card_mixed"]).read_text())
     assert card["evaluation"]["verdict"]["decision"] == f["verdict_mixed"]
     assert card["evaluation"]["four_way"]["counts"] == four
     assert f["base_only_flagged_mixed"] == (four["base_only_correct"] / sum(four.values()) > 0.05)
