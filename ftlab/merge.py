@@ -567,7 +567,7 @@ def gguf_parity(gguf_file: str | os.PathLike[str], model, tokenizer, conversatio
         raise FtlabError(f"llama-cpp-python is not usable here ({type(exc).__name__}: {exc}); "
                          "install the optional extra: pip install -e '.[gguf]' (it compiles llama.cpp)") from None
     n_ctx = int(getattr(model.config, "max_position_embeddings", 2048))
-    llm = Llama(model_path=str(gguf_file), n_ctx=n_ctx, logits_all=True, verbose=False, n_threads=1, seed=0)
+    llm = Llama(model_path=str(gguf_file), n_ctx=n_ctx, logits_all=True, verbose=False, n_threads=1, n_threads_batch=1, seed=0)
     eos = {tokenizer.eos_token_id, llm.token_eos()}
     same_tok, same_gen, max_diff, mism = True, True, 0.0, []
     model.eval()
