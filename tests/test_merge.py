@@ -137,4 +137,4 @@ def test_gguf_conversion_with_llama_cpp_converter(adapter_dir, convs, tmp_path):
     if not status["bindings"]:
         pytest.skip(status["reason"])
     p = gguf_parity(export.path, merged, tok, convs, max_new_tokens=16)
-    assert p.tokenization_identical and p.greedy_identical and p.max_abs_logit_diff < 1e-2
+    assert p.tokenization_identical and p.greedy_identical and p.max_abs_logit_diff < 0.05

@@ -24,7 +24,7 @@ def test_06_merge_is_exact_saved_timed_and_exported(run_notebook):
         assert f["gguf_absent_reason"], "no GGUF parity and no reason why"
     else:
         g = f["gguf_parity"]
-        assert g["tokenization_identical"] and g["greedy_identical"] and g["max_abs_logit_diff"] < 1e-2
+        assert g["tokenization_identical"] and g["greedy_identical"] and g["max_abs_logit_diff"] < 0.05
         assert f["gguf_pre_tokenizer"] == "smollm"
 
 
