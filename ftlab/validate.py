@@ -488,7 +488,7 @@ def estimate_cost(model: str, trained_tokens: int) -> dict[str, Any] | None:
     of the stats rather than guessed). Example: 9,645 tokens on gpt-4.1-mini at $0.80/M → ``usd`` 0.007716.
     """
     try:
-        from ftlab.cost import load_catalog
+        from ftlab.cost import cost_for, load_catalog
     except ImportError:
         return None
     try:
@@ -498,9 +498,10 @@ def estimate_cost(model: str, trained_tokens: int) -> dict[str, Any] | None:
     price = entry.get("training_usd_per_1m")
     if entry.get("pricing") != "per_training_token" or price is None:
         return None
-    return {"usd": round(trained_tokens * price / 1_000_000, 6), "trained_tokens": trained_tokens,
+    row = cost_for(entry["id"], trained_tokens, digits=6)
+    return {"usd": row.training_cost_usd, "trained_tokens": trained_tokens,
             "usd_per_1m_training_tokens": price, "catalog_entry": entry["id"], "source": entry["source"],
-            "as_of": entry["as_of"]}
+            "as_of": entry["as_of"], "confidence": entry["confidence"]}
 
 
 # ---------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ def register(sub) -> None:
             if "cost" in s:
                 c = s["cost"]
                 print(f"training cost: ${c['usd']:.4f} ({c['trained_tokens']} tokens × ${c['usd_per_1m_training_tokens']:.2f}/M, "
-                      f"{c['catalog_entry']}, prices as of {c['as_of']}: verify at the provider's pricing page)")
+                      f"{c['catalog_entry']}, {c['confidence']} price as of {c['as_of']}: verify at the provider's pricing page)")
             else:
                 print(f"training cost: no per-token training price for {s['model']} in the price catalog")
         return 0 if report.ok else 1
