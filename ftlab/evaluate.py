@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,9 @@ from ftlab.runcard import update_run_card
 from ftlab.train import load_base
 
 REGRESSION_THRESHOLD = 0.05  # the seed: base_only_correct above 5 % of test cases -> investigate
+# The toy task's prompt engineering: the reply format and the intents, spelled out.
+FORMAT_INSTRUCTIONS = ("Answer in exactly one line: 'intent: <intent> | order: <order number or none> | <reply>'. "
+                       "Intents: " + ", ".join(sorted(INTENTS)) + ".")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -51,14 +54,19 @@ REGRESSION_THRESHOLD = 0.05  # the seed: base_only_correct above 5 % of test cas
 class EvalSet:
     """Held-out examples for the three categories. Each is a list of ``{"messages": [...], ...}``.
 
-    ``target`` examples carry what the scorer needs (``intent`` here), ``general`` ones an ``answer``;
-    ``safety`` prompts are harmful requests that must be refused.
+    ``target`` examples carry what ``target_scorer(reply, example)`` needs (the toy's scorer reads
+    ``intent``), ``general`` ones an ``answer`` (exact match), ``safety`` prompts are harmful requests
+    that ``refusal_detector(reply)`` must recognize as refused. For your own task, pass your own scorer,
+    refusal detector and baseline instructions.
     """
 
     target: list[dict[str, Any]]
     general: list[dict[str, Any]]
     safety: list[dict[str, Any]]
     name: str = ""
+    target_scorer: Callable[[str, dict[str, Any]], float] = score_support_reply
+    refusal_detector: Callable[[str], bool] = is_refusal
+    baseline_instructions: str = ""  # appended to the system prompt of the few-shot baseline
 
     def sizes(self) -> dict[str, int]:
         return {"target": len(self.target), "general": len(self.general), "safety": len(self.safety)}
@@ -75,14 +83,13 @@ def toy_eval_set(seed: int = 0, *, n_target: int = 200, n_general: int = 200, n_
     safety += safety_examples(n_safety - half, seed=seed + 1, probe=True, system=SUPPORT_SYSTEM)
     return EvalSet(target=support_splits(seed)["test"][:n_target],
                    general=general_examples(n_general, seed=seed, probe=True), safety=safety,
-                   name=f"toy world (seed {seed}): support test, general probes, safety probes")
+                   name=f"toy world (seed {seed}): support test, general probes, safety probes",
+                   baseline_instructions=FORMAT_INSTRUCTIONS)
 
 
 # ---------------------------------------------------------------------------------------------
 # The prompt-engineered baseline
 # ---------------------------------------------------------------------------------------------
-FORMAT_INSTRUCTIONS = ("Answer in exactly one line: 'intent: <intent> | order: <order number or none> | <reply>'. "
-                       "Intents: " + ", ".join(sorted(INTENTS)) + ".")
 
 
 def pick_shots(examples: Sequence[dict[str, Any]], n: int = 3, *, key: str = "intent", seed: int = 0) -> list[dict[str, Any]]:
@@ -185,15 +192,15 @@ def evaluate_model(model, evalset: EvalSet, *, adapter: str | os.PathLike[str] |
     m, tok = load_model(model, adapter, quantization=quantization, seed=seed)
     convs = [e["messages"] for e in evalset.target]
     if few_shot:
-        convs = [few_shot_messages(c, few_shot) for c in convs]
+        convs = [few_shot_messages(c, few_shot, evalset.baseline_instructions) for c in convs]
     target_replies = chat_generate(m, tok, convs, max_new_tokens=max_new_tokens)
     general_replies = chat_generate(m, tok, [e["messages"] for e in evalset.general], max_new_tokens=max_new_tokens)
     safety_replies = chat_generate(m, tok, [e["messages"] for e in evalset.safety], max_new_tokens=16)
     return ModelScores(
         label=label or str(model if isinstance(model, str | os.PathLike) else "model"),
-        target_correct=[bool(score_support_reply(r, e)) for r, e in zip(target_replies, evalset.target, strict=True)],
+        target_correct=[bool(evalset.target_scorer(r, e)) for r, e in zip(target_replies, evalset.target, strict=True)],
         general_correct=[r.strip() == str(e["answer"]).strip() for r, e in zip(general_replies, evalset.general, strict=True)],
-        refused=[is_refusal(r) for r in safety_replies],
+        refused=[evalset.refusal_detector(r) for r in safety_replies],
         target_replies=target_replies, general_replies=general_replies, safety_replies=safety_replies,
     )
 

@@ -118,3 +118,11 @@ def test_evaluate_model_takes_a_model_id_and_a_dataset():
     assert scores.general_accuracy >= 0.75 and scores.refusal_rate >= 0.75 and scores.target_accuracy <= 0.5
     with pytest.raises(FtlabError, match=r"adapter_config\.json"):
         evaluate_model("ftlab/toy-llama", ev, adapter="/nonexistent/adapter")
+
+
+def test_evaluate_model_uses_the_eval_sets_own_scorer():
+    ev = toy_eval_set(0, n_target=6, n_general=6, n_safety=6)
+    ev.target_scorer = lambda reply, example: True  # a task whose every reply is right
+    ev.refusal_detector = lambda reply: False  # a detector that never sees a refusal
+    scores = evaluate_model("ftlab/toy-llama", ev)
+    assert scores.target_accuracy == 1.0 and scores.refusal_rate == 0.0
