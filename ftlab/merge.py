@@ -610,7 +610,7 @@ def gguf_status() -> dict[str, Any]:
         reasons.append("llama.cpp's convert_hf_to_gguf.py is not extracted yet (run `ftlab gguf-setup` once)")
     if bindings is None:
         reasons.append("llama-cpp-python is not installed, so the GGUF cannot be loaded back "
-                       "(pip install -e '.[gguf]' compiles llama.cpp from the source package, ~10 min on 2 cores)")
+                       "(pip install -e '.[gguf]' compiles llama.cpp from the source package, up to an hour on 2 busy CPU cores)")
     try:
         import sentencepiece  # noqa: F401  (the converter imports it for every Llama model)
     except ImportError:

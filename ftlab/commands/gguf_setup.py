@@ -20,7 +20,7 @@ def register(sub) -> None:
     p.add_argument("--sdist", help="a llama_cpp_python-*.tar.gz already downloaded (default: pip downloads it)")
     p.add_argument("--version", help="llama-cpp-python version (default: the installed one, else ftlab's pinned one)")
     p.add_argument("--build", action="store_true",
-                   help="also pip install llama-cpp-python from source (compiles llama.cpp; ~10+ min on 2 cores)")
+                   help="also pip install llama-cpp-python from source (compiles llama.cpp; up to an hour on 2 busy CPU cores)")
     p.add_argument("--json", action="store_true", help="print the GGUF status as JSON")
 
     def run(args) -> int:
