@@ -9,8 +9,9 @@ from ftlab.train import TrainConfig, train_cached, training_key
 
 
 def _cfg(**kw) -> TrainConfig:
-    return TrainConfig(max_steps=3, eval_steps=0, save_steps=3, logging_steps=1, report_to="none",
-                       per_device_train_batch_size=8, **kw)
+    args = dict(max_steps=3, eval_steps=0, save_steps=3, logging_steps=1, report_to="none",
+                per_device_train_batch_size=8)
+    return TrainConfig(**{**args, **kw})
 
 
 def test_train_cached_reuses_an_identical_run(tmp_path):
