@@ -419,7 +419,10 @@ def fetch_llama_cpp_converter(sdist: str | os.PathLike[str] | None = None, versi
                     members.append(m)
             if not any(m.name == "convert_hf_to_gguf.py" for m in members):
                 raise FtlabError(f"{sdist}: no vendor/llama.cpp/convert_hf_to_gguf.py in this source package")
-            tar.extractall(partial, members=members, filter="data")
+            if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4: refuse links and paths outside the folder
+                tar.extractall(partial, members=members, filter="data")
+            else:  # pragma: no cover
+                tar.extractall(partial, members=members)
         shutil.rmtree(target, ignore_errors=True)
         partial.rename(target)
     return target
@@ -566,7 +569,7 @@ def gguf_parity(gguf_file: str | os.PathLike[str], model, tokenizer, conversatio
     except Exception as exc:
         raise FtlabError(f"llama-cpp-python is not usable here ({type(exc).__name__}: {exc}); "
                          "install the optional extra: pip install -e '.[gguf]' (it compiles llama.cpp)") from None
-    n_ctx = int(getattr(model.config, "max_position_embeddings", 2048))
+    n_ctx = min(int(getattr(model.config, "max_position_embeddings", 2048)), 4096)  # an 8B's 128k would be a huge KV cache
     llm = Llama(model_path=str(gguf_file), n_ctx=n_ctx, logits_all=True, verbose=False, n_threads=1, n_threads_batch=1, seed=0)
     eos = {tokenizer.eos_token_id, llm.token_eos()}
     same_tok, same_gen, max_diff, mism = True, True, 0.0, []

@@ -44,3 +44,14 @@ def test_07_baseline_four_way_deltas_and_verdict(run_notebook):
     assert card["evaluation"]["verdict"]["decision"] == f["verdict_mixed"]
     assert card["evaluation"]["four_way"]["counts"] == four
     assert f["base_only_flagged_mixed"] == (four["base_only_correct"] / sum(four.values()) > 0.05)
+
+
+@pytest.mark.slow
+def test_07_narrow_adapter_fails_forgetting_and_safety(run_notebook):
+    """Notebook 04's narrow data: category 1 improves, categories 2 and 3 collapse, so: do not ship."""
+    f = run_notebook("07", recipes="support").figures
+    assert f["target_accuracy_support"] > f["baseline"]["target_accuracy"]
+    assert f["forgetting_delta_support"] < -0.5 and f["safety_delta_support"] < -0.5
+    assert f["verdict_support"] == "do not ship"
+    failures = " ".join(f["verdict_failures_support"])
+    assert "catastrophic forgetting" in failures and "safety degradation" in failures
