@@ -367,7 +367,7 @@ def plot_comparison(comparisons: dict[str, Comparison], ax=None):
     cats = ["target_accuracy", "general_accuracy", "refusal_rate"]
     first = next(iter(comparisons.values()))
     series = {"baseline (few-shot / before)": first.base.summary()}
-    series.update({name: c.tuned.summary() for name, c in comparisons.items()})
+    series.update({f"fine-tuned ({name})": c.tuned.summary() for name, c in comparisons.items()})
     width = 0.8 / len(series)
     for i, (name, vals) in enumerate(series.items()):
         xs = [j + (i - (len(series) - 1) / 2) * width for j in range(len(cats))]
@@ -389,9 +389,11 @@ def plot_four_way(comparisons: dict[str, Comparison], ax=None):
     width = 0.8 / len(comparisons)
     for i, (name, c) in enumerate(comparisons.items()):
         xs = [j + (i - (len(comparisons) - 1) / 2) * width for j in range(len(FOUR_WAY))]
-        bars = ax.bar(xs, [c.four.fractions[k] for k in FOUR_WAY], width, label=name)
+        bars = ax.bar(xs, [c.four.fractions[k] for k in FOUR_WAY], width, label=f"fine-tuned ({name})")
         ax.bar_label(bars, fmt="%.2f", fontsize=8)
-    ax.axhline(REGRESSION_THRESHOLD, color="red", lw=0.8, ls="--", label="5 % (investigate above)")
+    j = FOUR_WAY.index("base_only_correct")
+    ax.hlines(REGRESSION_THRESHOLD, j - 0.45, j + 0.45, color="red", lw=1, ls="--",
+              label="base_only_correct: investigate above 5 %")
     ax.set_xticks(range(len(FOUR_WAY)), list(FOUR_WAY))
     ax.set(ylim=(0, 1.1), ylabel="share of the test set")
     ax.legend(fontsize=8)
