@@ -389,7 +389,8 @@ def plot_four_way(comparisons: dict[str, Comparison], ax=None):
     width = 0.8 / len(comparisons)
     for i, (name, c) in enumerate(comparisons.items()):
         xs = [j + (i - (len(comparisons) - 1) / 2) * width for j in range(len(FOUR_WAY))]
-        bars = ax.bar(xs, [c.four.fractions[k] for k in FOUR_WAY], width, label=f"fine-tuned ({name})")
+        bars = ax.bar(xs, [c.four.fractions[k] for k in FOUR_WAY], width, label=f"fine-tuned ({name})",
+                      color=f"C{i + 1}")  # the colours of plot_comparison (C0 is the baseline)
         ax.bar_label(bars, fmt="%.2f", fontsize=8)
     j = FOUR_WAY.index("base_only_correct")
     ax.hlines(REGRESSION_THRESHOLD, j - 0.45, j + 0.45, color="red", lw=1, ls="--",
