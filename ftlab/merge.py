@@ -395,6 +395,8 @@ def fetch_llama_cpp_converter(sdist: str | os.PathLike[str] | None = None, versi
     target = cache_dir("llama.cpp") / f"llama-cpp-python-{version}"
     if (target / "convert_hf_to_gguf.py").exists():
         return target
+    if sdist is not None and not Path(sdist).is_file():
+        raise FtlabError(f"--sdist {sdist}: no such file (give a llama_cpp_python-*.tar.gz, or omit it to download one)")
     with tempfile.TemporaryDirectory() as tmp:
         if sdist is None:
             cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
