@@ -202,3 +202,83 @@ def lora_target_modules(modules: Any, model: Any) -> bool:
 def checks() -> dict[str, ExerciseSpec]:
     """The registered exercises by name."""
     return dict(EXERCISES)
+
+
+# ---------------------------------------------------------------------------------------------
+# 05 · loss-curve diagnosis
+# ---------------------------------------------------------------------------------------------
+
+
+@exercise("05", "Name the pattern of a loss curve", """
+The plot above shows one of the five runs, without its name: the training loss (solid) and the
+validation loss (dashed). Read it with the seeds' table at the top of this notebook and name its
+pattern with one of the codes `"healthy"`, `"plateau"`, `"overfitting"`, `"flat"`, `"unstable"`.
+Store the code in `pattern`.
+""")
+def loss_pattern(pattern: Any, history: Any) -> bool:
+    """Right when ``pattern`` is what ``ftlab.diagnose`` names the curve ``history`` (a path, a LossHistory, ...).
+
+    Example: for a run whose validation loss turns upwards, ``loss_pattern("overfitting", h)`` is right.
+    """
+    from ftlab.diagnose import PATTERNS, diagnose
+
+    name = "loss_pattern"
+    _unanswered(name, pattern=pattern)
+    codes = ", ".join(f'"{c}"' for c in PATTERNS)
+    if not isinstance(pattern, str) or pattern.strip().lower() not in PATTERNS:
+        raise _wrong(name, f"{pattern!r} is not one of the seeds' five codes: {codes}")
+    got = pattern.strip().lower()
+    d = diagnose(history)
+    if got == d.pattern:
+        return _right(name, f"{d.pattern}: {PATTERNS[d.pattern].meaning}. Action: {d.action}")
+    hints = {
+        "flat": "did the training loss really barely move from its start?",
+        "unstable": "is the training loss spiky or NaN throughout, or does it settle?",
+        "overfitting": "does the validation loss turn upwards while the training loss keeps falling?",
+        "plateau": "has the validation loss stopped improving in the last third of the run?",
+        "healthy": "is the validation loss still clearly falling at the end?",
+    }
+    raise _wrong(name, f"not {got}: {hints[got]} Compare the curve's start, end, noise and the validation loss")
+
+
+# ---------------------------------------------------------------------------------------------
+# 07 · evaluation
+# ---------------------------------------------------------------------------------------------
+
+
+@exercise("07", "Find the base_only_correct cases", """
+The 2024 seed's `base_only_correct` are the cases the baseline got right and the fine-tuned model
+gets wrong: what fine-tuning broke. Find them among the **general-skill probes** (category 2),
+where they are catastrophic forgetting, example by example. `c.base.general_correct` and
+`c.tuned.general_correct` hold one `True`/`False` per probe, in the same order. Store the
+**indices** of the base-only-correct probes, in increasing order, in `forgotten`.
+""")
+def base_only_correct(cases: Any, base_correct: Any, tuned_correct: Any) -> bool:
+    """Right when ``cases`` lists the indices where ``base_correct`` is true and ``tuned_correct`` is false.
+
+    Example: ``base_only_correct([1], [True, True, False], [True, False, True])`` is right; ``[2]`` (what
+    fine-tuning fixed, ``ft_only_correct``) is not.
+    """
+    from ftlab.evaluate import four_way
+
+    name = "base_only_correct"
+    _unanswered(name, forgotten=cases)
+    base, tuned = list(base_correct), list(tuned_correct)
+    want = four_way(base, tuned).base_only_indices
+    if isinstance(cases, bool | int | float | str) or not isinstance(cases, Iterable):
+        raise _wrong(name, f"give the list of indices (e.g. [3, 17]), not {type(cases).__name__} {cases!r}")
+    got = list(cases)
+    if got and all(isinstance(x, bool) for x in got):
+        raise _wrong(name, "that is a list of True/False; give the indices where the base was right and fine-tuned wrong")
+    if not all(isinstance(x, int) and not isinstance(x, bool) for x in got):
+        raise _wrong(name, "the list should hold integer indices of probes")
+    if got == want:
+        share = len(want) / max(len(base), 1)
+        return _right(name, f"{len(want)} of {len(base)} probes ({share:.1%}) were right before and wrong after fine-tuning")
+    ft_only = [i for i, (b, t) in enumerate(zip(base, tuned, strict=True)) if t and not b]
+    if got == ft_only != want:
+        raise _wrong(name, "those are the ft_only_correct cases (what fine-tuning fixed); you want the reverse")
+    if sorted(got) == want:
+        raise _wrong(name, "the right indices, but sort them in increasing order")
+    extra, missing = sorted(set(got) - set(want)), sorted(set(want) - set(got))
+    raise _wrong(name, f"{len(extra)} index(es) too many, {len(missing)} missing: base right AND fine-tuned wrong, both")

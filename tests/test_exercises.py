@@ -19,7 +19,7 @@ from ftlab.exercises import (
     strip_markers,
     write_exercises,
 )
-from tests.conftest import NOTEBOOKS
+from tests.conftest import NOTEBOOKS, ROOT
 
 BOOKS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 WITH_EXERCISES = [b for b in BOOKS if find_exercises(b)]
@@ -178,6 +178,40 @@ def test_lora_target_modules_check(tiny_llama):
         check.lora_target_modules([*seven, "q_proj"], tiny_llama)
     with pytest.raises(check.ExerciseIncorrect, match="not answered"):
         check.lora_target_modules(..., tiny_llama)
+
+
+REAL_CURVES = ROOT / "tests" / "data" / "curves" / "real"
+
+
+@pytest.mark.parametrize("pattern", ["healthy", "plateau", "overfitting", "flat", "unstable"])
+def test_loss_pattern_check_on_real_toy_runs(pattern):
+    state = REAL_CURVES / f"{pattern}_seed0" / "trainer_state.json"
+    assert check.loss_pattern(pattern, state) is True
+    assert check.loss_pattern(pattern.upper(), state) is True
+    wrong = "flat" if pattern != "flat" else "healthy"
+    with pytest.raises(check.ExerciseIncorrect, match=f"not {wrong}"):
+        check.loss_pattern(wrong, state)
+
+
+def test_loss_pattern_check_rejects_non_codes():
+    state = REAL_CURVES / "flat_seed0" / "trainer_state.json"
+    with pytest.raises(check.ExerciseIncorrect, match="not one of the seeds' five codes"):
+        check.loss_pattern("LR too low", state)
+    with pytest.raises(check.ExerciseIncorrect, match="not answered"):
+        check.loss_pattern(..., state)
+
+
+def test_base_only_correct_check():
+    base = [True, True, False, True, False, True]
+    tuned = [True, False, True, False, False, True]
+    assert check.base_only_correct([1, 3], base, tuned) is True
+    assert check.base_only_correct((1, 3), base, tuned) is True
+    assert check.base_only_correct([], [True, False], [True, True]) is True
+    for wrong, message in [([2], "ft_only_correct"), ([3, 1], "increasing order"), ([1], "1 missing"),
+                           ([1, 2, 3], "1 index\\(es\\) too many"), (2, "list of indices"),
+                           ([False, True, False, True, False, False], "True/False"), (["1", "3"], "integer")]:
+        with pytest.raises(check.ExerciseIncorrect, match=message):
+            check.base_only_correct(wrong, base, tuned)
 
 
 def test_a_passing_check_records_its_figure():
