@@ -282,3 +282,48 @@ def base_only_correct(cases: Any, base_correct: Any, tuned_correct: Any) -> bool
         raise _wrong(name, "the right indices, but sort them in increasing order")
     extra, missing = sorted(set(got) - set(want)), sorted(set(want) - set(got))
     raise _wrong(name, f"{len(extra)} index(es) too many, {len(missing)} missing: base right AND fine-tuned wrong, both")
+
+
+# ---------------------------------------------------------------------------------------------
+# 06 · merging
+# ---------------------------------------------------------------------------------------------
+
+
+@exercise("06", "Merge one layer by hand", """
+Merging replaces each adapted layer's weight `W` by `W + (lora_alpha / r) · B · A`. `lora_q` is the
+first block's `q_proj` of the unmerged adapter: its base weight is `lora_q.base_layer.weight`, the
+LoRA matrices are `lora_q.lora_A["default"].weight` (r × in) and `lora_q.lora_B["default"].weight`
+(out × r), and `lora_q.scaling["default"]` is `lora_alpha / r`. Compute the merged weight in
+`w_merged` (a tensor of the base weight's shape).
+""")
+def merged_weight(w_merged: Any, lora_layer: Any, merged_model_weight: Any = None) -> bool:
+    """Right when ``w_merged`` equals the layer's base weight plus PEFT's own delta (``get_delta_weight``).
+
+    When ``merged_model_weight`` (the same layer in the merged model) is given, the answer must match it too.
+    """
+    import torch
+
+    name = "merged_weight"
+    _unanswered(name, w_merged=w_merged)
+    if not isinstance(w_merged, torch.Tensor):
+        raise _wrong(name, f"w_merged should be a torch tensor, got {type(w_merged).__name__}")
+    with torch.no_grad():
+        base = lora_layer.base_layer.weight.detach().float()
+        delta = lora_layer.get_delta_weight("default").detach().float()
+        got = w_merged.detach().float()
+        if got.shape != base.shape:
+            raise _wrong(name, f"shape {tuple(got.shape)}, but the weight is {tuple(base.shape)}: B · A, not A · B")
+        want = base + delta
+        tol = 1e-5 * max(1.0, float(want.abs().max()))
+        if torch.allclose(got, want, atol=tol, rtol=1e-4):
+            if merged_model_weight is not None and not torch.allclose(
+                    got, merged_model_weight.detach().float(), atol=tol, rtol=1e-4):
+                raise _wrong(name, "it matches W + ΔW here, but not the merged model's weight: is it the same layer?")
+            return _right(name, f"W + {lora_layer.scaling['default']:g} · B · A: max |ΔW| added "
+                                f"{float(delta.abs().max()):.2e}, the same as the merged model")
+        scale = lora_layer.scaling["default"]
+        if scale != 1 and torch.allclose(got, base + delta / scale, atol=tol, rtol=1e-4):
+            raise _wrong(name, f"the LoRA update is scaled by lora_alpha / r = {scale:g}: multiply B · A by it")
+        if torch.allclose(got, delta, atol=tol, rtol=1e-4):
+            raise _wrong(name, "that is only the update ΔW: add it to the base weight W")
+        raise _wrong(name, f"off by up to {float((got - want).abs().max()):.3g}: W + (lora_alpha / r) · B · A")

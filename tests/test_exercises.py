@@ -214,6 +214,34 @@ def test_base_only_correct_check():
             check.base_only_correct(wrong, base, tuned)
 
 
+def test_merged_weight_check(tiny_llama):
+    import copy
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    model = get_peft_model(copy.deepcopy(tiny_llama), LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj"]))
+    layer = model.base_model.model.model.layers[0].self_attn.q_proj
+    torch.manual_seed(0)
+    with torch.no_grad():
+        layer.lora_B["default"].weight.normal_()
+    w, a, b, s = (layer.base_layer.weight, layer.lora_A["default"].weight, layer.lora_B["default"].weight,
+                  layer.scaling["default"])
+    assert s == 2.0
+    with torch.no_grad():
+        right = w + s * b @ a
+        merged = copy.deepcopy(model).merge_and_unload().model.layers[0].self_attn.q_proj.weight
+    assert check.merged_weight(right, layer) is True
+    assert check.merged_weight(right, layer, merged) is True
+    for wrong, message in [(w + b @ a, "scaled by lora_alpha / r = 2"), (s * b @ a, "only the update"),
+                           (w, "off by"), ((s * a.T @ b.T), "off by"), (right[:, :4], "B · A, not A · B"),
+                           (right.numpy(), "torch tensor")]:
+        with pytest.raises(check.ExerciseIncorrect, match=message):
+            check.merged_weight(wrong, layer)
+    with pytest.raises(check.ExerciseIncorrect, match="not the merged model's weight"):
+        check.merged_weight(right, layer, torch.zeros_like(right))
+
+
 def test_a_passing_check_records_its_figure():
     from ftlab.figures import recorded
 
