@@ -315,3 +315,14 @@ def test_cli_lists_and_writes(cli, tmp_path):
     assert code == 2 and "--out" in err and "Traceback" not in err
     code, _, err = cli("exercises", "--out", str(tmp_path / "x"), "--notebooks", str(NOTEBOOKS), "--only", "01")
     assert code == 2 and "nothing to write" in err
+
+
+def test_instructor_guide_covers_every_notebook_and_exercise():
+    guide = (ROOT / "docs" / "instructor_guide.md").read_text()
+    for book in BOOKS:
+        number, _, rest = book.stem.partition("_")
+        assert f"| {number} {rest.split('_')[0]}" in guide.lower(), f"the guide's timing table lacks {book.stem}"
+        assert f"**{number} " in guide, f"the guide's learning goals lack {book.stem}"
+    for name in check.EXERCISES:
+        assert f"`{name}`" in guide, f"the guide does not mention exercise {name}"
+    assert "estimate" in guide.lower() and "measured" in guide.lower()
