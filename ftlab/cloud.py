@@ -15,9 +15,10 @@ Three jobs, one module:
    Where a format holds the content but not an identifier (Gemini has no tool-call ids),
    conversion says so in ``warnings``, also per line.
 
-2. **Cost.** ``cost_table`` prices a dataset on every platform from ``cloud_prices.yaml``
-   (per training token for Bedrock and Together, per training hour for Vertex and Azure open
-   models), next to the seeds' self-managed GPU reference and their 2-3x caveat.
+2. **Cost.** ``cost_table`` prices a dataset on every platform: a view of ``ftlab.cost``, which
+   loads the one price catalog (``ftlab/catalog/prices.yaml``) and does the arithmetic (per
+   training token for Bedrock, Together and Gemini on Vertex, per training hour for open models on
+   Vertex and Azure), next to the seeds' self-managed GPU reference and their 2-3x caveat.
 
 3. **Submission through the real SDKs.** Bedrock goes through ``boto3`` (S3 upload,
    ``create_model_customization_job``, polling ``get_model_customization_job``); the same code
@@ -47,6 +48,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ftlab import cost
+from ftlab.cost import Catalog
 from ftlab.errors import FtlabError
 
 PLATFORMS = ("bedrock", "vertex", "together", "azure")
@@ -1005,88 +1008,76 @@ def round_trip(src: str | os.PathLike[str] | list[dict[str, Any]], platform: str
 
 
 # =======================================================================================
-# Cost: the price catalog (cloud_prices.yaml) and the comparison table
+# Cost: a view of ftlab.cost (one price catalog, ftlab/catalog/prices.yaml)
 # =======================================================================================
-PRICES_FILE = Path(__file__).with_name("cloud_prices.yaml")
-
-
-def load_prices(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """The managed-platform price catalog (``ftlab/cloud_prices.yaml`` unless ``path``)."""
-    import yaml
-
-    with open(path or PRICES_FILE, encoding="utf-8") as f:
-        catalog = yaml.safe_load(f)
-    for k, e in enumerate(catalog.get("entries", [])):
-        missing = [key for key in ("platform", "model", "pricing", "usd", "source", "as_of", "confidence") if key not in e]
-        if missing:
-            raise FtlabError(f"price entry {k + 1} ({e.get('model', '?')}) lacks {', '.join(missing)}")
-        if e["pricing"] not in ("per_1m_training_tokens", "per_training_hour"):
-            raise FtlabError(f"price entry {k + 1}: pricing {e['pricing']!r}; use per_1m_training_tokens or per_training_hour")
-    return catalog
-
-
 def training_tokens(examples: Iterable[dict[str, Any]], model: str = "o200k_base") -> int:
     """Tokens in a dataset, counted the OpenAI-cookbook way with tiktoken (an estimate for other vendors).
 
     Each platform bills with its own tokenizer; o200k_base is within a few percent for English.
+    Same count as ``ftlab.cost.dataset_tokens(examples, model).total``.
     """
-    from ftlab.tokens import count_chat_tokens
-
-    return sum(count_chat_tokens(ex["messages"], model) for ex in examples)
+    return cost.dataset_tokens(list(examples), model).total
 
 
-def cost_table(train_tokens: int, *, epochs: int = 3, training_hours: float = 2.0, validation_tokens: int = 0,
-               n_evals: int = 0, prices: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Price one training run on every catalog entry, plus the seeds' self-managed reference.
+def cost_table(train_tokens: int, *, epochs: int = 3, training_hours: float | None = None, validation_tokens: int = 0,
+               n_evals: int = 0, openai_models: Iterable[str] = ("gpt-4.1-mini", "gpt-4.1"),
+               self_managed_gpu: str | None = None, catalog: Catalog | None = None) -> list[dict[str, Any]]:
+    """One training run priced on every cloud-managed catalog entry, the OpenAI models named, and the
+    seeds' self-managed reference (the caveat's ``reference_gpu``, an A100 spot instance) last.
 
-    Per-token entries bill ``train_tokens x epochs`` (Together adds ``n_evals x validation_tokens``);
-    per-hour entries bill ``training_hours``. Each row carries ``vs_self_managed``: the cost
-    divided by the self-managed GPU cost for the same hours.
+    A view of :func:`ftlab.cost.cost_for`, which does the arithmetic: per-token entries bill
+    ``train_tokens x epochs`` (Together adds ``n_evals x validation_tokens``); per-hour entries (open
+    models on Vertex and Foundry, and the self-managed GPU) bill ``training_hours``, or, when that is
+    ``None``, the hours the throughput table estimates for the run. Rows are dicts with ``platform``,
+    ``model``, ``entry``, ``pricing``, ``rate``, ``billed``, ``cost_usd`` (``None`` where the catalog has
+    no price), ``vs_self_managed`` (cost / the self-managed cost), ``source``, ``as_of`` and ``confidence``.
 
-    Example: the seed's run (5,000 examples x 300 tokens, 3 epochs) is
-    ``cost_table(1_500_000, epochs=3, training_hours=2)``; its Together row (seed price) costs
-    $20.25 and its self-managed row $3.00, as seed 001 prints.
+    Example: seed 001's run (5,000 examples x 300 tokens, 3 epochs) is ``cost_table(1_500_000, epochs=3)``;
+    its Together row at the seed's price costs $20.25 and its self-managed row $3.00 (2 h x $1.50).
     """
-    if train_tokens < 0 or epochs < 1 or training_hours <= 0:
-        raise FtlabError("cost_table needs train_tokens >= 0, epochs >= 1 and training_hours > 0")
-    prices = prices or load_prices()
-    sm = prices["self_managed"]
-    self_cost = training_hours * sm["usd_per_hour"]
+    if train_tokens < 0 or epochs < 1 or (training_hours is not None and training_hours <= 0):
+        raise FtlabError("cost_table needs train_tokens >= 0, epochs >= 1 and training_hours > 0 (or None to estimate)")
+    cat = catalog or cost.load_catalog()
+    tokens = train_tokens * epochs
+    kw = {"training_hours": training_hours, "validation_tokens": validation_tokens * n_evals, "digits": 4,
+          "catalog": cat}
+    managed = [m for m in cat.models if m["fine_tunable"] and cat.providers[m["provider"]]["path"] == "cloud_managed"]
+    priced = [(m["provider"], cost.cost_for(m["id"], tokens, **kw)) for m in managed]
+    priced += [(cat.entry(m)["provider"], cost.cost_for(m, tokens, **kw)) for m in openai_models]
+    gpu = self_managed_gpu or cost.managed_premium(cat)["reference_gpu"]
+    self_row = cost.cost_for(gpu, tokens, **kw)
+    if self_row.pricing != "per_gpu_hour":
+        raise FtlabError(f"self_managed_gpu {gpu!r} is not a GPU id; valid choices: {', '.join(g['id'] for g in cat.gpus)}")
+    priced.append(("self_hosted", self_row))
+    self_cost = self_row.training_cost_usd
     rows = []
-    for e in prices["entries"]:
-        if e["pricing"] == "per_1m_training_tokens":
-            billed = train_tokens * epochs + (validation_tokens * n_evals if e["platform"] == "together" else 0)
-            cost = billed / 1e6 * e["usd"]
-            quantity = f"{billed / 1e6:.3f}M tokens"
-            rate = f"${e['usd']:.2f} / 1M tokens"
-        else:
-            cost = training_hours * e["usd"]
-            quantity = f"{training_hours:g} h"
-            rate = f"${e['usd']:.2f} / h"
-        rows.append({"platform": e["platform"], "model": e["model"], "pricing": e["pricing"], "rate": rate,
-                     "billed": quantity, "cost_usd": round(cost, 4),
-                     "vs_self_managed": round(cost / self_cost, 2) if self_cost else None,
-                     "source": e["source"], "as_of": e["as_of"], "confidence": e["confidence"]})
-    rows.append({"platform": "self-managed", "model": sm["label"], "pricing": "per_gpu_hour",
-                 "rate": f"${sm['usd_per_hour']:.2f} / h", "billed": f"{training_hours:g} h",
-                 "cost_usd": round(self_cost, 4), "vs_self_managed": 1.0, "source": sm["source"],
-                 "as_of": sm["as_of"], "confidence": sm["confidence"]})
+    for provider, r in priced:
+        usd = r.training_cost_usd
+        rows.append({"platform": cat.providers[provider].get("platform", provider), "model": r.model, "entry": r.entry,
+                     "pricing": r.pricing, "rate": r.rate, "billed": r.billed, "cost_usd": usd,
+                     "vs_self_managed": round(usd / self_cost, 2) if usd is not None and self_cost else None,
+                     "source": r.source, "as_of": r.as_of, "confidence": r.confidence})
     return rows
 
 
-def caveat_range(rows: list[dict[str, Any]], prices: dict[str, Any] | None = None) -> dict[str, float]:
-    """What the seeds' caveat predicts for managed cost: self-managed cost x (2, 3)."""
-    prices = prices or load_prices()
-    lo, hi = prices["managed_to_self_managed"]
+def caveat_range(rows: list[dict[str, Any]], catalog: Catalog | None = None) -> dict[str, float]:
+    """What the seeds' caveat predicts for managed cost: the self-managed row's cost x the ratio (2, 3).
+
+    The text, ratio and source come from ``ftlab.cost.managed_premium()``.
+    """
     self_cost = next(r["cost_usd"] for r in rows if r["platform"] == "self-managed")
-    return {"self_managed_usd": self_cost, "managed_low_usd": round(self_cost * lo, 4),
-            "managed_high_usd": round(self_cost * hi, 4)}
+    lo, hi = cost.managed_premium_range(self_cost, catalog)
+    return {"self_managed_usd": self_cost, "managed_low_usd": lo, "managed_high_usd": hi}
 
 
 def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     """A Markdown table of ``rows`` (for notebooks and the CLI)."""
     head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
-    return head + "\n".join("| " + " | ".join(str(r.get(c, "")) for c in columns) + " |" for r in rows)
+
+    def cell(v: Any) -> str:
+        return "—" if v is None else str(v)
+
+    return head + "\n".join("| " + " | ".join(cell(r.get(c, "")) for c in columns) + " |" for r in rows)
 
 
 # =======================================================================================

@@ -1,15 +1,21 @@
 """What fine-tuning costs: the price catalog, training cost per path, and the inference break-even.
 
-Taught in ``notebooks/02_cost_math.ipynb``; ``ftlab cost`` prints the same table.
+Taught in ``notebooks/02_cost_math.ipynb``; ``ftlab cost`` prints the same table, and
+``ftlab.cloud.cost_table`` (notebook 09) is a view of the same rows.
 
-The prices live in ``ftlab/catalog/prices.yaml`` (data, not code), each entry with its
-``source`` and ``as_of`` date. The worked example of the seeds::
+The prices live in one file, ``ftlab/catalog/prices.yaml`` (data, not code), each entry with its
+``source``, ``as_of`` date and ``confidence`` (seed, provider or unconfirmed). This module owns
+loading it and all the arithmetic, for every pricing kind: per training token (OpenAI, Together,
+Bedrock, Gemini on Vertex), per GPU-hour (self-hosted), per training hour (open models on Vertex and
+Foundry) and per hour of the RFT training loop (o4-mini). The worked example of the seeds::
 
     >>> tokens = training_tokens(5_000, 300, 3)          # 4,500,000
     >>> cost_for("gpt-4.1", tokens).training_cost_usd     # $3.00/M × 4.5M
     13.5
     >>> cost_for("a100-40gb-spot", tokens).training_cost_usd   # 2 GPU-hours × $1.50
     3.0
+    >>> cost_for("foundry-managed-a100-80gb", tokens).training_cost_usd   # ~2 h (A100 throughput) × $3.67
+    7.34
 
 Prices move: verify at the provider's pricing page before you spend.
 """
@@ -30,11 +36,12 @@ from ftlab.params import check_param
 
 PATH_LABELS = {"openai": "OpenAI API", "hf_qlora": "Hugging Face + QLoRA", "cloud_managed": "Cloud-managed"}
 PRICING_KINDS = ("per_training_token", "per_gpu_hour", "per_training_hour", "per_wall_clock_hour")
+CONFIDENCE = ("seed", "provider", "unconfirmed")
 HOURS_PER_MONTH = 730  # 24 × 365 / 12
 DEFAULT_CATALOG = Path(__file__).resolve().parent / "catalog" / "prices.yaml"
-_ENTRY_KEYS = ("id", "provider", "model", "fine_tunable", "pricing", "source", "as_of")
+_ENTRY_KEYS = ("id", "provider", "model", "fine_tunable", "pricing", "source", "as_of", "confidence")
 _METHODS = {"qlora": "QLoRA", "lora": "LoRA", "full": "full fine-tuning"}
-_GPU_KEYS = ("id", "hardware", "name", "usd_per_hour", "source", "as_of")
+_GPU_KEYS = ("id", "hardware", "name", "usd_per_hour", "source", "as_of", "confidence")
 
 
 # ---------------------------------------------------------------------------------------
@@ -129,6 +136,7 @@ def _short(source: str) -> str:
 def _validate(data: Any, where: str) -> dict[str, Any]:
     if not isinstance(data, dict) or "models" not in data or "providers" not in data:
         raise FtlabError(f"{where}: a price catalog needs top-level 'providers' and 'models'")
+    hardware = {t.get("hardware") for t in data.get("throughput", [])}
     ids = set()
     for i, m in enumerate(data["models"]):
         missing = [k for k in _ENTRY_KEYS if k not in m]
@@ -145,13 +153,32 @@ def _validate(data: Any, where: str) -> dict[str, Any]:
             v = m.get(key)
             if v is not None and (not isinstance(v, int | float) or v < 0):
                 raise FtlabError(f"{where}: model {m['id']} has {key} = {v!r}; expected a non-negative number or null")
+        if (m["pricing"] == "per_training_hour" and m.get("training_usd_per_hour") is not None
+                and m.get("throughput_hardware") not in hardware):
+            raise FtlabError(f"{where}: model {m['id']} is priced per training hour but its throughput_hardware "
+                             f"{m.get('throughput_hardware')!r} has no row in 'throughput' (known: {', '.join(sorted(hardware))})")
     for i, g in enumerate(data.get("gpus", [])):
         missing = [k for k in _GPU_KEYS if k not in g]
         if missing:
             raise FtlabError(f"{where}: gpus[{i}] ({g.get('id', '?')}) lacks {', '.join(missing)}")
+    for item in data["models"] + data.get("gpus", []):
+        if item["confidence"] not in CONFIDENCE:
+            raise FtlabError(f"{where}: {item['id']} has confidence {item['confidence']!r}; expected one of {', '.join(CONFIDENCE)}")
     for t in data.get("throughput", []) + data.get("serving", []):
         if "source" not in t or "as_of" not in t:
             raise FtlabError(f"{where}: throughput/serving row {t.get('hardware', '?')} lacks source or as_of")
+    premium = data.get("managed_premium")
+    if premium is not None:
+        ratio = premium.get("ratio")
+        if not (isinstance(ratio, list) and len(ratio) == 2 and all(isinstance(r, int | float) for r in ratio)
+                and 0 < ratio[0] <= ratio[1]):
+            raise FtlabError(f"{where}: managed_premium.ratio = {ratio!r}; expected [low, high], e.g. [2.0, 3.0]")
+        if not premium.get("source") or not premium.get("text"):
+            raise FtlabError(f"{where}: managed_premium needs 'text' and 'source'")
+        gpu_ids = [g["id"] for g in data.get("gpus", [])]
+        if premium.get("reference_gpu") not in gpu_ids:
+            raise FtlabError(f"{where}: managed_premium.reference_gpu {premium.get('reference_gpu')!r} is not a GPU id; "
+                             f"valid choices: {', '.join(gpu_ids)}")
     return data
 
 
@@ -202,7 +229,12 @@ def training_tokens(examples: int, tokens_per_example: int, epochs: int) -> int:
 
 @dataclass
 class CostRow:
-    """One line of the training-cost table."""
+    """One line of the training-cost table.
+
+    ``gpu_hours`` is the hours billed on hour-priced rows (GPU-hours on self-hosted rows, job hours on
+    managed per-training-hour and RFT rows), ``billed`` what the price multiplies ("4,500,000 tokens",
+    "2.00 h"), and ``confidence`` the catalog's trust marker (seed, provider, unconfirmed).
+    """
 
     path: str
     provider: str
@@ -215,13 +247,25 @@ class CostRow:
     note: str = ""
     source: str = ""
     as_of: str = ""
+    confidence: str = ""
+    billed: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _money(x: float) -> float:
-    return round(x + 0.0, 2)
+def _money(x: float, digits: int = 2) -> float:
+    return round(x + 0.0, digits)
+
+
+def hours_for(tokens: int, hardware: str, *, model_size: str = "8B", method: str = "qlora",
+              catalog: Catalog | None = None) -> float:
+    """Hours to train ``tokens`` on one GPU of ``hardware`` = tokens ÷ throughput (tokens/s) ÷ 3600.
+
+    Example: ``hours_for(4_500_000, "a100-40gb") == 2.0`` (625 tokens/s, the seeds' 1–2 h, upper end).
+    """
+    tp = _cat(catalog).throughput_for(hardware, model_size, method)
+    return tokens / tp["tokens_per_s"] / 3600
 
 
 def gpu_hours(tokens: int, gpu: str, *, model_size: str = "8B", method: str = "qlora",
@@ -231,82 +275,155 @@ def gpu_hours(tokens: int, gpu: str, *, model_size: str = "8B", method: str = "q
     Example: ``gpu_hours(4_500_000, "a100-40gb-spot") == 2.0`` (the seeds' 1–2 h, upper end).
     """
     cat = _cat(catalog)
-    rate = cat.gpu(gpu)
-    tp = cat.throughput_for(rate["hardware"], model_size, method)
-    return tokens / tp["tokens_per_s"] / 3600
+    return hours_for(tokens, cat.gpu(gpu)["hardware"], model_size=model_size, method=method, catalog=cat)
 
 
-def _model_row(m: dict[str, Any], tokens: int, cat: Catalog) -> CostRow:
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
+
+
+def _model_row(m: dict[str, Any], tokens: int, cat: Catalog, *, training_hours: float | None = None,
+               validation_tokens: int = 0, model_size: str = "8B", method: str = "qlora", digits: int = 2) -> CostRow:
     provider = cat.providers[m["provider"]]
-    path = provider["path"]
-    cost, rate, note = None, "", m.get("note", "")
+    cost, rate, note, billed, hours = None, "", m.get("note", ""), "", None
     if m["pricing"] == "per_training_token":
         price = m.get("training_usd_per_1m")
+        n = tokens + (validation_tokens if provider.get("bills_validation_tokens") else 0)
+        billed = f"{n:,} tokens"
+        if n != tokens:
+            note = _join(f"includes {validation_tokens:,} validation tokens, which {provider['name']} bills", note)
         if price is not None:
-            cost = _money(tokens * price / 1_000_000)
+            cost = _money(n * price / 1_000_000, digits)
             rate = f"${price:.2f}/M training tokens"
         else:
             rate = "per training token: check current docs"
     elif m["pricing"] == "per_training_hour":
-        per_h, tok_h = m.get("training_usd_per_hour"), m.get("training_tokens_per_hour")
-        if per_h is not None and tok_h:
-            cost = _money(tokens / tok_h * per_h)
-            rate = f"${per_h:.2f}/training hour"
-        else:
+        per_h = m.get("training_usd_per_hour")
+        if per_h is None:
             rate = "per training hour: check current docs"
+        else:
+            if training_hours is None:
+                hw = m["throughput_hardware"]
+                tp = cat.throughput_for(hw, model_size, method)
+                hours = hours_for(tokens, hw, model_size=model_size, method=method, catalog=cat)
+                how = (f"hours estimated from the {hw} {_METHODS.get(method, method)} throughput "
+                       f"({tp['tokens_per_s']} tokens/s, {tp['basis']}): the job's real length is known only afterwards")
+            else:
+                hours, how = training_hours, f"{training_hours:g} h given"
+            cost = _money(hours * per_h, digits)
+            rate = f"${per_h:.2f}/training hour × {hours:.2f} h"
+            billed = f"{hours:.2f} h"
+            note = _join(how, note)
     elif m["pricing"] == "per_wall_clock_hour":
         per_h = m.get("training_usd_per_hour")
-        rate = f"${per_h:.2f}/hour of training loop" if per_h is not None else "per hour: check current docs"
+        if per_h is None:
+            rate = "per hour: check current docs"
+        elif training_hours is None:
+            rate = f"${per_h:.2f}/hour of training loop: give the hours"
+        else:
+            hours = training_hours
+            cost = _money(hours * per_h, digits)
+            rate = f"${per_h:.2f}/hour of training loop × {hours:.2f} h"
+            billed = f"{hours:.2f} h"
         note = note or "billed per hour of training, not per token"
-    return CostRow(path, provider["name"], m["model"], m["id"], cost, m["pricing"], rate, None, note, m["source"], m["as_of"])
+    return CostRow(provider["path"], provider["name"], m["model"], m["id"], cost, m["pricing"], rate,
+                   None if hours is None else round(hours, 4), note, m["source"], m["as_of"], m["confidence"], billed)
 
 
-def _gpu_row(g: dict[str, Any], tokens: int, cat: Catalog, setup_hours: float,
-             model_size: str, method: str) -> CostRow:
-    hours = gpu_hours(tokens, g["id"], model_size=model_size, method=method, catalog=cat)
+def _gpu_row(g: dict[str, Any], tokens: int, cat: Catalog, setup_hours: float, model_size: str, method: str, *,
+             training_hours: float | None = None, digits: int = 2) -> CostRow:
     tp = cat.throughput_for(g["hardware"], model_size, method)
+    if training_hours is None:
+        hours = gpu_hours(tokens, g["id"], model_size=model_size, method=method, catalog=cat)
+        note = f"{tp['tokens_per_s']} tokens/s ({tp['basis']})"
+    else:
+        hours, note = training_hours, f"{training_hours:g} h given"
     billed = hours + setup_hours
-    note = f"{tp['tokens_per_s']} tokens/s ({tp['basis']})"
     if setup_hours:
         note += f"; includes {setup_hours:g} h of instance setup"
     provider = cat.providers["self_hosted"]
     return CostRow(provider["path"], provider["name"], f"Llama 3.1 {model_size} ({_METHODS.get(method, method)}) on {g['name']}", g["id"],
-                   _money(billed * g["usd_per_hour"]), "per_gpu_hour", f"${g['usd_per_hour']:.2f}/h × {billed:.2f} h",
-                   round(billed, 4), note, g["source"], g["as_of"])
+                   _money(billed * g["usd_per_hour"], digits), "per_gpu_hour", f"${g['usd_per_hour']:.2f}/h × {billed:.2f} h",
+                   round(billed, 4), note, g["source"], g["as_of"], g["confidence"], f"{billed:.2f} h")
 
 
-def cost_for(model_or_gpu: str, tokens: int, *, setup_hours: float = 0.0, model_size: str = "8B",
-             method: str = "qlora", catalog: Catalog | None = None) -> CostRow:
-    """The training cost of ``tokens`` on one catalog entry: a model id (``gpt-4.1``) or a GPU id (``a100-40gb-spot``).
-
-    A model that cannot be fine-tuned raises a one-line error naming the fine-tunable alternatives.
-    """
-    cat = _cat(catalog)
+def _check_run(tokens: int, setup_hours: float, training_hours: float | None, validation_tokens: int, digits: int) -> None:
     check_param("tokens", tokens, int, min=0)
     check_param("setup_hours", setup_hours, float, min=0)
+    if training_hours is not None:
+        check_param("training_hours", training_hours, float, min=0)
+    check_param("validation_tokens", validation_tokens, int, min=0)
+    check_param("digits", digits, int, min=0, max=10)
+
+
+def cost_for(model_or_gpu: str, tokens: int, *, setup_hours: float = 0.0, training_hours: float | None = None,
+             validation_tokens: int = 0, model_size: str = "8B", method: str = "qlora", digits: int = 2,
+             catalog: Catalog | None = None) -> CostRow:
+    """The training cost of ``tokens`` on one catalog entry: a model id (``gpt-4.1``) or a GPU id (``a100-40gb-spot``).
+
+    - per training token: ``tokens`` (+ ``validation_tokens`` where the provider bills them, e.g. Together)
+      × the price per million;
+    - per GPU-hour (self-hosted) and per training hour (managed open-model jobs): hours × the hourly
+      rate, the hours estimated from the throughput table unless ``training_hours`` gives them;
+      ``setup_hours`` are added on self-hosted rows only;
+    - per hour of the RFT loop (o4-mini): ``training_hours`` × the rate; without hours the cost is ``None``.
+
+    The cost is rounded to ``digits`` decimals (cents by default). A model that cannot be fine-tuned
+    raises a one-line error naming the fine-tunable alternatives.
+    Example: ``cost_for("together-lora-8b", 4_500_000).training_cost_usd == 20.25``.
+    """
+    cat = _cat(catalog)
+    _check_run(tokens, setup_hours, training_hours, validation_tokens, digits)
     if any(g["id"] == model_or_gpu for g in cat.gpus):
-        return _gpu_row(cat.gpu(model_or_gpu), tokens, cat, setup_hours, model_size, method)
+        return _gpu_row(cat.gpu(model_or_gpu), tokens, cat, setup_hours, model_size, method,
+                        training_hours=training_hours, digits=digits)
     try:
         entry = cat.entry(model_or_gpu)
     except ParameterError as exc:
         if str(exc).startswith("unknown model"):
             raise ParameterError(f"{exc}; or a self-hosted GPU: {', '.join(g['id'] for g in cat.gpus)}") from None
         raise
-    return _model_row(entry, tokens, cat)
+    return _model_row(entry, tokens, cat, training_hours=training_hours, validation_tokens=validation_tokens,
+                      model_size=model_size, method=method, digits=digits)
 
 
-def training_costs(tokens: int, *, setup_hours: float = 0.0, model_size: str = "8B", method: str = "qlora",
+def training_costs(tokens: int, *, setup_hours: float = 0.0, training_hours: float | None = None,
+                   validation_tokens: int = 0, model_size: str = "8B", method: str = "qlora", digits: int = 2,
                    catalog: Catalog | None = None) -> list[CostRow]:
     """One row per fine-tunable catalog entry (models, then self-hosted GPUs) for ``tokens`` training tokens.
 
-    Entries without a known price get ``training_cost_usd = None`` and a "check current docs" rate.
+    The arguments mean what they mean in :func:`cost_for`. Entries without a known price get
+    ``training_cost_usd = None`` and a "check current docs" rate; the RFT entry (o4-mini) gets ``None``
+    unless ``training_hours`` is given.
     """
     cat = _cat(catalog)
-    check_param("tokens", tokens, int, min=0)
-    check_param("setup_hours", setup_hours, float, min=0)
-    rows = [_model_row(m, tokens, cat) for m in cat.models if m["fine_tunable"]]
-    rows += [_gpu_row(g, tokens, cat, setup_hours, model_size, method) for g in cat.gpus]
+    _check_run(tokens, setup_hours, training_hours, validation_tokens, digits)
+    kw = {"model_size": model_size, "method": method, "digits": digits, "training_hours": training_hours}
+    rows = [_model_row(m, tokens, cat, validation_tokens=validation_tokens, **kw) for m in cat.models if m["fine_tunable"]]
+    rows += [_gpu_row(g, tokens, cat, setup_hours, **kw) for g in cat.gpus]
     return rows
+
+
+def managed_premium(catalog: Catalog | None = None) -> dict[str, Any]:
+    """The seeds' caveat that managed fine-tuning costs more than self-managed GPU training, stored once.
+
+    Returns the catalog's ``managed_premium``: ``text``, ``ratio`` (``[2.0, 3.0]``), ``reference_gpu``
+    (the self-managed run it compares against, ``a100-40gb-spot``), ``source`` and ``as_of``.
+    """
+    cat = _cat(catalog)
+    premium = cat.data.get("managed_premium")
+    if premium is None:
+        raise FtlabError(f"the price catalog {cat.path} has no 'managed_premium' section")
+    return premium
+
+
+def managed_premium_range(self_managed_usd: float, catalog: Catalog | None = None) -> tuple[float, float]:
+    """What the caveat predicts a managed run costs: ``self_managed_usd`` × the ratio.
+
+    Example: the seeds' $3.00 A100 spot run → ``(6.0, 9.0)``.
+    """
+    lo, hi = managed_premium(catalog)["ratio"]
+    return round(self_managed_usd * lo, 4), round(self_managed_usd * hi, 4)
 
 
 def cost_summary(tokens: int, rows: Sequence[CostRow]) -> dict[str, Any]:
@@ -314,17 +431,32 @@ def cost_summary(tokens: int, rows: Sequence[CostRow]) -> dict[str, Any]:
     return {"training_tokens": tokens, "rows": [r.to_json() for r in rows]}
 
 
+def cost_cell(row: CostRow) -> str:
+    """How a row's cost reads in a table: ``$13.50``, or why there is no figure."""
+    if row.training_cost_usd is not None:
+        return f"${row.training_cost_usd:,.2f}"
+    return "give training hours" if row.pricing == "per_wall_clock_hour" and "give the hours" in row.rate else "check current docs"
+
+
+_FOOTNOTES = (
+    "Prices change: verify at each provider's pricing page (sources: ftlab/catalog/prices.yaml).",
+    "confidence: seed = the course seeds' figure; provider = read on the provider's page; "
+    "unconfirmed = not confirmed on the provider's page: check the source before you budget.",
+    "Per-hour rows bill hours estimated from the throughput table (training_hours, or --training-hours, sets them); "
+    "RFT is billed per hour of its training loop, which tokens cannot predict.",
+)
+
+
 def format_cost_table(tokens: int, rows: Sequence[CostRow]) -> str:
     """A plain-text table of the rows (what ``ftlab cost`` prints without ``--json``)."""
-    head = ("path", "model", "training cost", "rate")
-    body = [(PATH_LABELS.get(r.path, r.path), f"{r.model} [{r.entry}]",
-             f"${r.training_cost_usd:,.2f}" if r.training_cost_usd is not None else "check current docs", r.rate)
+    head = ("path", "model", "training cost", "rate", "confidence")
+    body = [(PATH_LABELS.get(r.path, r.path), f"{r.model} [{r.entry}]", cost_cell(r), r.rate, r.confidence)
             for r in rows]
-    widths = [max(len(x[i]) for x in [head, *body]) for i in range(4)]
+    widths = [max(len(x[i]) for x in [head, *body]) for i in range(len(head))]
     line = "  ".join(f"{{:<{w}}}" for w in widths)
-    out = [f"training tokens: {tokens:,}", line.format(*head), line.format(*("-" * w for w in widths))]
-    out += [line.format(*b) for b in body]
-    out.append("Prices change: verify at each provider's pricing page (sources: ftlab/catalog/prices.yaml).")
+    out = [f"training tokens: {tokens:,}", line.format(*head).rstrip(), line.format(*("-" * w for w in widths))]
+    out += [line.format(*b).rstrip() for b in body]
+    out += _FOOTNOTES
     return "\n".join(out)
 
 
@@ -332,19 +464,19 @@ def cost_table_html(tokens: int, rows: Sequence[CostRow], *, highlight: str | No
     """The rows as an HTML table (the notebook and the widget show this)."""
     cells = []
     for r in rows:
-        cost = f"${r.training_cost_usd:,.2f}" if r.training_cost_usd is not None else "<i>check current docs</i>"
+        cost = escape(cost_cell(r)) if r.training_cost_usd is not None else f"<i>{escape(cost_cell(r))}</i>"
         style = ' style="font-weight:bold;background:#eef6ff"' if highlight and r.entry == highlight else ""
+        conf = escape(r.confidence) if r.confidence != "unconfirmed" else f"<b>{escape(r.confidence)}</b>"
         cells.append(
             f"<tr{style}><td>{escape(PATH_LABELS.get(r.path, r.path))}</td><td>{escape(r.model)}</td>"
             f"<td><code>{escape(r.entry)}</code></td><td style='text-align:right'>{cost}</td>"
-            f"<td>{escape(r.rate)}</td><td>{escape(r.as_of)}</td></tr>"
+            f"<td>{escape(r.rate)}</td><td>{escape(r.as_of)}</td><td>{conf}</td></tr>"
         )
     return (
         f"<div class='ftlab-cost-table-inner'><p><b>Training tokens:</b> {tokens:,}</p>"
         "<table><thead><tr><th>path</th><th>model</th><th>entry</th><th>training cost</th><th>rate</th><th>as of</th>"
-        f"</tr></thead><tbody>{''.join(cells)}</tbody></table>"
-        "<p><small>Verify at the provider's pricing page: prices change. Sources per entry in "
-        "<code>ftlab/catalog/prices.yaml</code>.</small></p></div>"
+        f"<th>confidence</th></tr></thead><tbody>{''.join(cells)}</tbody></table>"
+        f"<p><small>{'<br>'.join(escape(f) for f in _FOOTNOTES)}</small></p></div>"
     )
 
 
@@ -599,9 +731,11 @@ def catalog_html(catalog: Catalog | None = None) -> str:
     rows = []
     for m in cat.models:
         if m["pricing"] == "per_training_token":
-            train = f"{usd(m.get('training_usd_per_1m'))}/M"
+            train = f"{usd(m.get('training_usd_per_1m'))}/M tokens"
+        elif m["pricing"] == "per_training_hour":
+            train = f"{usd(m.get('training_usd_per_hour'))}/training hour"
         else:
-            train = f"{usd(m.get('training_usd_per_hour'))}/h"
+            train = f"{usd(m.get('training_usd_per_hour'))}/hour of RFT loop"
         if not m["fine_tunable"]:
             earlier = m.get("earlier_claim") or {}
             train = "<b>not fine-tunable</b>" + (
@@ -610,15 +744,16 @@ def catalog_html(catalog: Catalog | None = None) -> str:
         rows.append(
             f"<tr><td><code>{escape(m['id'])}</code></td><td>{escape(cat.providers[m['provider']]['name'])}</td>"
             f"<td>{train}</td><td>{usd(m.get('inference_in_usd_per_1m'))} / {usd(m.get('inference_out_usd_per_1m'))}</td>"
-            f"<td>{escape(m['as_of'])}</td><td><small>{escape(m['source'])}</small></td></tr>"
+            f"<td>{escape(m['as_of'])}</td><td>{escape(m['confidence'])}</td><td><small>{escape(m['source'])}</small></td></tr>"
         )
     for g in cat.gpus:
         rows.append(
             f"<tr><td><code>{escape(g['id'])}</code></td><td>self-hosted GPU</td><td>{usd(g['usd_per_hour'])}/GPU-hour</td>"
-            f"<td>your hardware</td><td>{escape(g['as_of'])}</td><td><small>{escape(g['source'])}</small></td></tr>"
+            f"<td>your hardware</td><td>{escape(g['as_of'])}</td><td>{escape(g['confidence'])}</td>"
+            f"<td><small>{escape(g['source'])}</small></td></tr>"
         )
     return (
         "<table class='ftlab-catalog'><thead><tr><th>entry</th><th>provider</th><th>training</th>"
-        "<th>inference in / out per M</th><th>as of</th><th>source</th></tr></thead><tbody>"
+        "<th>inference in / out per M</th><th>as of</th><th>confidence</th><th>source</th></tr></thead><tbody>"
         + "".join(rows) + "</tbody></table>"
     )

@@ -10,3 +10,7 @@ class FtlabError(Exception):
 
 class ParameterError(FtlabError, ValueError):
     """A notebook or CLI parameter has a bad value. The message names the parameter and the valid values."""
+
+
+class PersonalDataWarning(UserWarning):
+    """A file about to leave the machine (an upload) holds what looks like personal data."""

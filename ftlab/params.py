@@ -8,6 +8,11 @@ Example::
     )
 
 raises ``ParameterError: parameter 'epochs' = -1 is out of range: expected an int from 1 to 50``.
+
+Rules: ``min``, ``max``, ``choices``, ``pattern``, ``multiple_of``, ``exists`` (a file or folder that
+must exist), ``model`` (a model id: a local folder that must exist, or a hub id that must be reachable;
+the list given, e.g. ``[TOY_MODEL_ID]``, names ids that are always accepted) and ``check`` (any
+function raising ``FtlabError``, e.g. ``catalog.entry``).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ftlab.errors import ParameterError
+from ftlab.errors import FtlabError, ParameterError
 
 _SECRET_NAME = re.compile(r"(api[_-]?key|secret|token|password|passwd)$", re.IGNORECASE)
 _SECRET_VALUE = re.compile(r"^(sk-[A-Za-z0-9_\-]{8,}|hf_[A-Za-z0-9]{10,}|AKIA[0-9A-Z]{12,})")
@@ -34,15 +39,35 @@ def looks_like_secret(name: str, value: Any) -> bool:
     return isinstance(value, str) and bool(_SECRET_VALUE.match(value.strip()))
 
 
-def reject_secrets(params: dict[str, Any]) -> None:
-    """Refuse credentials passed as parameters: keys come only from the environment."""
+def reject_secrets(params: dict[str, Any], *, written: bool = False) -> None:
+    """Refuse credentials passed as parameters: keys come only from the environment.
+
+    ``written=True`` says the value has already been written somewhere (papermill puts injected
+    parameters into the executed notebook before the kernel runs), so the message says to rotate it.
+    """
     for name, value in params.items():
         if looks_like_secret(name, value):
+            after = (" papermill has already written it into the executed notebook: delete that file and "
+                     "rotate the key." if written else "")
             raise ParameterError(
                 f"parameter {name!r} looks like a credential. API keys are read only from the environment "
                 "(e.g. export OPENAI_API_KEY=...), never passed as parameters, so they cannot leak into "
-                "executed notebooks or run cards."
+                f"executed notebooks or run cards.{after}"
             )
+
+
+def _notebook_globals() -> dict[str, Any]:
+    """The kernel's namespace when ``check_params`` runs in a notebook (``__main__``), else nothing.
+
+    Papermill injects every parameter it is given, declared or not, as a global of ``__main__``.
+    """
+    import sys
+
+    frame = sys._getframe(2)  # the caller of check_params
+    g = frame.f_globals
+    if g.get("__name__") != "__main__":
+        return {}
+    return {k: v for k, v in g.items() if not k.startswith("_") and isinstance(v, str | bytes)}
 
 
 def _type_name(t: Any) -> str:
@@ -51,8 +76,68 @@ def _type_name(t: Any) -> str:
     return getattr(t, "__name__", str(t))
 
 
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?")
+EXAMPLE_HUB_ID = "meta-llama/Llama-3.1-8B-Instruct"
+
+
+def _looks_local(value: str) -> bool:
+    """A model id written as a path: absolute, relative (``./``, ``../``), ``~``, Windows, or ``a/b/c``."""
+    return (value.startswith(("/", ".", "~")) or "\\" in value or value.count("/") > 1
+            or bool(re.match(r"^[A-Za-z]:", value)))
+
+
+def _hub_offline() -> bool:
+    return any(os.environ.get(k, "").strip().lower() in ("1", "true", "yes", "on")
+               for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "FTLAB_OFFLINE"))
+
+
+def check_model_id(name: str, value: str, known: list[str] | tuple[str, ...] = ()) -> str:
+    """Check a model id before anything loads it, and return it.
+
+    Accepted: an id in ``known`` (e.g. the toy model), an existing local folder holding a
+    ``config.json``, or a Hugging Face id ``owner/name`` (offline: only if it is in the local cache).
+    Example: ``check_model_id("model_id", "./no-such-folder")`` raises ``ParameterError: parameter
+    'model_id' = './no-such-folder': no such model folder (looked in /…/no-such-folder); give …``.
+    """
+    if value in known:
+        return value
+    local = [*(f"{k!r}" for k in known), "a local model folder (with config.json)"]
+    hint = "give " + ", ".join([*local, f"or a Hugging Face id such as {EXAMPLE_HUB_ID!r}"])
+    path = Path(value).expanduser()
+    if _looks_local(value) or path.exists():
+        if not path.exists():
+            raise ParameterError(f"parameter {name!r} = {value!r}: no such model folder (looked in "
+                                 f"{path.resolve()}); {hint}")
+        if not (path / "config.json").is_file():
+            raise ParameterError(f"parameter {name!r} = {value!r} is not a model folder (no config.json in "
+                                 f"{path.resolve()}); {hint}")
+        return value
+    if not _HUB_ID.fullmatch(value) or "--" in value or ".." in value:
+        raise ParameterError(f"parameter {name!r} = {value!r} is neither a local folder nor a Hugging Face id "
+                             f"(owner/name); {hint}")
+    if _hub_offline():
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(value, "config.json")
+        except Exception:  # an id the hub library refuses
+            cached = None
+        if not isinstance(cached, str):
+            raise ParameterError(
+                f"parameter {name!r} = {value!r} is not in the local Hugging Face cache and downloads are off "
+                f"(offline mode): download it first (hf download {value}) or run with network access "
+                f"(ftlab run --allow-network); or give {' or '.join(local)}")
+    return value
+
+
 def check_param(name: str, value: Any, expected: type | tuple[type, ...], **rules: Any) -> Any:
-    """Check one parameter and return it. Rules: ``min``, ``max``, ``choices``, ``exists`` (a path).
+    """Check one parameter and return it.
+
+    Rules: ``min``, ``max``, ``choices``, ``pattern`` (a regex, or ``(regex, description)``),
+    ``multiple_of`` (an int, or ``(other_name, int)``), ``exists`` (a path that must exist; an empty
+    value passes, meaning "none"), ``model`` (``True`` or a list of always-accepted ids: see
+    ``check_model_id``) and ``check`` (a function that raises ``FtlabError`` for a bad value; its
+    message is prefixed with the parameter's name).
 
     ``int`` is accepted where ``float`` is expected; ``bool`` never passes as a number.
     """
@@ -75,14 +160,42 @@ def check_param(name: str, value: Any, expected: type | tuple[type, ...], **rule
         raise ParameterError(
             f"parameter {name!r} = {value!r} is not a valid choice; valid values: {', '.join(map(str, rules['choices']))}"
         )
-    if rules.get("exists") and value and not Path(os.fspath(value)).exists():
-        raise ParameterError(f"parameter {name!r}: the path {value!r} does not exist; give an existing file or folder")
+    pattern = rules.get("pattern")
+    if pattern is not None:
+        regex, described = pattern if isinstance(pattern, tuple) else (pattern, f"the pattern {pattern}")
+        if not re.fullmatch(regex, value):
+            raise ParameterError(f"parameter {name!r} = {value!r} is not valid: expected {described}")
+    step = rules.get("multiple_of")
+    if step is not None:
+        other, n = step if isinstance(step, tuple) else (None, step)
+        if n and value % n:
+            of = f"{other} = {n}" if other else str(n)
+            raise ParameterError(f"parameter {name!r} = {value!r} must be a multiple of {of}, e.g. {n * max(1, round(value / n))}")
+    if rules.get("exists") and value and not Path(os.fspath(value)).expanduser().exists():
+        where = Path(os.fspath(value)).expanduser().resolve()
+        raise ParameterError(f"parameter {name!r}: the path {value!r} does not exist (looked in {where}); "
+                             "give an existing file or folder")
+    if rules.get("model") and value:
+        known = rules["model"] if isinstance(rules["model"], list | tuple) else ()
+        check_model_id(name, value, known)
+    if rules.get("check") is not None:
+        try:
+            rules["check"](value)
+        except FtlabError as exc:
+            if repr(name) in str(exc):
+                raise
+            raise ParameterError(f"parameter {name!r} = {value!r}: {exc}") from None
     return value
 
 
 def check_params(**specs: tuple) -> dict[str, Any]:
-    """Check several parameters at once: ``name=(value, type, {rules})`` or ``name=(value, type)``."""
+    """Check several parameters at once: ``name=(value, type, {rules})`` or ``name=(value, type)``.
+
+    In a notebook it also refuses credential-like globals that papermill injected without the
+    notebook declaring them (e.g. ``-p openai_api_key sk-…``).
+    """
     reject_secrets({k: v[0] for k, v in specs.items()})
+    reject_secrets(_notebook_globals(), written=True)
     out = {}
     for name, spec in specs.items():
         value, expected, *rest = spec

@@ -26,6 +26,9 @@ from ftlab.toymodel import TOY_MODEL_ID, resolve_model
 
 # The seeds' seven projection modules of a Llama block.
 LLAMA_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+# Storage dtypes of bitsandbytes' packed 4-bit weights: FSDP shards only float tensors, so FSDP + QLoRA stores
+# the codes in the model's float dtype (https://huggingface.co/docs/bitsandbytes/main/fsdp_qlora).
+STORAGE_DTYPES = ("uint8", "bfloat16", "float16", "float32")
 KNOWN_LIMITATIONS = [
     "The toy model is ~1M parameters: its numbers show the mechanics, not the quality of an 8B model.",
     "Accuracy is measured on synthetic data with an exact-match scorer.",
@@ -65,6 +68,7 @@ class TrainConfig:
     gradient_checkpointing: bool = False  # True for 8B on 24 GB
     kbit_prep: bool = True  # PEFT's prepare_model_for_kbit_training (fp32 norms/embeddings); the GPU recommendation turns it off
     attn_implementation: str | None = None  # e.g. "sdpa" or "flash_attention_2"; None: the library default
+    bnb_4bit_quant_storage: str | None = None  # "bfloat16" for FSDP + QLoRA (FSDP shards float tensors only); None: uint8
     resume_from_checkpoint: str | bool | None = None
     data_version: str = ""  # free text for the run card, e.g. "support v1 (seed 0)"
     extra: dict[str, Any] = field(default_factory=dict)  # other SFTConfig arguments
@@ -76,6 +80,9 @@ class TrainConfig:
             raise FtlabError(f"learning_rate={self.learning_rate}: must be > 0 (try 2e-4 for 8B, 3e-3 for the toy)")
         if self.eval_steps and self.save_steps % self.eval_steps:
             raise FtlabError(f"save_steps={self.save_steps} must be a multiple of eval_steps={self.eval_steps}")
+        if self.bnb_4bit_quant_storage not in (None, *STORAGE_DTYPES):
+            raise FtlabError(f"bnb_4bit_quant_storage={self.bnb_4bit_quant_storage!r}: use one of "
+                             f"{', '.join(STORAGE_DTYPES)} (bfloat16 for FSDP + QLoRA), or leave it unset")
 
 
 @dataclass
@@ -115,10 +122,13 @@ def target_modules_for(model) -> list[str]:
     return found
 
 
-def quantization_config(kind: str):
+def quantization_config(kind: str, quant_storage: str | None = None):
     """A ``BitsAndBytesConfig`` for ``"4bit"`` (nf4, double quant) or ``"8bit"``; ``None`` for ``"none"``.
 
-    The compute dtype is bf16 on CUDA and fp32 on the CPU.
+    The compute dtype is bf16 on CUDA and fp32 on the CPU. ``quant_storage="bfloat16"`` stores the packed
+    4-bit codes as bf16 tensors (four codes per element) so that FSDP can shard them, the FSDP + QLoRA
+    recipe of https://huggingface.co/docs/bitsandbytes/main/fsdp_qlora; the model must then be loaded in
+    the same dtype (``load_base`` does).
     """
     if kind == "none":
         return None
@@ -128,14 +138,49 @@ def quantization_config(kind: str):
     compute = torch.bfloat16 if torch.cuda.is_available() else torch.float32
     if kind == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True)
+    extra: dict[str, Any] = {}
+    if quant_storage:
+        extra["bnb_4bit_quant_storage"] = getattr(torch, quant_storage)
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=compute)
+                              bnb_4bit_compute_dtype=compute, **extra)
 
 
-def load_base(model_id: str, quantization: str = "4bit", *, seed: int = 0, attn_implementation: str | None = None):
+def distributed_env() -> dict[str, Any]:
+    """How this process was launched: ``{"world_size", "rank", "local_rank", "fsdp"}`` from the variables that
+    ``accelerate launch`` / ``torchrun`` set (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``, ``ACCELERATE_USE_FSDP``).
+
+    A plain ``python`` run is ``{"world_size": 1, "rank": 0, "local_rank": 0, "fsdp": False}``.
+    """
+    return {"world_size": int(os.environ.get("WORLD_SIZE", "1")), "rank": int(os.environ.get("RANK", "0")),
+            "local_rank": int(os.environ.get("LOCAL_RANK", "0")),
+            "fsdp": os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true")}
+
+
+def _device_map(quantized: bool, cuda: bool) -> Any:
+    """Where ``from_pretrained`` puts a quantized model. One process: ``"auto"``. Under DDP each process holds a
+    whole copy on its own GPU, ``{"": local_rank}`` (transformers refuses to train a ``device_map="auto"``
+    model in a distributed run). Under FSDP none: FSDP places the shards, and with
+    ``fsdp_cpu_ram_efficient_loading`` only rank 0 reads the weights (the PEFT FSDP + QLoRA guide,
+    https://huggingface.co/docs/peft/accelerate/fsdp)."""
+    if not quantized:
+        return None
+    if not cuda:
+        return "cpu"
+    env = distributed_env()
+    if env["fsdp"]:
+        return None
+    if env["world_size"] > 1:
+        return {"": env["local_rank"]}
+    return "auto"
+
+
+def load_base(model_id: str, quantization: str = "4bit", *, seed: int = 0, attn_implementation: str | None = None,
+              quant_storage: str | None = None):
     """Load a base model and tokenizer through ``from_pretrained``, quantized for QLoRA.
 
     Returns ``(model, tokenizer, resolved_path)``; the toy model id resolves to its cached folder.
+    ``quant_storage`` (e.g. ``"bfloat16"`` for FSDP) also sets the model's dtype, as FSDP needs one float
+    dtype throughout a wrapped unit.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -144,11 +189,15 @@ def load_base(model_id: str, quantization: str = "4bit", *, seed: int = 0, attn_
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         kwargs: dict[str, Any] = {}
-        q = quantization_config(quantization)
+        q = quantization_config(quantization, quant_storage)
+        device_map = _device_map(q is not None, torch.cuda.is_available())
         if q is not None:
             kwargs["quantization_config"] = q
-            kwargs["device_map"] = "auto" if torch.cuda.is_available() else "cpu"
+        if device_map is not None:
+            kwargs["device_map"] = device_map
         kwargs["dtype"] = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+        if q is not None and quant_storage and quant_storage != "uint8":
+            kwargs["dtype"] = getattr(torch, quant_storage)
         if attn_implementation:
             kwargs["attn_implementation"] = attn_implementation
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
@@ -327,6 +376,28 @@ def sft_config(cfg: TrainConfig, *, has_eval: bool, extra: dict[str, Any] | None
     return SFTConfig(**kwargs)
 
 
+def last_complete_checkpoint(output_dir: str | os.PathLike[str]) -> Path | None:
+    """The newest ``checkpoint-N`` folder that was written to the end, or ``None``.
+
+    The Trainer writes ``trainer_state.json`` last, so a checkpoint is complete when that file parses
+    and names step N. A run killed while saving leaves a newer, partial folder that the Trainer's own
+    ``resume_from_checkpoint=True`` would pick (it takes the highest number); this skips it.
+    Example: with ``checkpoint-8`` complete and ``checkpoint-16`` cut short, returns ``…/checkpoint-8``.
+    """
+    found = []
+    for d in Path(output_dir).glob("checkpoint-*"):
+        step = d.name.removeprefix("checkpoint-")
+        if not (d.is_dir() and step.isdigit()):
+            continue
+        try:
+            state = json.loads((d / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if state.get("global_step") == int(step) and any(d.glob("*.safetensors")):
+            found.append((int(step), d))
+    return max(found)[1] if found else None
+
+
 def train(cfg: TrainConfig, train_rows, eval_rows=None, *, callbacks: Sequence[Any] = (),
           data_file: str | None = None) -> TrainResult:
     """Train a (Q)LoRA adapter with TRL's ``SFTTrainer`` and write a run card.
@@ -343,7 +414,8 @@ def train(cfg: TrainConfig, train_rows, eval_rows=None, *, callbacks: Sequence[A
     started = time.perf_counter()
     extra = dict(cfg.extra)
     attn = cfg.attn_implementation or extra.pop("model_init_kwargs", {}).get("attn_implementation")
-    model, tokenizer, path = load_base(cfg.model_id, cfg.quantization, seed=cfg.toy_seed, attn_implementation=attn)
+    model, tokenizer, path = load_base(cfg.model_id, cfg.quantization, seed=cfg.toy_seed, attn_implementation=attn,
+                                       quant_storage=cfg.bnb_4bit_quant_storage)
     rows_list = list(train_rows) if not hasattr(train_rows, "column_names") else train_rows
     preflight = preflight_loss_mask(tokenizer, rows_list, assistant_only_loss=cfg.assistant_only_loss,
                                     max_length=cfg.max_length)
@@ -360,8 +432,9 @@ def train(cfg: TrainConfig, train_rows, eval_rows=None, *, callbacks: Sequence[A
                          eval_dataset=_as_dataset(eval_rows), processing_class=tokenizer,
                          peft_config=lora, callbacks=all_callbacks)
     resume = cfg.resume_from_checkpoint
-    if resume is True and not any(Path(cfg.output_dir).glob("checkpoint-*")):
-        resume = None
+    if resume is True:  # the newest complete checkpoint (None: start from scratch)
+        last = last_complete_checkpoint(cfg.output_dir)
+        resume = str(last) if last else None
     trainer.train(resume_from_checkpoint=resume)
     state = trainer.state
     history = state.log_history
@@ -378,11 +451,16 @@ def train(cfg: TrainConfig, train_rows, eval_rows=None, *, callbacks: Sequence[A
         best_step, best = min(eval_loss, key=lambda x: x[1])
     out = Path(cfg.output_dir)
     adapter_dir = out / "adapter"
-    trainer.save_model(str(adapter_dir))  # the best model when load_best_model_at_end
-    tokenizer.save_pretrained(str(adapter_dir))
+    if trainer.is_fsdp_enabled:  # gather the sharded adapter into one file (the PEFT FSDP guide's last step)
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+    trainer.save_model(str(adapter_dir))  # the best model when load_best_model_at_end; rank 0 writes
     state_path = out / "trainer_state.json"
-    state.save_to_json(str(state_path))
+    main_process = trainer.is_world_process_zero()
+    if main_process:  # under accelerate launch every rank gets here; one of them writes
+        tokenizer.save_pretrained(str(adapter_dir))
+        state.save_to_json(str(state_path))
     seconds = time.perf_counter() - started
+    world = trainer.accelerator.num_processes
     card = {
         "run_name": out.name,
         "model": {"model_id": cfg.model_id, "resolved": str(path), "quantization": cfg.quantization},
@@ -393,6 +471,9 @@ def train(cfg: TrainConfig, train_rows, eval_rows=None, *, callbacks: Sequence[A
         "preflight": {k: v for k, v in preflight.items() if k != "example"},
         "libraries": library_versions(),
         "hardware": hardware(),
+        "distributed": {"processes": world, "distributed_type": getattr(trainer.accelerator.distributed_type, "value",
+                                                          str(trainer.accelerator.distributed_type)),
+                        "effective_batch": cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * world},
         "seed": cfg.seed,
         "results": {"final_train_loss": train_loss[-1][1] if train_loss else None,
                     "final_eval_loss": eval_loss[-1][1] if eval_loss else None,
@@ -400,7 +481,7 @@ def train(cfg: TrainConfig, train_rows, eval_rows=None, *, callbacks: Sequence[A
                     "stop_reason": stop_reason, "seconds": round(seconds, 1)},
         "known_limitations": KNOWN_LIMITATIONS if cfg.model_id == TOY_MODEL_ID else [],
     }
-    card_path = write_run_card(out, card)
+    card_path = write_run_card(out, card) if main_process else out / "run_card.json"
     return TrainResult(str(out), str(adapter_dir), str(card_path), train_loss, eval_loss, stop_reason,
                        best_step, best, state.global_step, round(seconds, 2), str(state_path))
 

@@ -87,6 +87,19 @@ class Report:
     def ok(self) -> bool:
         return not self.errors
 
+    def personal_data(self) -> dict[int, list[str]]:
+        """``{line: kinds}`` of possible personal data, e.g. ``{5: ["email"], 10: ["phone number"]}``."""
+        found: dict[int, list[str]] = {}
+        for f in self.warnings:
+            if f.code.startswith("pii_") and f.line is not None:
+                found.setdefault(f.line, []).append(f.code.removeprefix("pii_").replace("_", " "))
+        return {line: sorted(set(kinds)) for line, kinds in sorted(found.items())}
+
+    @property
+    def personal_data_lines(self) -> list[int]:
+        """The lines with possible personal data (e-mails, phone numbers, card numbers), in order."""
+        return list(self.personal_data())
+
     def codes(self, kind: str = "errors") -> list[str]:
         """The codes of the errors (or ``"warnings"``), in file order."""
         return [f.code for f in getattr(self, kind)]
@@ -171,7 +184,9 @@ def _distribution(values: list[int | float]) -> dict[str, float] | None:
 # ---------------------------------------------------------------------------------------
 # Personal data
 # ---------------------------------------------------------------------------------------
-_EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+# The look-behind holds every character of the local part, so a match can only start at the
+# beginning of a run: a long run without "@" (e.g. "%%%…") costs linear time, not quadratic.
+_EMAIL = re.compile(r"(?<![\w.%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 _PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\d{2,4}[ .-])\d{3,4}[ .-]\d{3,4}(?![\w])")
 _CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 
@@ -216,6 +231,39 @@ def find_personal_data(text: str) -> list[tuple[str, str]]:
         if len(re.sub(r"\D", "", m.group())) >= 9:
             found.append(("pii_phone_number", _mask(m.group())))
     return found
+
+
+def personal_data_by_line(data: bytes) -> dict[int, list[str]]:
+    """``{line: kinds}`` for the lines of a JSONL file that hold possible personal data.
+
+    Each line's JSON strings are scanned (the raw text where the line is not JSON). Kinds are
+    ``"email"``, ``"phone number"`` and ``"card number"``. Example: a file whose 3rd line mentions
+    ``jane@example.com`` gives ``{3: ["email"]}``.
+    """
+    found: dict[int, list[str]] = {}
+    for lineno, raw in enumerate(data.split(b"\n"), 1):
+        text = raw.decode("utf-8", "replace")
+        try:
+            strings = list(_strings(json.loads(text)))
+        except (ValueError, RecursionError):
+            strings = [text]
+        kinds = sorted({code.removeprefix("pii_").replace("_", " ") for s in strings for code, _ in find_personal_data(s)})
+        if kinds:
+            found[lineno] = kinds
+    return found
+
+
+def describe_personal_data(found: dict[int, list[str]]) -> str:
+    """One line naming the lines per kind: ``email on lines 5, 26; phone number on line 10``."""
+    by_kind: dict[str, list[int]] = {}
+    for line, kinds in sorted(found.items()):
+        for k in kinds:
+            by_kind.setdefault(k, []).append(line)
+    parts = []
+    for kind, lines in by_kind.items():
+        shown = ", ".join(map(str, lines[:20])) + (f" and {len(lines) - 20} more" if len(lines) > 20 else "")
+        parts.append(f"{kind} on line{'s' if len(lines) > 1 else ''} {shown}")
+    return "; ".join(parts)
 
 
 # ---------------------------------------------------------------------------------------
@@ -440,11 +488,39 @@ class _Checker:
         return [m for m in messages if isinstance(m, dict)]
 
 
+# tiktoken's pre-tokenizer regex gives up ("Max stack size exceeded for backtracking") on a run of
+# about a million spaces or tabs in a row (o200k_base). Such text is counted in pieces of this size.
+_PIECE = 100_000
+_CUT = re.compile(r"\S(?=[ \t])")  # a cut after a non-space, before a space: a pre-token boundary
+
+
 def _count_text(enc, text: str) -> int:
+    """Exact tiktoken count of ``text``; never raises.
+
+    Lone surrogates are replaced first (tiktoken cannot encode them). Text that tiktoken's regex
+    cannot split is counted in pieces of about ``_PIECE`` characters, cut at a space that follows a
+    word where there is one: exact then, or a few tokens off per cut inside a giant whitespace run.
+    """
     try:
         return len(enc.encode(text, disallowed_special=()))
-    except (UnicodeEncodeError, ValueError, TypeError):
-        return len(enc.encode(text.encode("utf-8", "replace").decode("utf-8"), disallowed_special=()))
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    except (ValueError, TypeError):
+        pass
+    try:
+        return len(enc.encode(text, disallowed_special=()))
+    except (ValueError, TypeError):
+        if len(text) <= _PIECE:
+            return len(text.encode("utf-8", "replace"))  # an upper bound: a token holds at least one byte
+    total, start = 0, 0
+    while start < len(text):
+        end = min(start + _PIECE, len(text))
+        if end < len(text):
+            cut = _CUT.search(text, end - _PIECE // 10, end)
+            end = cut.end() if cut else end
+        total += _count_text(enc, text[start:end])
+        start = end
+    return total
 
 
 def _json_text(value: Any) -> str:
@@ -488,7 +564,7 @@ def estimate_cost(model: str, trained_tokens: int) -> dict[str, Any] | None:
     of the stats rather than guessed). Example: 9,645 tokens on gpt-4.1-mini at $0.80/M → ``usd`` 0.007716.
     """
     try:
-        from ftlab.cost import load_catalog
+        from ftlab.cost import cost_for, load_catalog
     except ImportError:
         return None
     try:
@@ -498,9 +574,10 @@ def estimate_cost(model: str, trained_tokens: int) -> dict[str, Any] | None:
     price = entry.get("training_usd_per_1m")
     if entry.get("pricing") != "per_training_token" or price is None:
         return None
-    return {"usd": round(trained_tokens * price / 1_000_000, 6), "trained_tokens": trained_tokens,
+    row = cost_for(entry["id"], trained_tokens, digits=6)
+    return {"usd": row.training_cost_usd, "trained_tokens": trained_tokens,
             "usd_per_1m_training_tokens": price, "catalog_entry": entry["id"], "source": entry["source"],
-            "as_of": entry["as_of"]}
+            "as_of": entry["as_of"], "confidence": entry["confidence"]}
 
 
 # ---------------------------------------------------------------------------------------
@@ -616,7 +693,7 @@ def validate_bytes(
             if total > limit:
                 chk.error("too_many_tokens", f"{total} tokens, over the {limit}-token limit per example for "
                                              f"{model if not max_tokens else 'this run'}; shorten or split it")
-            roles = {m.get("role") for m in messages}
+            roles = {m["role"] for m in messages if isinstance(m.get("role"), str)}  # a role may be any JSON
             n_missing["system"] += not ({"system", "developer"} & roles)
             n_missing["user"] += "user" not in roles
             examples.append({"line": lineno, "n_messages": len(ex["messages"]), "tokens": total,
@@ -631,15 +708,16 @@ def validate_bytes(
                               f"{n_examples} examples: OpenAI requires at least {MIN_EXAMPLES}"))
     errors.sort(key=lambda f: (f.line is not None, f.line or 0))
     warnings.sort(key=lambda f: (f.line is not None, f.line or 0))
-    stats = _stats(examples, model, enc_name, limit, n_epochs, n_missing)
-    return Report(n_examples, errors, warnings, stats)
+    report = Report(n_examples, errors, warnings)
+    report.stats = _stats(examples, model, enc_name, limit, n_epochs, n_missing, report.personal_data_lines)
+    return report
 
 
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _stats(examples, model, enc_name, limit, n_epochs, n_missing) -> dict[str, Any]:
+def _stats(examples, model, enc_name, limit, n_epochs, n_missing, personal_data_lines=()) -> dict[str, Any]:
     tokens = [e["tokens"] for e in examples]
     billing = sum(min(limit, t) for t in tokens)
     epochs = n_epochs if n_epochs else default_epochs(len(examples))
@@ -661,6 +739,7 @@ def _stats(examples, model, enc_name, limit, n_epochs, n_missing) -> dict[str, A
                             "MAX_TARGET_EXAMPLES": MAX_TARGET_EXAMPLES, "MIN_DEFAULT_EPOCHS": MIN_DEFAULT_EPOCHS,
                             "MAX_DEFAULT_EPOCHS": MAX_DEFAULT_EPOCHS},
         "trained_tokens": billing * epochs,
+        "personal_data_lines": list(personal_data_lines),
         "examples": examples,
     }
     cost = estimate_cost(model, billing * epochs)

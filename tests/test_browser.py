@@ -108,8 +108,7 @@ def test_notebook_opens_fresh_without_errors(page, notebook):
 # ---------------------------------------------------------------------------------------
 def _cost_table(tokens: int) -> list[list[str]]:
     """The rows the cost table must show for ``tokens``, computed here with ftlab.cost."""
-    return [[cost.PATH_LABELS.get(r.path, r.path), r.model, r.entry,
-             f"${r.training_cost_usd:,.2f}" if r.training_cost_usd is not None else "check current docs", r.rate, r.as_of]
+    return [[cost.PATH_LABELS.get(r.path, r.path), r.model, r.entry, cost.cost_cell(r), r.rate, r.as_of, r.confidence]
             for r in cost.training_costs(tokens)]
 
 

@@ -29,6 +29,22 @@ def cat():
 def test_every_entry_has_source_and_as_of(cat):
     for item in cat.models + cat.gpus + cat.throughput + cat.serving:
         assert item.get("source") and item.get("as_of"), item
+    for item in cat.models + cat.gpus:
+        assert item["confidence"] in cost.CONFIDENCE, item
+    assert cat.entry("gpt-4.1")["confidence"] == "seed" and cat.entry("bedrock-nova-micro")["confidence"] == "unconfirmed"
+
+
+def test_one_catalog_no_duplicates(cat):
+    from tests.conftest import ROOT
+
+    assert not (ROOT / "ftlab" / "cloud_prices.yaml").exists()
+    # the seed's Together LoRA figure lives in exactly one entry
+    seed_lora = [m["id"] for m in cat.models if m["provider"] == "together" and m.get("training_usd_per_1m") == 4.50]
+    assert seed_lora == ["together-lora-8b"]
+    keys = [(m["provider"], m["model"]) for m in cat.models]
+    assert len(keys) == len(set(keys))
+    platforms = {p.get("platform") for p in cat.providers.values()}
+    assert {"bedrock", "vertex", "together", "azure", "openai", "self-managed"} <= platforms
 
 
 def test_fine_tunable_openai_models_are_the_seeds_list(cat):
@@ -57,7 +73,7 @@ def test_catalog_ships_as_package_data():
     from tests.conftest import ROOT
 
     globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["ftlab"]
-    assert "catalog/*.yaml" in globs
+    assert "catalog/*.yaml" in globs and not any("cloud_prices" in g for g in globs)
     assert cost.DEFAULT_CATALOG.is_file() and cost.DEFAULT_CATALOG.parent.name == "catalog"
 
 
@@ -88,8 +104,51 @@ def test_one_row_per_fine_tunable_entry(cat):
     rows = cost.training_costs(WORKED)
     assert [r.entry for r in rows] == cat.fine_tunable() + [g["id"] for g in cat.gpus]
     unknown = {r.entry for r in rows if r.training_cost_usd is None}
-    assert unknown == {"o4-mini", "vertex-gemini-2.5-flash", "bedrock-custom", "foundry-custom"}
-    assert all("check current docs" in r.rate or "hour" in r.rate for r in rows if r.entry in unknown)
+    assert unknown == {"o4-mini", "bedrock-open-models"}  # RFT needs hours; Bedrock's other models have no rate
+    assert all("check current docs" in r.rate or "give the hours" in r.rate for r in rows if r.entry in unknown)
+    assert {r.confidence for r in rows} <= set(cost.CONFIDENCE) and all(r.billed for r in rows if r.entry not in unknown)
+
+
+# ---- every pricing kind ------------------------------------------------------------------------
+def test_per_training_hour_estimates_hours_from_throughput(cat):
+    # Open models on Foundry and Vertex bill per training hour: 4.5M tokens at the A100's 625 tokens/s = 2 h.
+    foundry = cost.cost_for("foundry-managed-a100-80gb", WORKED)
+    assert foundry.pricing == "per_training_hour" and foundry.gpu_hours == 2.0
+    assert foundry.training_cost_usd == 7.34 and foundry.rate == "$3.67/training hour × 2.00 h"
+    assert "estimated from the a100-40gb" in foundry.note and foundry.billed == "2.00 h"
+    assert cost.cost_for("vertex-custom-a100-80gb", WORKED).training_cost_usd == round(2 * 5.07, 2)
+    assert cost.hours_for(WORKED, "a100-40gb") == 2.0
+
+
+def test_training_hours_override_every_hour_priced_entry():
+    assert cost.cost_for("foundry-managed-a100-80gb", WORKED, training_hours=3.0).training_cost_usd == 11.01
+    assert cost.cost_for("a100-40gb-spot", WORKED, training_hours=3.0, setup_hours=1.0).training_cost_usd == 6.0
+    rft = cost.cost_for("o4-mini", WORKED, training_hours=1.5)
+    assert rft.training_cost_usd == 150.0 and rft.pricing == "per_wall_clock_hour" and rft.confidence == "provider"
+    assert cost.cost_for("gpt-4.1", WORKED, training_hours=3.0).training_cost_usd == 13.50  # per token: no hours
+    assert cost.cost_for("o4-mini", WORKED).training_cost_usd is None
+    with pytest.raises(ParameterError, match=r"'training_hours' = -1\.0 is out of range"):
+        cost.cost_for("o4-mini", WORKED, training_hours=-1)
+
+
+def test_validation_tokens_are_billed_where_the_provider_bills_them():
+    together = cost.cost_for("together-lora-8b", 1_000_000, validation_tokens=500_000)
+    assert together.training_cost_usd == 6.75 and together.billed == "1,500,000 tokens"  # 1.5M × $4.50
+    assert "500,000 validation tokens" in together.note
+    assert cost.cost_for("gpt-4.1", 1_000_000, validation_tokens=500_000).training_cost_usd == 3.0
+    assert cost.cost_for("bedrock-nova-micro", 1_000_000, validation_tokens=500_000).training_cost_usd == 1.0
+
+
+def test_managed_premium_is_stored_once(cat):
+    premium = cost.managed_premium(cat)
+    assert premium["ratio"] == [2.0, 3.0] and premium["source"].startswith("seed 000")
+    assert premium["reference_gpu"] == "a100-40gb-spot"
+    assert cost.managed_premium_range(3.0, cat) == (6.0, 9.0)
+
+
+def test_digits_keep_cents_of_small_runs():
+    assert cost.cost_for("bedrock-nova-micro", 12_345).training_cost_usd == 0.01
+    assert cost.cost_for("bedrock-nova-micro", 12_345, digits=6).training_cost_usd == 0.012345
 
 
 @settings(max_examples=50, deadline=None)
@@ -153,6 +212,24 @@ def test_broken_catalog_is_one_line(tmp_path):
     bad.write_text(yaml.safe_dump(data))
     with pytest.raises(FtlabError, match=r"models\[0\] \(gpt-4.1\) lacks source"):
         cost.load_catalog(bad)
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda d: d["models"][0].update(confidence="probably"), r"gpt-4.1 has confidence 'probably'; expected one of seed"),
+    (lambda d: d["gpus"][0].pop("confidence"), r"gpus\[0\] \(a100-40gb-spot\) lacks confidence"),
+    (lambda d: next(m for m in d["models"] if m["id"] == "foundry-managed-a100-80gb").pop("throughput_hardware"),
+     r"foundry-managed-a100-80gb is priced per training hour but its throughput_hardware None has no row"),
+    (lambda d: d["managed_premium"].update(ratio=[3, 2]), r"managed_premium.ratio = \[3, 2\]"),
+    (lambda d: d["managed_premium"].update(reference_gpu="tpu"), r"reference_gpu 'tpu' is not a GPU id"),
+])
+def test_catalog_checks_are_one_line(tmp_path, edit, message):
+    data = yaml.safe_load(cost.DEFAULT_CATALOG.read_text())
+    edit(data)
+    bad = tmp_path / "prices.yaml"
+    bad.write_text(yaml.safe_dump(data, allow_unicode=True))
+    with pytest.raises(FtlabError, match=message) as err:
+        cost.load_catalog(bad)
+    assert "\n" not in str(err.value)
 
 
 # ---- exact token counts -------------------------------------------------------------------
@@ -258,7 +335,10 @@ def test_cli_json_worked_example(cli):
     by_entry = {r["entry"]: r for r in data["rows"]}
     for entry, usd in WORKED_COSTS.items():
         assert by_entry[entry]["training_cost_usd"] == usd
-    assert all({"path", "model", "training_cost_usd"} <= set(r) for r in data["rows"])
+    assert all({"path", "model", "training_cost_usd", "confidence", "source", "as_of"} <= set(r) for r in data["rows"])
+    assert [r["entry"] for r in data["rows"]] == [r.entry for r in cost.training_costs(WORKED)]
+    assert by_entry["foundry-managed-a100-80gb"]["training_cost_usd"] == 7.34
+    assert by_entry["bedrock-nova-micro"]["training_cost_usd"] == 4.50
     assert {r["path"] for r in data["rows"]} == {"openai", "cloud_managed", "hf_qlora"}
     assert "gpt-5.4" not in by_entry
 
@@ -267,6 +347,15 @@ def test_cli_table(cli):
     code, out, _ = cli("cost", "--examples", "5000", "--tokens-per-example", "300", "--epochs", "3")
     assert code == 0
     assert "training tokens: 4,500,000" in out and "$112.50" in out and "$20.25" in out and "verify" in out
+    assert "unconfirmed" in out and "estimated from the throughput table" in out
+
+
+def test_cli_training_hours(cli):
+    code, out, _ = cli("cost", "--examples", "5000", "--tokens-per-example", "300", "--epochs", "3",
+                       "--training-hours", "1.5", "--json")
+    by_entry = {r["entry"]: r for r in json.loads(out)["rows"]}
+    assert code == 0 and by_entry["o4-mini"]["training_cost_usd"] == 150.0
+    assert by_entry["a100-40gb-spot"]["training_cost_usd"] == 2.25 and by_entry["gpt-4.1"]["training_cost_usd"] == 13.5
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -275,6 +364,7 @@ def test_cli_table(cli):
     (["--epochs", "3", "--model", "gpt-5.4"], "gpt-5.4 cannot be fine-tuned"),
     (["--epochs", "3", "--model", "gpt-9"], "unknown model 'gpt-9'"),
     (["--epochs", "3", "--setup-hours", "-2"], "--setup-hours -2 is out of range"),
+    (["--epochs", "3", "--training-hours", "two"], "--training-hours 'two' is not a number"),
     (["--epochs", "3", "--catalog", "/nonexistent/prices.yaml"], "does not exist"),
 ])
 def test_cli_bad_input_is_one_line(cli, argv, message):

@@ -96,8 +96,10 @@ class Progress(TrainerCallback):
 sp = data.support_splits()
 cfg = TrainConfig(output_dir=out, max_steps=48, eval_steps=8, save_steps=8, save_total_limit=10, report_to="tensorboard",
                   learning_rate=3e-3, resume_from_checkpoint=True if resume else None, overfit_patience=None)
+from ftlab.train import last_complete_checkpoint
+start = str(last_complete_checkpoint(out)) if resume else None
 r = train(cfg, sp["train"], sp["validation"][:48], callbacks=[Progress()])
-print("RESULT", json.dumps({"eval": r.eval_loss, "step": r.global_step}))
+print("RESULT", json.dumps({"eval": r.eval_loss, "step": r.global_step, "resumed_from": start}))
 """
 
 
@@ -131,12 +133,69 @@ def test_sigkill_mid_run_then_resume_loses_at_most_save_steps(tmp_path):
     assert 0 <= reached - last <= 8, f"killed at step {reached}, last checkpoint {last}: lost more than save_steps"
     # Nothing already written is corrupt: every complete checkpoint loads, TensorBoard files are readable.
     for c in ckpts:
-        assert json.loads((out / f"checkpoint-{c}" / "trainer_state.json").read_text())["global_step"] == c
+        _assert_checkpoint_loads(out / f"checkpoint-{c}", c)
+    killed_events = list((out / "runs").rglob("events.out.tfevents.*"))
+    assert len(killed_events) == 1
+    logged = _tensorboard_steps(killed_events[0])
+    assert logged and max(logged) <= reached
+    # The worst moment to be killed is mid-save: a newer checkpoint folder, cut short. Resume must skip it.
+    import shutil
+
+    torn = out / f"checkpoint-{last + 8}"
+    shutil.rmtree(torn, ignore_errors=True)
+    shutil.copytree(out / f"checkpoint-{last}", torn)
+    (torn / "trainer_state.json").unlink()
     resumed = _result(_run(out, resume=True))
     assert resumed["step"] == 48
+    assert resumed["resumed_from"] == str(out / f"checkpoint-{last}")
     # The resumed run started from the last checkpoint: at most save_steps (8) steps were redone.
     resumed_evals = [s for s, _ in resumed["eval"]]
     assert resumed_evals[-1] == 48
     final_ref, final_resumed = ref["eval"][-1][1], resumed["eval"][-1][1]
     assert abs(final_resumed - final_ref) / final_ref <= 0.02, (final_ref, final_resumed)
-    assert list((out / "runs").rglob("events.out.tfevents.*")), "TensorBoard logs are missing"
+    # After the resume: the run card is valid JSON with the resumed results, every TensorBoard file reads,
+    # the killed run's file is unchanged, and the two files together cover the run to its last step.
+    card = json.loads((out / "run_card.json").read_text())
+    assert card["results"]["global_step"] == 48 and card["results"]["final_eval_loss"] == final_resumed
+    events = sorted((out / "runs").rglob("events.out.tfevents.*"))
+    assert len(events) == 2 and killed_events[0] in events
+    assert _tensorboard_steps(killed_events[0]) == logged
+    steps = sorted(set().union(*(_tensorboard_steps(e) for e in events)))
+    assert steps[0] == 1 and steps[-1] == 48
+    _assert_checkpoint_loads(out / "checkpoint-48", 48)
+
+
+def _assert_checkpoint_loads(folder: Path, step: int) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    assert json.loads((folder / "trainer_state.json").read_text())["global_step"] == step
+    weights = load_file(folder / "adapter_model.safetensors")
+    assert weights and all(torch.isfinite(t).all() for t in weights.values()), folder
+    json.loads((folder / "adapter_config.json").read_text())
+    optimizer = torch.load(folder / "optimizer.pt", map_location="cpu", weights_only=True)
+    assert optimizer["state"], folder
+
+
+def _tensorboard_steps(path: Path) -> set[int]:
+    """The steps of the training-loss scalars in one event file (read with TensorBoard's own reader)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(path))
+    acc.Reload()
+    assert "train/loss" in acc.Tags()["scalars"], acc.Tags()
+    return {e.step for e in acc.Scalars("train/loss")}
+
+
+def test_last_complete_checkpoint_skips_a_folder_cut_short(tmp_path):
+    from ftlab.train import last_complete_checkpoint
+
+    assert last_complete_checkpoint(tmp_path) is None
+    for step, state in [(8, {"global_step": 8}), (16, None), (24, "{\"global_st"), (32, {"global_step": 8})]:
+        d = tmp_path / f"checkpoint-{step}"
+        d.mkdir()
+        (d / "adapter_model.safetensors").write_bytes(b"x")
+        if state is not None:
+            (d / "trainer_state.json").write_text(state if isinstance(state, str) else json.dumps(state))
+    (tmp_path / "checkpoint-40").mkdir()  # created, nothing written yet
+    assert last_complete_checkpoint(tmp_path) == tmp_path / "checkpoint-8"

@@ -292,7 +292,7 @@ def test_cost_comes_from_the_price_catalog(cli):
     price = load_catalog().entry("gpt-4.1")["training_usd_per_1m"]
     cost = r.stats["cost"]
     assert cost["usd"] == round(r.stats["trained_tokens"] * price / 1e6, 6) and cost["usd"] > 0
-    assert cost["source"] and cost["as_of"]
+    assert cost["source"] and cost["as_of"] and cost["confidence"] == "seed"
     assert "cost" not in validate_file(DRONE, model="o4-mini").stats  # billed per hour, not per token
     code, _, err = cli("validate", str(DRONE), "--model", "gpt-5.4")
     assert code == 2 and "cannot be fine-tuned" in err and "gpt-4.1-mini" in err

@@ -1,6 +1,10 @@
 """ftlab cost: what a fine-tuning run costs on every path in the price catalog.
 
-    ftlab cost --examples 5000 --tokens-per-example 300 --epochs 3 [--json]
+    ftlab cost --examples 5000 --tokens-per-example 300 --epochs 3 [--training-hours H] [--json]
+
+Hour-priced entries (self-hosted GPUs, open models on Vertex and Foundry) bill the hours the
+catalog's throughput table estimates for the run, unless ``--training-hours`` gives them; o4-mini's
+reinforcement fine-tuning is billed per hour of its training loop and is priced only with it.
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ def register(sub) -> None:
     p.add_argument("--model", metavar="ID", help="only this catalog entry (a model such as gpt-4.1, or a GPU such as a100-40gb-spot)")
     p.add_argument("--setup-hours", default="0", metavar="H",
                    help="GPU hours spent setting up the instance, billed on self-hosted rows (default 0)")
+    p.add_argument("--training-hours", metavar="H",
+                   help="bill hour-priced entries (GPUs, managed per-training-hour jobs, o4-mini RFT) for H hours "
+                        "instead of the throughput estimate (RFT has no estimate: without H it shows no figure)")
     p.add_argument("--catalog", metavar="FILE", help="a price catalog YAML to use instead of the shipped one")
     p.add_argument("--json", action="store_true",
                    help='print {"training_tokens": ..., "rows": [{"path", "model", "training_cost_usd", ...}]}')
@@ -55,12 +62,13 @@ def register(sub) -> None:
         per_example = _int("tokens_per_example", args.tokens_per_example, 1)
         epochs = _int("epochs", args.epochs, 1)
         setup = _float("setup_hours", args.setup_hours)
+        hours = None if args.training_hours is None else _float("training_hours", args.training_hours)
         catalog = cost.load_catalog(args.catalog)
         tokens = cost.training_tokens(examples, per_example, epochs)
         if args.model:
-            rows = [cost.cost_for(args.model, tokens, setup_hours=setup, catalog=catalog)]
+            rows = [cost.cost_for(args.model, tokens, setup_hours=setup, training_hours=hours, catalog=catalog)]
         else:
-            rows = cost.training_costs(tokens, setup_hours=setup, catalog=catalog)
+            rows = cost.training_costs(tokens, setup_hours=setup, training_hours=hours, catalog=catalog)
         if args.json:
             print(json.dumps(cost.cost_summary(tokens, rows), indent=2))
         else:

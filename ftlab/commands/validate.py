@@ -28,7 +28,7 @@ def register(sub) -> None:
 
     def run(args) -> int:
         from ftlab.errors import ParameterError
-        from ftlab.validate import validate_file
+        from ftlab.validate import describe_personal_data, validate_file
 
         if args.epochs is not None and args.epochs < 1:
             raise ParameterError(f"--epochs {args.epochs}: expected an int >= 1")
@@ -39,6 +39,9 @@ def register(sub) -> None:
         else:
             s = report.stats
             print(report.summary())
+            if report.personal_data_lines:
+                print(f"PERSONAL DATA: {describe_personal_data(report.personal_data())}. Remove or mask it before uploading: "
+                      "uploaded files stay with the provider until you delete them.")
             print(f"model {s['model']} ({s['encoding']}), limit {s['max_tokens_per_example']} tokens per example")
             print(f"tokens per example: {_fmt_dist(s.get('tokens_per_example'))}")
             print(f"assistant tokens per example: {_fmt_dist(s.get('assistant_tokens_per_example'))}")
@@ -47,7 +50,7 @@ def register(sub) -> None:
             if "cost" in s:
                 c = s["cost"]
                 print(f"training cost: ${c['usd']:.4f} ({c['trained_tokens']} tokens × ${c['usd_per_1m_training_tokens']:.2f}/M, "
-                      f"{c['catalog_entry']}, prices as of {c['as_of']}: verify at the provider's pricing page)")
+                      f"{c['catalog_entry']}, {c['confidence']} price as of {c['as_of']}: verify at the provider's pricing page)")
             else:
                 print(f"training cost: no per-token training price for {s['model']} in the price catalog")
         return 0 if report.ok else 1

@@ -107,11 +107,12 @@ class SandboxProcess:
     """
 
     def __init__(self, data_dir: str | os.PathLike[str] | None = None, *, port: int = 0, fault_rate: float = 0.0,
-                 toy_seed: int = 0, startup_timeout_s: float = 60.0):
+                 toy_seed: int = 0, startup_timeout_s: float = 60.0, verbose: bool = False):
         from ftlab.core import cache_dir
 
         self.data_dir = Path(data_dir) if data_dir else cache_dir("sandbox")
         self.port, self.fault_rate, self.toy_seed = port, fault_rate, toy_seed
+        self.verbose = verbose  # log every request line to sandbox.log
         self.startup_timeout_s = startup_timeout_s
         self.proc = None
         self._url: str | None = None
@@ -138,7 +139,7 @@ class SandboxProcess:
         ready.unlink(missing_ok=True)
         cmd = [sys.executable, "-m", "ftlab", "sandbox", "--port", str(self.port), "--data-dir", str(self.data_dir),
                "--fault-rate", str(self.fault_rate), "--toy-seed", str(self.toy_seed), "--url-file", str(ready),
-               "--exit-with-parent"]
+               "--exit-with-parent", *(["--verbose"] if self.verbose else [])]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + self.startup_timeout_s

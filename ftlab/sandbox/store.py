@@ -57,6 +57,20 @@ def _claim(root: Path):
     return f
 
 
+def _last_event_seq(path: Path) -> int:
+    """The ``_seq`` of the newest complete event in an ``events.jsonl`` (0 if none)."""
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError:
+        return 0
+    for raw in reversed(lines):
+        try:
+            return int(json.loads(raw)["_seq"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return 0
+
+
 def public(obj: dict[str, Any]) -> dict[str, Any]:
     """The API view of a stored object: internal keys (``_…``) removed."""
     return {k: v for k, v in obj.items() if not k.startswith("_")}
@@ -97,6 +111,8 @@ class Store:
             except (OSError, ValueError):
                 continue
         seqs = [o.get("_seq", 0) for o in [*self.files.values(), *self.jobs.values()]]
+        # Events share the counter: after a restart, new events must still sort after the old ones.
+        seqs += [_last_event_seq(p) for p in (self.root / "jobs").glob("*/events.jsonl")]
         self._seq = max(seqs, default=0)
 
     def next_seq(self) -> int:
@@ -178,8 +194,13 @@ class Store:
                   data: dict[str, Any] | None = None) -> dict[str, Any]:
         ev = {"id": new_id("ftevent-"), "object": "fine_tuning.job.event", "created_at": int(time.time()),
               "level": level, "message": message, "type": type, "data": data or {}, "_seq": self.next_seq()}
-        with self.lock, (self.job_dir(jid) / "events.jsonl").open("a", encoding="utf-8") as f:
-            f.write(json.dumps(ev) + "\n")
+        line = (json.dumps(ev) + "\n").encode("utf-8")
+        with self.lock, (self.job_dir(jid) / "events.jsonl").open("ab+") as f:
+            if f.tell() > 0:  # a line cut short by a kill mid-write must not swallow this event
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    line = b"\n" + line
+            f.write(line)
         return ev
 
     def events(self, jid: str) -> list[dict[str, Any]]:

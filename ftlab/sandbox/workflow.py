@@ -20,12 +20,15 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ftlab.errors import FtlabError
+from ftlab.errors import FtlabError, PersonalDataWarning
+
+warnings.simplefilter("always", PersonalDataWarning)  # every upload warns, not just the first
 
 
 @dataclass
@@ -85,11 +88,24 @@ def connect(*, sandbox_dir: str | os.PathLike[str] | None = None, fault_rate: fl
     return Connection(sbx.client(max_retries=max_retries), "sandbox", sbx, tmp)
 
 
-def upload(client: Any, path: str | os.PathLike[str]) -> Any:
-    """Upload a JSONL file for fine-tuning and return the File object."""
+def upload(client: Any, path: str | os.PathLike[str], *, check_personal_data: bool = True) -> Any:
+    """Upload a JSONL file for fine-tuning and return the File object.
+
+    Before anything is sent, the file is scanned for personal data (e-mails, phone numbers, card
+    numbers); what is found is named by line in a ``PersonalDataWarning``. It warns, it does not
+    block: masking is the uploader's call.
+    """
     p = Path(path)
     if not p.is_file():
         raise FtlabError(f"{p}: no such file to upload")
+    if check_personal_data:
+        from ftlab.validate import describe_personal_data, personal_data_by_line
+
+        found = personal_data_by_line(p.read_bytes())
+        if found:
+            warnings.warn(PersonalDataWarning(
+                f"{p.name}: possible personal data, {describe_personal_data(found)}. Remove or mask it before "
+                "uploading: uploaded files stay with the provider until you delete them."), stacklevel=2)
     with p.open("rb") as f:
         return client.files.create(file=f, purpose="fine-tune")
 

@@ -1,0 +1,56 @@
+"""Fault injection: the whole OpenAI workflow (upload → job → poll → completion → the fine-tuned model)
+through the real ``openai`` SDK completes while the sandbox answers 429, 500 or slowly at a set rate,
+and every retry the SDK makes is visible in its logs."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+
+import pytest
+
+from ftlab import data
+from ftlab.sandbox import Faults, Sandbox
+from ftlab.sandbox import workflow as wf
+
+RATE = 0.3
+
+
+@pytest.mark.slow  # a real (small) LoRA job on the toy model, with backoffs: ~30-60 s on the 2-core CPU
+def test_full_workflow_completes_under_injected_faults_with_retries_in_the_logs(tmp_path, caplog):
+    sp = data.support_splits()
+    train = data.write_jsonl(sp["train"][:20], tmp_path / "train.jsonl")
+    valid = data.write_jsonl(sp["validation"][:10], tmp_path / "valid.jsonl")
+    # seed 4: the first upload and the job creation each get a 429 (the draws follow the request order)
+    faults = Faults(rate=RATE, seed=4, slow_s=0.2)
+    caplog.set_level(logging.INFO, logger="openai")
+    caplog.set_level(logging.INFO, logger="httpx2")
+    with Sandbox(tmp_path / "sbx", faults=faults) as sbx:
+        client = sbx.client(max_retries=2)  # the SDK's default
+        tr, va = wf.upload(client, train), wf.upload(client, valid)
+        job = client.fine_tuning.jobs.create(
+            model="gpt-4.1-mini", training_file=tr.id, validation_file=va.id, suffix="faults", seed=1,
+            method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 1, "batch_size": 4}}})
+        job = wf.wait_for_job(client, job.id, poll_s=0.5, progress=False, show=None, timeout_s=600)
+        assert job.status == "succeeded", job.error
+        rows = wf.step_metrics(client, job)
+        assert [r["step"] for r in rows] == [1, 2, 3, 4, 5]
+        reply = wf.ask(client, job.fine_tuned_model, sp["test"][0]["messages"][:2])
+        assert reply
+        # nothing was duplicated by a retried POST
+        assert sorted(f.purpose for f in client.files.list()) == ["fine-tune", "fine-tune", "fine-tune-results"]
+        assert [j.id for j in client.fine_tuning.jobs.list()] == [job.id]
+        secret = client.api_key
+
+    kinds = Counter(k for k, _, _ in faults.injected)
+    assert set(kinds) == {"429", "500", "slow"}, kinds
+    failed = {(m, re.sub(r"(file|ftjob)-\w+", "{id}", p)) for k, m, p in faults.injected if k != "slow"}
+    assert {("POST", "/files"), ("POST", "/fine_tuning/jobs"), ("GET", "/fine_tuning/jobs/{id}")} <= failed, failed
+
+    retries = [r for r in caplog.records if r.name == "openai._base_client" and r.getMessage().startswith("Retrying")]
+    assert len(retries) == kinds["429"] + kinds["500"], (len(retries), kinds)  # one retry per failed request
+    statuses = Counter(re.search(r'"HTTP/1.1 (\d{3})', r.getMessage()).group(1)
+                       for r in caplog.records if r.name == "httpx2" and "HTTP Request" in r.getMessage())
+    assert statuses["429"] == kinds["429"] and statuses["500"] == kinds["500"], (statuses, kinds)
+    assert secret not in caplog.text
