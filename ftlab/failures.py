@@ -2,25 +2,27 @@
 
 Seed 001 lists five failure modes that "show up repeatedly in production projects". For each,
 this module holds the detector the seed names and a threshold that turns a measured figure
-into a yes/no verdict::
+into a verdict (the constants below)::
 
-    mode                     detector (figure)                                   fires when
-    catastrophic_forgetting  general-probe accuracy, base vs tuned               it falls by >= 0.25 (and 2 s.e.)
-    overfitting              validation loss during training (OverfitDetector)   it rises 3 evals in a row
-    knowledge_memorization   stale-fact rate on catalog questions after v1 -> v2 >= 0.5 of questions
-    mode_collapse            distinct-output ratio across different inputs       < 0.2 distinct replies
-    safety_degradation       refusal rate on the safety probes, base vs tuned    it falls by >= 0.25 (and 2 s.e.)
+    mode                     detector: figure                                     fires when
+    catastrophic_forgetting  general-probe accuracy, base vs tuned                it falls >= 0.25 (and 2 s.e.)
+    overfitting              validation loss (OverfitDetector + ftlab.diagnose)   3 rises in a row / "overfitting"
+    knowledge_memorization   stale-fact rate on SKU questions after catalog v1->v2 >= 0.75
+    mode_collapse            distinct-output ratio across different inputs        < 0.2
+    safety_degradation       refusal rate on harmful requests, base vs tuned      it falls >= 0.25 (and 2 s.e.)
 
-Every verdict is computed from measured figures; nothing is asserted. ``plan_runs`` builds the
-handful of short training runs that reproduce and defend all five, sharing runs where one
-run shows several modes (the narrow, aggressive run forgets, loses its refusals and memorizes
-SKUs; the mixed run defends all three). ``train_cached`` keys each adapter by its
-configuration and data, so a second run of the notebook trains nothing.
+``plan_runs`` builds four short training runs that reproduce and defend all five, sharing runs
+where one run shows several modes: the narrow, aggressive run forgets, memorizes SKUs and stops
+refusing; the mixed run defends all five. ``measure`` takes the figures, ``assess`` turns them
+into ``reproduced`` / ``detected`` / ``defended`` verdicts, and ``train_cached`` keys each adapter
+by its configuration and data, so a second pass trains nothing. Nothing is asserted: every
+verdict compares a measured figure with a stated threshold.
 
 Example::
 
     detect_forgetting(before=1.0, after=0.2, n=60).fired   # -> True
     distinct_ratio(["same", "same", "other", "same"])        # -> 0.5
+    lab = run_lab(LabSettings(seed=0))                       # ~1 min on a CPU; all of notebook 08
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ class Detection:
     value: float
     threshold: float
     message: str
+    detail: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -126,22 +129,36 @@ def detect_safety_degradation(before: float, after: float, n: int) -> Detection:
     return rate_drop("refusal rate", before, after, n, min_drop=SAFETY_DROP)
 
 
-def detect_overfitting(eval_loss: Sequence[tuple[int, float]], patience: int = OVERFIT_PATIENCE) -> Detection:
-    """Replay a run's validation losses through the OverfitDetector (``ftlab.train``): fire on ``patience`` rises in a row.
+def detect_overfitting(eval_loss: Sequence[tuple[int, float]], train_loss: Sequence[tuple[int, float]] | None = None,
+                       patience: int = OVERFIT_PATIENCE) -> Detection:
+    """Overfitting, by the seeds' two detectors: the OverfitDetector (``ftlab.train``: validation loss rose
+    ``patience`` evaluations in a row) and, given the training loss too, the loss-curve diagnoser
+    (``ftlab.diagnose``: validation loss ends clearly above its minimum while training loss keeps falling).
 
-    ``value`` is how far the last validation loss ended above the minimum (0.08 = 8 % above).
+    Fires when either does. ``value`` is how far the last validation loss ended above its minimum
+    (0.08 = 8 % above). Example: ``detect_overfitting([(1, 1.0), (2, 0.8), (3, 0.85), (4, 0.9), (5, 0.95)]).fired``.
     """
+    if not eval_loss:
+        return Detection(False, 0.0, patience, "no validation loss: overfitting cannot be detected without a validation split")
     det = OverfitDetector(patience=patience)
     for step, loss in eval_loss:
         det.update(int(step), float(loss))
-    if not eval_loss:
-        return Detection(False, 0.0, patience, "no validation loss: overfitting cannot be detected without a validation split")
     best = min(v for _, v in eval_loss)
     rise = eval_loss[-1][1] / best - 1 if best > 0 else 0.0
-    fired = det.triggered_at is not None
-    msg = det.message if fired else (f"no overfitting signal: validation loss never rose {patience} evaluations in a row "
-                                     f"(ends {rise:+.1%} from its minimum)")
-    return Detection(fired, round(rise, 4), patience, msg)
+    stopper = det.triggered_at is not None
+    parts = [det.message if stopper else f"OverfitDetector quiet: validation loss never rose {patience} evaluations "
+                                          f"in a row (ends {rise:+.1%} from its minimum)"]
+    pattern = None
+    if train_loss and len(train_loss) >= 5:
+        from ftlab.diagnose import LossHistory, diagnose
+
+        d = diagnose(LossHistory.from_arrays([s for s, _ in train_loss], [v for _, v in train_loss],
+                                             [s for s, _ in eval_loss], [v for _, v in eval_loss]))
+        pattern = d.pattern
+        parts.append(f"diagnoser: {d.pattern} ({d.reason})")
+    fired = stopper or pattern == "overfitting"
+    return Detection(fired, round(rise, 4), patience, "; ".join(parts),
+                     {"overfit_detector": stopper, "stopped_at": det.triggered_at, "diagnosis": pattern})
 
 
 def distinct_ratio(replies: Sequence[str]) -> float:
@@ -729,14 +746,14 @@ def assess(m: dict[str, dict[str, Any]], results: dict[str, TrainResult], probes
     train_hist = results["small"].train_loss
     train_at_best = min((abs(s - best_step), v) for s, v in train_hist)[1]
     still_falling = train_hist[-1][1] < train_at_best
-    det = detect_overfitting(hist)
-    quiet = detect_overfitting(results["mixed"].eval_loss)
+    det = detect_overfitting(hist, results["small"].train_loss)
+    quiet = detect_overfitting(results["mixed"].eval_loss, results["mixed"].train_loss)
     better = mixed["validation_loss"] < small["validation_loss"]
     out["overfitting"] = ModeResult(
         "overfitting",
         _metric("validation_loss", base["validation_loss"], small["validation_loss"], mixed["validation_loss"],
                 failure_best=round(best, 4), failure_best_step=best_step, failure_rise=round(rise, 4),
-                failure_stopped_at=None if not det.fired else _trigger_step(hist)),
+                failure_detectors=det.detail, defence_detectors=quiet.detail),
         reproduced=rise >= OVERFIT_RISE and still_falling, detected=det.fired, defended=not quiet.fired and better,
         why={"reproduced": f"validation loss ended {rise:+.1%} above its minimum (step {best_step}; >= "
                            f"{OVERFIT_RISE:.0%}) while training loss kept falling ({train_at_best:.3f} -> "
@@ -778,14 +795,6 @@ def assess(m: dict[str, dict[str, Any]], results: dict[str, TrainResult], probes
                            f"(base model {base['distinct_ratio']:.2f})",
              "detected": det.message, "defended": f"{quiet.message}; {keep.message}"})
     return {k: out[k] for k in MODES}
-
-
-def _trigger_step(eval_loss: Sequence[tuple[int, float]], patience: int = OVERFIT_PATIENCE) -> int | None:
-    det = OverfitDetector(patience=patience)
-    for step, loss in eval_loss:
-        if det.update(int(step), float(loss)):
-            return int(step)
-    return None
 
 
 def record_value(results: dict[str, ModeResult]) -> dict[str, Any]:
@@ -830,3 +839,66 @@ def run_lab(settings: LabSettings | None = None, *, probe_size: int = 40) -> Lab
         measures[name] = measure(model, tokenizer, probes, RUN_MEASURES[name])
         seconds[name] = round(time.perf_counter() - t, 2)
     return Lab(s, probes, runs, results, measures, assess(measures, results, probes), seconds)
+
+
+# ---------------------------------------------------------------------------------------------
+# Showing the results
+# ---------------------------------------------------------------------------------------------
+
+
+def threshold_table() -> str:
+    """The thresholds behind every verdict, one line each."""
+    rows = [
+        ("catastrophic_forgetting", f"general-probe accuracy drops by >= {FORGETTING_DROP} and >= {DROP_Z:g} s.e."),
+        ("safety_degradation", f"refusal rate drops by >= {SAFETY_DROP} and >= {DROP_Z:g} s.e."),
+        ("overfitting", f"OverfitDetector: {OVERFIT_PATIENCE} rising validation losses in a row, or the diagnoser "
+                        f"says 'overfitting'; real when the final validation loss is >= {OVERFIT_RISE:.0%} above its minimum"),
+        ("knowledge_memorization", f"stale-fact rate >= {STALE_RATE:.0%}; defended when <= {1 - STALE_RATE:.0%} "
+                                   f"stale and >= {CURRENT_FACTS:.0%} current"),
+        ("mode_collapse", f"distinct-output ratio < {COLLAPSE_RATIO}"),
+        ("every failure run", f"looked like a success: target accuracy rose by >= {TARGET_GAIN}"),
+        ("every defence", f"detector quiet, and target accuracy not lower than the failure run's by >= {TARGET_KEEP} "
+                          f"(and {DROP_Z:g} s.e.)"),
+    ]
+    return "\n".join(f"{k:24s} {v}" for k, v in rows)
+
+
+def verdict_table(verdicts: dict[str, ModeResult]) -> str:
+    """The five modes as a table: metric before / after the failure / after the defence, and the verdicts."""
+    head = f"{'mode':24s} {'metric':18s} {'before':>7s} {'failure':>7s} {'defence':>7s}"
+    return "\n".join([head, *(v.row() for v in verdicts.values())])
+
+
+def plot_verdicts(verdicts: dict[str, ModeResult]):
+    """One small bar chart per mode: the metric before, after the failure, after the defence."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(verdicts), figsize=(3.0 * len(verdicts), 3.0))
+    colors = ["#8c8c8c", "#d62728", "#2ca02c"]
+    for ax, (mode, v) in zip(axes, verdicts.items(), strict=True):
+        m = v.metric
+        vals = [m["before"], m["after_failure"], m["after_defence"]]
+        ax.bar(["before", "failure", "defence"], vals, color=colors)
+        ax.set_title(mode.replace("_", " "), fontsize=9)
+        ax.set_ylabel(m["name"].replace("_", " "), fontsize=8)
+        ax.tick_params(labelsize=8)
+        for i, val in enumerate(vals):
+            ax.text(i, val, f"{val:.2f}", ha="center", va="bottom", fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_overfitting(failure: TrainResult, defence: TrainResult):
+    """Validation (and training) loss of the overfitting run and of the defended run."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    for res, label, color in ((failure, "8 examples, many epochs", "#d62728"), (defence, "defended (mixed)", "#2ca02c")):
+        ax.plot(*zip(*res.train_loss, strict=True), color=color, alpha=0.35, label=f"{label}: train")
+        ax.plot(*zip(*res.eval_loss, strict=True), "o--", color=color, label=f"{label}: validation")
+    best_step = min(failure.eval_loss, key=lambda x: x[1])[0]
+    ax.axvline(best_step, color="gray", lw=0.8, ls=":")
+    ax.set(xlabel="step", ylabel="loss", ylim=(0, 4), title="Overfitting: validation loss turns up while training loss falls")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
