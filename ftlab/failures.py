@@ -404,25 +404,31 @@ def _run_key(cfg: TrainConfig, train_rows, eval_rows) -> str:
 
 
 def train_cached(cfg: TrainConfig, train_rows: Sequence[dict[str, Any]], eval_rows=None, *, use_cache: bool = True,
-                 callbacks: Sequence[Any] = ()) -> tuple[TrainResult, bool]:
+                 callbacks: Sequence[Any] = (), root: str | Path | None = None) -> tuple[TrainResult, bool]:
     """``ftlab.train.train`` with a cache: the same configuration and data reuse the saved adapter.
 
     Returns ``(result, cached)``. The cache lives in ``$FTLAB_CACHE/adapters/<key>`` (the key hashes
     the configuration without ``output_dir``, the examples, the base model and the library
     versions); a lock file makes a second process wait for the first instead of training twice.
-    With ``use_cache=False`` it trains into ``cfg.output_dir`` as usual.
+    With ``use_cache=False`` it trains into ``cfg.output_dir`` as usual; ``root`` overrides the cache folder.
     """
     if not use_cache:
         return train(cfg, list(train_rows), eval_rows, callbacks=callbacks), False
     key = _run_key(cfg, train_rows, eval_rows)
-    root = cache_dir("adapters")
+    root = Path(root) if root is not None else cache_dir("adapters")
+    root.mkdir(parents=True, exist_ok=True)
     folder = root / key
     with open(root / f".{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             done = folder / "ftlab_result.json"
             if done.exists():
-                return TrainResult(**json.loads(done.read_text())), True
+                saved = json.loads(done.read_text())
+                for k in ("train_loss", "eval_loss"):
+                    saved[k] = [tuple(x) for x in saved[k]]
+                result = TrainResult(**saved)
+                if (Path(result.adapter_dir) / "adapter_config.json").exists():
+                    return result, True
             shutil.rmtree(folder, ignore_errors=True)
             result = train(replace(cfg, output_dir=str(folder)), list(train_rows), eval_rows, callbacks=callbacks)
             for ckpt in folder.glob("checkpoint-*"):
