@@ -370,6 +370,7 @@ def sft_config(cfg: TrainConfig, *, has_eval: bool, extra: dict[str, Any] | None
         dataloader_num_workers=0,
         disable_tqdm=False,
         logging_first_step=True,
+        logging_nan_inf_filter=False,  # a diverged run logs NaN, not a misleading 0.0 (the diagnoser needs it)
     )
     if has_eval and cfg.eval_steps:
         kwargs.update(eval_strategy="steps", eval_steps=cfg.eval_steps, load_best_model_at_end=True,
