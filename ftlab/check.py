@@ -327,3 +327,68 @@ def merged_weight(w_merged: Any, lora_layer: Any, merged_model_weight: Any = Non
         if torch.allclose(got, delta, atol=tol, rtol=1e-4):
             raise _wrong(name, "that is only the update ΔW: add it to the base weight W")
         raise _wrong(name, f"off by up to {float((got - want).abs().max()):.3g}: W + (lora_alpha / r) · B · A")
+
+
+# ---------------------------------------------------------------------------------------------
+# 08 · failure modes
+# ---------------------------------------------------------------------------------------------
+
+# Seed 001's "Defense" column, lettered in an order that does not follow the modes.
+FAILURE_DEFENCES = {
+    "A": "Fine-tune for behavior (format, tone, reasoning style); use RAG or tools for facts",
+    "B": "Run safety eval suite post-training; compare refusal rates on adversarial prompts",
+    "C": "Validation split + OverfitDetector callback; stop at 1-3 epochs; add data diversity",
+    "D": "Eval on diverse benchmarks before/after; use lower learning rate; include general examples in "
+         "training mix (5-10%)",
+    "E": "Check training data diversity; shuffle thoroughly; add entropy penalty; inspect outlier inputs",
+}
+_SEED_DEFENCE = {"catastrophic_forgetting": "D", "overfitting": "C", "knowledge_memorization": "A",
+                 "mode_collapse": "E", "safety_degradation": "B"}
+_SYMPTOM = {
+    "catastrophic_forgetting": "general-task accuracy drops after fine-tuning",
+    "overfitting": "validation loss diverges from training loss",
+    "knowledge_memorization": "the model 'knows' facts from training data rather than current ground truth",
+    "mode_collapse": "the model outputs the same format or phrase for all inputs",
+    "safety_degradation": "the model complies with requests the base model refused",
+}
+
+
+@exercise("08", "Pick the defence for each failure mode", """
+Seed 001 gives one defence for each failure mode. Match them: set `defence` to a dict from each mode
+(`"catastrophic_forgetting"`, `"overfitting"`, `"knowledge_memorization"`, `"mode_collapse"`,
+`"safety_degradation"`) to the letter of its defence:
+
+- **A**: fine-tune for behaviour (format, tone, reasoning style); use RAG or tools for facts
+- **B**: run a safety eval suite after training; compare refusal rates on adversarial prompts
+- **C**: validation split + OverfitDetector callback; stop at 1-3 epochs; add data diversity
+- **D**: eval on diverse benchmarks before/after; lower learning rate; general examples in the mix (5-10 %)
+- **E**: check training data diversity; shuffle thoroughly; entropy penalty; inspect outlier inputs
+
+The four runs above used each of these (except the entropy penalty).
+""")
+def failure_defence(defence: Any) -> bool:
+    """Right when ``defence`` maps each of the five failure modes to the letter of seed 001's defence.
+
+    Example: ``failure_defence({"catastrophic_forgetting": "D", "overfitting": "C", "knowledge_memorization": "A",
+    "mode_collapse": "E", "safety_degradation": "B"})`` is right.
+    """
+    name = "failure_defence"
+    _unanswered(name, defence=defence)
+    if not isinstance(defence, dict):
+        raise _wrong(name, f"defence should be a dict {{mode: letter}}, got {type(defence).__name__}")
+    got = {str(k).strip().lower().replace(" ", "_"): str(v).strip().upper() for k, v in defence.items()}
+    missing = [m for m in _SEED_DEFENCE if m not in got]
+    unknown = [m for m in got if m not in _SEED_DEFENCE]
+    if unknown:
+        raise _wrong(name, f"unknown mode(s) {', '.join(unknown)}; the five are {', '.join(_SEED_DEFENCE)}")
+    if missing:
+        raise _wrong(name, f"give a letter for every mode; missing: {', '.join(missing)}")
+    bad_letters = sorted({v for v in got.values() if v not in FAILURE_DEFENCES})
+    if bad_letters:
+        raise _wrong(name, f"{', '.join(bad_letters)}: pick letters from A-E")
+    wrong = [m for m in _SEED_DEFENCE if got[m] != _SEED_DEFENCE[m]]
+    if wrong:
+        m = wrong[0]
+        raise _wrong(name, f"{len(wrong)} of 5 wrong, e.g. {m}: its symptom is that {_SYMPTOM[m]}; "
+                           f"which defence removes that cause?")
+    return _right(name, "all five match seed 001's table; notebook 08 measured whether each defence worked")

@@ -242,6 +242,24 @@ def test_merged_weight_check(tiny_llama):
         check.merged_weight(right, layer, torch.zeros_like(right))
 
 
+def test_failure_defence_check():
+    from ftlab.failures import MODES
+
+    right = {"catastrophic_forgetting": "D", "overfitting": "C", "knowledge_memorization": "A",
+             "mode_collapse": "E", "safety_degradation": "B"}
+    assert set(right) == set(MODES) and set(right.values()) == set(check.FAILURE_DEFENCES)
+    assert check.failure_defence(right) is True
+    assert check.failure_defence({k.replace("_", " ").title(): v.lower() for k, v in right.items()}) is True
+    swapped = {**right, "catastrophic_forgetting": "B", "safety_degradation": "D"}
+    for wrong, message in [(swapped, "2 of 5 wrong, e.g. catastrophic_forgetting: its symptom"),
+                           ({**right, "overfitting": "F"}, "letters from A-E"),
+                           ({k: v for k, v in right.items() if k != "mode_collapse"}, "missing: mode_collapse"),
+                           ({**right, "hallucination": "A"}, "unknown mode"),
+                           (["D", "C", "A", "E", "B"], "should be a dict")]:
+        with pytest.raises(check.ExerciseIncorrect, match=message):
+            check.failure_defence(wrong)
+
+
 def test_a_passing_check_records_its_figure():
     from ftlab.figures import recorded
 
