@@ -1,6 +1,6 @@
-"""One-click: "Open in Colab" and "Launch Binder" badges, and the Colab setup.
+"""One-click: "Open in Colab" and "Launch Binder" links, and the Colab setup.
 
-Every notebook starts with a Markdown cell of badges (before the ``parameters`` cell, which stays
+Every notebook starts with a Markdown cell of the two links (before the ``parameters`` cell, which stays
 the first code cell) and has, right after the parameters cell, the Colab setup cell::
 
     # Colab only: clone ftlab and install its pinned dependencies (Colab has torch). Elsewhere: nothing.
@@ -15,8 +15,8 @@ first: it clones the repository and runs ``python -m ftlab.oneclick colab-setup`
 which installs ftlab and its dependencies pinned by ``constraints.txt``, leaving Colab's own torch
 (and its CUDA libraries) alone. Outside Colab the cell does nothing.
 
-The badges point at ``GITHUB_REPO`` on branch ``BRANCH``, unless ``git remote`` names a GitHub
-repository (``repo_slug``). ``python -m ftlab.oneclick write`` adds or updates the badge and
+The links point at ``GITHUB_REPO`` on branch ``BRANCH``, unless ``git remote`` names a GitHub
+repository (``repo_slug``). ``python -m ftlab.oneclick write`` adds or updates the link and
 setup cells in every notebook; ``tests/test_oneclick.py`` checks them.
 """
 
@@ -72,11 +72,19 @@ def binder_url(path: str = START_NOTEBOOK, slug: str | None = None, branch: str 
     return f"https://mybinder.org/v2/gh/{slug or repo_slug()}/{branch}?urlpath={quote('lab/tree/' + path, safe='')}"
 
 
-def badges_markdown(path: str, slug: str | None = None, branch: str = BRANCH) -> str:
-    """The Markdown of the two badges for one notebook."""
+def badges_markdown(path: str, slug: str | None = None, branch: str = BRANCH, *, images: bool = False) -> str:
+    """The Markdown of the two links for one notebook.
+
+    Plain text links by default: a notebook opened offline must not fetch anything (the browser test
+    checks it), and badge images are fetched from the two sites. ``images=True`` gives the usual
+    badge images, for the README.
+    """
     slug = slug or repo_slug()
-    return (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(path, slug, branch)}) "
-            f"[![Launch Binder](https://mybinder.org/badge_logo.svg)]({binder_url(path, slug, branch)})")
+    colab, binder = colab_url(path, slug, branch), binder_url(path, slug, branch)
+    if images:
+        return (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab}) "
+                f"[![Launch Binder](https://mybinder.org/badge_logo.svg)]({binder})")
+    return f"**[▶ Open in Colab]({colab})** · **[▶ Launch Binder]({binder})**"
 
 
 def colab_cell(slug: str | None = None, branch: str = BRANCH) -> str:

@@ -18,7 +18,11 @@ from ftlab import oneclick
 from tests.conftest import NOTEBOOKS, ROOT
 
 BOOKS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-LINK = re.compile(r"\)\]\((https://[^)\s]+)\)")  # a badge: [![alt](image)](target)
+LINK = re.compile(r"(?<!!)\[[^\[\]]*\]\((https://[^)\s]+)\)|\)\]\((https://[^)\s]+)\)")  # [text](url), [![img](src)](url)
+
+
+def _links(markdown: str) -> list[str]:
+    return [a or b for a, b in LINK.findall(markdown)]
 
 
 def _cells(path: Path) -> list[dict]:
@@ -50,13 +54,14 @@ def test_badges_first_and_point_at_this_notebook_in_this_repo(path):
     first = cells[0]
     assert first["cell_type"] == "markdown" and oneclick.BADGE_TAG in first["metadata"].get("tags", []), \
         f"{path.name}: run `python -m ftlab.oneclick write` to add the badges"
-    links = LINK.findall(_src(first))
+    links = _links(_src(first))
+    assert "![" not in _src(first), "no images: an offline notebook must not fetch badge images"
     hosts = sorted(urlparse(u).netloc for u in links)
     assert hosts == ["colab.research.google.com", "mybinder.org"]
     for url in links:
         rel = _target(url, slug)
         assert rel == path.relative_to(ROOT).as_posix() and (ROOT / rel).is_file()
-    assert "Open In Colab" in _src(first) and "Launch Binder" in _src(first)
+    assert "Open in Colab" in _src(first) and "Launch Binder" in _src(first)
 
 
 @pytest.mark.parametrize("path", BOOKS, ids=lambda p: p.stem)
@@ -76,7 +81,7 @@ def test_write_is_idempotent(tmp_path):
 def test_readme_badges_open_the_start_notebook():
     readme = (ROOT / "README.md").read_text()
     slug = oneclick.repo_slug()
-    urls = [u for u in LINK.findall(readme) if "colab.research" in u or "mybinder.org/v2" in u]
+    urls = [u for u in _links(readme) if "colab.research.google.com/github" in u or "mybinder.org/v2" in u]
     assert len(urls) >= 2
     assert {_target(u, slug) for u in urls} == {oneclick.START_NOTEBOOK}
 
