@@ -16,10 +16,12 @@ layer module(s)                   stage
 5     diagnose                    loss-curve diagnosis
 6     merge                       merging adapters and exporting
 7     evaluate                    baseline comparison, forgetting and safety
-8     failures, cloud, scale      failure modes, managed clouds, multi-GPU
+8     failures, cloud, scale,     failure modes, managed clouds, multi-GPU,
+      check, exercises            exercise checks and exercise notebooks
 ====  ==========================  ===============================================
 
-``runner`` and ``cli`` sit on top and may import anything.
+``runner``, ``sweep`` (parameter sweeps), ``oneclick`` (Colab/Binder) and ``cli`` sit on top
+and may import anything.
 """
 
 from ftlab import offline as _offline

@@ -427,3 +427,20 @@ def write_toy_files(folder: str | os.PathLike[str], seed: int = 0) -> dict[str, 
     files["upload"] = write_upload_file(folder / "support_upload.jsonl", 50, seed)
     files["malformed"] = write_malformed_file(folder / "support_malformed.jsonl", seed)
     return files
+
+
+def support_mix(seed: int = 0, *, n_general: int = 100, n_safety: int = 60, mix_seed: int = 77) -> list[dict[str, Any]]:
+    """The support training split mixed with general-skill examples and refusals, shuffled.
+
+    The seeds' defence against catastrophic forgetting and safety degradation: "include general
+    examples in training mix" and "edge-case refusals". The refusals come under the shop's system
+    prompt, the context the fine-tuned model will serve in. Probe sets are drawn differently
+    (``probe=True``), so they stay held out.
+
+    Example: ``len(support_mix(0)) == 1020 + 100 + 60``.
+    """
+    rows = list(support_splits(seed)["train"])
+    rows += general_examples(n_general, seed=mix_seed)
+    rows += safety_examples(n_safety, seed=mix_seed, system=SUPPORT_SYSTEM)
+    random.Random(f"mix-{seed}-{mix_seed}").shuffle(rows)
+    return rows

@@ -27,19 +27,15 @@ Example::
 
 from __future__ import annotations
 
-import fcntl
-import json
 import math
 import random
 import re
-import shutil
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ftlab.core import cache_dir, stable_hash
 from ftlab.data import (
     INTENTS,
     SUPPORT_SYSTEM,
@@ -50,8 +46,9 @@ from ftlab.data import (
     support_splits,
 )
 from ftlab.errors import FtlabError
-from ftlab.toymodel import TOY_MODEL_ID, resolve_model
+from ftlab.toymodel import TOY_MODEL_ID
 from ftlab.train import OverfitDetector, TrainConfig, TrainResult, train
+from ftlab.train import train_cached as _train_cached
 
 MIX_GENERAL = 128  # general-skill examples mixed into the defended run (~24 % of it)
 MIX_REFUSALS = 24  # refusal examples (in the shop's context) mixed into the defended run
@@ -388,55 +385,16 @@ def one_per_intent(rows: Sequence[dict[str, Any]], per_intent: int = 1) -> list[
 # ---------------------------------------------------------------------------------------------
 # Cached training: each adapter is keyed by its configuration and data
 # ---------------------------------------------------------------------------------------------
-CACHE_VERSION = 1
-
-
-def _run_key(cfg: TrainConfig, train_rows, eval_rows) -> str:
-    from importlib.metadata import version
-
-    conf = {k: v for k, v in asdict(cfg).items() if k not in ("output_dir", "report_to", "data_version")}
-    libs = {name: version(name) for name in ("torch", "transformers", "trl", "peft")}
-    base = resolve_model(cfg.model_id, seed=cfg.toy_seed)
-    rows = [r["messages"] for r in train_rows]
-    evals = [r["messages"] for r in eval_rows] if eval_rows is not None else None
-    return stable_hash([CACHE_VERSION, conf, libs, Path(base).name if cfg.model_id == TOY_MODEL_ID else base,
-                        rows, evals], 16)
-
-
 def train_cached(cfg: TrainConfig, train_rows: Sequence[dict[str, Any]], eval_rows=None, *, use_cache: bool = True,
                  callbacks: Sequence[Any] = (), root: str | Path | None = None) -> tuple[TrainResult, bool]:
-    """``ftlab.train.train`` with a cache: the same configuration and data reuse the saved adapter.
+    """``ftlab.train.train_cached`` (one adapter per configuration + data), returning ``(result, cached)``.
 
-    Returns ``(result, cached)``. The cache lives in ``$FTLAB_CACHE/adapters/<key>`` (the key hashes
-    the configuration without ``output_dir``, the examples, the base model and the library
-    versions); a lock file makes a second process wait for the first instead of training twice.
     With ``use_cache=False`` it trains into ``cfg.output_dir`` as usual; ``root`` overrides the cache folder.
     """
-    if not use_cache:
+    if not use_cache or callbacks:
         return train(cfg, list(train_rows), eval_rows, callbacks=callbacks), False
-    key = _run_key(cfg, train_rows, eval_rows)
-    root = Path(root) if root is not None else cache_dir("adapters")
-    root.mkdir(parents=True, exist_ok=True)
-    folder = root / key
-    with open(root / f".{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            done = folder / "ftlab_result.json"
-            if done.exists():
-                saved = json.loads(done.read_text())
-                for k in ("train_loss", "eval_loss"):
-                    saved[k] = [tuple(x) for x in saved[k]]
-                result = TrainResult(**saved)
-                if (Path(result.adapter_dir) / "adapter_config.json").exists():
-                    return result, True
-            shutil.rmtree(folder, ignore_errors=True)
-            result = train(replace(cfg, output_dir=str(folder)), list(train_rows), eval_rows, callbacks=callbacks)
-            for ckpt in folder.glob("checkpoint-*"):
-                shutil.rmtree(ckpt, ignore_errors=True)
-            done.write_text(json.dumps(result.to_dict()))
-            return result, False
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    result = _train_cached(cfg, list(train_rows), eval_rows, cache=root)
+    return result, result.cached
 
 
 # ---------------------------------------------------------------------------------------------

@@ -47,11 +47,78 @@ def numbered_notebooks(folder: Path, only: list[str] | None = None) -> list[Path
     return books
 
 
+def parse_value(raw: str) -> Any:
+    """A parameter value from the command line, read as YAML: ``3`` -> 3, ``2e-4`` -> 0.0002, ``true`` -> True.
+
+    Text that is not valid YAML stays text. (YAML 1.1 reads ``2e-4`` as text; a number is meant.)
+    """
+    import yaml
+
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+    if isinstance(value, str):
+        try:
+            return float(value) if re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", value) else value
+        except ValueError:
+            return value
+    return value
+
+
+def resolve_notebook(name: str | os.PathLike[str], notebooks_dir: str | os.PathLike[str] | None = None) -> Path:
+    """One notebook by path, or by number or name in the notebooks folder (``"04"``, ``"04_qlora_training"``)."""
+    path = Path(name)
+    if path.suffix == ".ipynb" and path.is_file():
+        return path
+    books = numbered_notebooks(find_notebooks_dir(notebooks_dir), [str(name)])
+    if len(books) != 1:
+        raise FtlabError(f"{name} matches {len(books)} notebooks ({', '.join(b.name for b in books)}); name one")
+    return books[0]
+
+
 def declared_parameters(path: Path) -> dict[str, dict[str, Any]]:
     """The parameters a notebook declares in its ``parameters`` cell (papermill's inspection)."""
+    import logging
+
     import papermill
 
-    return papermill.inspect_notebook(str(path))
+    log = logging.getLogger("papermill")
+    level = log.level
+    log.setLevel(logging.ERROR)  # papermill warns about comments it cannot parse for --help-notebook
+    try:
+        found = dict(papermill.inspect_notebook(str(path)))
+    finally:
+        log.setLevel(level)
+    # papermill's line parser skips a parameter whose comment holds '=' or quotes; ast does not.
+    for name, info in _parameters_cell_names(path).items():
+        found.setdefault(name, info)
+    return found
+
+
+def _parameters_cell_names(path: Path) -> dict[str, dict[str, Any]]:
+    import ast
+
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            try:
+                tree = ast.parse(src)
+            except SyntaxError:
+                return {}
+            out = {}
+            for node in tree.body:
+                if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                    out[node.target.id] = {"name": node.target.id, "inferred_type_name": ast.unparse(node.annotation),
+                                           "default": ast.unparse(node.value) if node.value else "None", "help": ""}
+                elif isinstance(node, ast.Assign):
+                    for t in node.targets:
+                        if isinstance(t, ast.Name):
+                            out[t.id] = {"name": t.id, "inferred_type_name": "None", "default": ast.unparse(node.value),
+                                         "help": ""}
+            return out
+    return {}
 
 
 @dataclass
@@ -228,14 +295,7 @@ def run_all(
 
 
 def main_run(args) -> int:
-    params: dict[str, Any] = {}
-    import yaml
-
-    for name, raw in args.parameter or []:
-        try:
-            params[name] = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            params[name] = raw
+    params = {name: parse_value(raw) for name, raw in args.parameter or []}
     out_dir, results = run_all(
         out=args.out,
         parameters=params,

@@ -11,15 +11,17 @@ bitsandbytes' 4-bit layers also run on the CPU, so the toy run is real QLoRA too
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ftlab.core import file_sha256, seed_everything, stable_hash, tune_cpu_threads
+from ftlab.core import cache_dir, file_sha256, seed_everything, stable_hash, tune_cpu_threads
 from ftlab.errors import FtlabError
 from ftlab.runcard import hardware, library_versions, write_run_card
 from ftlab.toymodel import TOY_MODEL_ID, resolve_model
@@ -100,6 +102,7 @@ class TrainResult:
     global_step: int
     seconds: float
     trainer_state: str
+    cached: bool = False  # True when train_cached reused an identical earlier run
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -367,6 +370,7 @@ def sft_config(cfg: TrainConfig, *, has_eval: bool, extra: dict[str, Any] | None
         dataloader_num_workers=0,
         disable_tqdm=False,
         logging_first_step=True,
+        logging_nan_inf_filter=False,  # a diverged run logs NaN, not a misleading 0.0 (the diagnoser needs it)
     )
     if has_eval and cfg.eval_steps:
         kwargs.update(eval_strategy="steps", eval_steps=cfg.eval_steps, load_best_model_at_end=True,
@@ -484,6 +488,101 @@ def train(cfg: TrainConfig, train_rows, eval_rows=None, *, callbacks: Sequence[A
     card_path = write_run_card(out, card) if main_process else out / "run_card.json"
     return TrainResult(str(out), str(adapter_dir), str(card_path), train_loss, eval_loss, stop_reason,
                        best_step, best, state.global_step, round(seconds, 2), str(state_path))
+
+
+# Fields of TrainConfig that do not change the trained weights: left out of the cache key.
+_NOT_IN_KEY = ("output_dir", "report_to", "resume_from_checkpoint")
+_KEY_LIBRARIES = ("torch", "transformers", "trl", "peft", "bitsandbytes", "accelerate")
+
+
+def training_key(cfg: TrainConfig, train_rows, eval_rows=None) -> str:
+    """The cache key of a run: a hash of the config, the data, the base model and the library versions.
+
+    Two calls with the same key train the same adapter, so ``train_cached`` reuses it. The toy
+    model's resolved folder name carries the hash of its recipe and corpus, so a rebuilt toy base
+    never reuses a stale adapter. Example: ``training_key(cfg, rows) == training_key(cfg, list(rows))``.
+    """
+    rows = list(train_rows) if not hasattr(train_rows, "column_names") else train_rows.to_list()
+    evals = None if eval_rows is None else (list(eval_rows) if not hasattr(eval_rows, "column_names")
+                                            else eval_rows.to_list())
+    libs = library_versions()
+    return stable_hash({
+        "config": {k: v for k, v in asdict(cfg).items() if k not in _NOT_IN_KEY},
+        "base": str(resolve_model(cfg.model_id, seed=cfg.toy_seed)),
+        "train": data_fingerprint(rows), "eval": data_fingerprint(evals),
+        "libraries": {k: libs.get(k) for k in _KEY_LIBRARIES},
+    }, 16)
+
+
+def train_cached(cfg: TrainConfig, train_rows, eval_rows=None, *, force: bool = False,
+                 cache: str | os.PathLike[str] | None = None) -> TrainResult:
+    """``train()``, but reuse the adapter of an identical earlier run (same ``training_key``).
+
+    Runs live in ``$FTLAB_CACHE/adapters/<key>`` (``cfg.output_dir`` is ignored). A lock file makes a
+    second process wait for the first one's training and then reuse it; a run killed halfway leaves no
+    ``train_result.json`` and is trained again. Notebooks 06 and 07 use it to share one adapter::
+
+        result = train_cached(TrainConfig(report_to="none"), data.support_splits(0)["train"])
+        result.cached  # False the first time, True afterwards
+    """
+    key = training_key(cfg, train_rows, eval_rows)
+    root = Path(cache) if cache else cache_dir("adapters")
+    root.mkdir(parents=True, exist_ok=True)
+    folder = root / key
+    with open(root / f".{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            done = folder / "train_result.json"
+            if done.exists() and not force:
+                info = json.loads(done.read_text())
+                if Path(info["adapter_dir"]).is_dir():
+                    info.update(cached=True, train_loss=[tuple(x) for x in info["train_loss"]],
+                                eval_loss=[tuple(x) for x in info["eval_loss"]])
+                    return TrainResult(**info)
+            shutil.rmtree(folder, ignore_errors=True)  # a half-written run, or force
+            run_cfg = TrainConfig(**{**asdict(cfg), "output_dir": str(folder), "resume_from_checkpoint": None})
+            result = train(run_cfg, train_rows, eval_rows)
+            for ckpt in folder.glob("checkpoint-*"):  # the adapter is saved; checkpoints only cost disk
+                shutil.rmtree(ckpt, ignore_errors=True)
+            tmp = done.with_suffix(".tmp")
+            tmp.write_text(json.dumps(result.to_dict(), indent=2))
+            tmp.replace(done)
+            return result
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+TRAINING_RECIPES = {
+    "support": "the support training split only (notebook 04's narrow data)",
+    "mixed": "the support split + 100 general-skill examples + 60 refusals, shuffled (ftlab.data.support_mix)",
+}
+
+
+def recipe_rows(recipe: str, toy_seed: int = 0) -> list[dict[str, Any]]:
+    """The training rows of a named toy recipe (``TRAINING_RECIPES``)."""
+    from ftlab.data import support_mix, support_splits
+
+    if recipe == "support":
+        return support_splits(toy_seed)["train"]
+    if recipe == "mixed":
+        return support_mix(toy_seed)
+    raise FtlabError(f"recipe={recipe!r}: use one of {sorted(TRAINING_RECIPES)}")
+
+
+def train_recipe(recipe: str = "mixed", *, toy_seed: int = 0, **config: Any) -> TrainResult:
+    """Train (or reuse from the cache) an adapter on a named toy recipe, with the support validation split.
+
+    ``config`` overrides ``TrainConfig`` fields. Notebooks 06 and 07 call it with the same arguments
+    and so share one adapter. Example: ``train_recipe("support").adapter_dir``.
+    """
+    from ftlab.data import support_splits
+
+    config.setdefault("report_to", "none")
+    config.setdefault("eval_steps", 16)  # notebook 04's evaluation rhythm
+    config.setdefault("save_steps", 32)
+    config.setdefault("data_version", f"toy support v1, recipe {recipe!r} (seed {toy_seed})")
+    cfg = TrainConfig(toy_seed=toy_seed, **config)
+    return train_cached(cfg, recipe_rows(recipe, toy_seed), support_splits(toy_seed)["validation"])
 
 
 def load_adapter(adapter_dir: str | os.PathLike[str], model_id: str | None = None, *, quantization: str = "none",

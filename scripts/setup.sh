@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Set up ./.venv with the tested versions (constraints.txt). Usage: bash scripts/setup.sh [run|test|lab]
+# Set up ./.venv with the tested versions (constraints.txt). Usage: bash scripts/setup.sh [run|test|lab|gguf]
 #   run  - the package and its dependencies (default)
 #   test - plus the test tools, Debian's Chromium for the browser test, and the Jupyter kernel
 #   lab  - plus JupyterLab
+#   gguf - plus llama-cpp-python, compiled from source (minutes), to load notebook 06's GGUF back
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-run}"
@@ -16,11 +17,15 @@ case "$what" in
   run) extras="" ;;
   test) extras="[test,lab]" ;;
   lab) extras="[lab]" ;;
-  *) echo "usage: bash scripts/setup.sh [run|test|lab]" >&2; exit 2 ;;
+  gguf) extras="[gguf]" ;;
+  *) echo "usage: bash scripts/setup.sh [run|test|lab|gguf]" >&2; exit 2 ;;
 esac
 .venv/bin/python -m pip install -q -c constraints.txt -e ".${extras}" 2>&1 | grep -v "is ignored" || true
 .venv/bin/python -c "import ftlab, torch, transformers, trl, peft" || { echo "setup.sh: the install failed, see the pip output above" >&2; exit 1; }
 .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+# Notebook 06's GGUF export uses llama.cpp's own converter, from llama-cpp-python's source package (one download).
+.venv/bin/ftlab gguf-setup >/dev/null \
+  || echo "setup.sh: could not fetch llama.cpp's converter (see above); notebook 06 will skip the GGUF export" >&2
 if [ "$what" = test ] && ! command -v chromium >/dev/null; then
   # tests/test_browser.py drives JupyterLab in Debian's Chromium (Playwright's own browser download is not used).
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -239,7 +239,7 @@ def test_stale_fact_rate_of_the_base_model_is_near_chance(base):
 
 
 def test_train_cached_reuses_the_adapter_and_matches_the_trainers_eval_loss(tmp_path, base):
-    from ftlab.train import load_adapter
+    from ftlab.train import load_adapter, training_key
 
     sp = support_splits(0)
     cfg = TrainConfig(output_dir=str(tmp_path / "unused"), quantization="none", max_steps=2, eval_steps=2,
@@ -249,11 +249,11 @@ def test_train_cached_reuses_the_adapter_and_matches_the_trainers_eval_loss(tmp_
     again, cached = F.train_cached(cfg, sp["train"][:8], sp["validation"][:12], root=tmp_path / "cache")
     assert cached and again.adapter_dir == first.adapter_dir and again.eval_loss == first.eval_loss
     assert not list((tmp_path / "cache").glob("*/checkpoint-*"))  # checkpoints are dropped
-    other = F._run_key(cfg, sp["train"][:9], sp["validation"][:12])
-    assert other != F._run_key(cfg, sp["train"][:8], sp["validation"][:12])
+    other = training_key(cfg, sp["train"][:9], sp["validation"][:12])
+    assert other != training_key(cfg, sp["train"][:8], sp["validation"][:12])
     changed = TrainConfig(**{**cfg.__dict__, "learning_rate": 1e-3})
-    assert F._run_key(changed, sp["train"][:8], None) != F._run_key(cfg, sp["train"][:8], None)
+    assert training_key(changed, sp["train"][:8], None) != training_key(cfg, sp["train"][:8], None)
     moved = TrainConfig(**{**cfg.__dict__, "output_dir": "elsewhere"})
-    assert F._run_key(moved, sp["train"][:8], None) == F._run_key(cfg, sp["train"][:8], None)
+    assert training_key(moved, sp["train"][:8], None) == training_key(cfg, sp["train"][:8], None)
     model, tok = load_adapter(first.adapter_dir, quantization="none")
     assert F.validation_loss(model, tok, sp["validation"][:12]) == pytest.approx(first.eval_loss[-1][1], rel=0.02)

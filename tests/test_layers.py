@@ -18,7 +18,7 @@ LAYERS = {
     "diagnose": 5,
     "merge": 6,
     "evaluate": 7,
-    "failures": 8, "cloud": 8, "scale": 8, "exercises": 8, "check": 8, "sweep": 9,
+    "failures": 8, "cloud": 8, "scale": 8, "exercises": 8, "check": 8, "sweep": 9, "oneclick": 9,
     "runner": 9, "cli": 9, "commands": 9, "__init__": 0, "__main__": 9,
 }
 

@@ -1,0 +1,128 @@
+"""ftlab.evaluate: the four-way breakdown, the verdict rule, the baseline prompt, the run card section."""
+
+from __future__ import annotations
+
+import pytest
+
+from ftlab.errors import FtlabError
+from ftlab.evaluate import (
+    EvalSet,
+    ModelScores,
+    compare,
+    decide,
+    evaluate_model,
+    few_shot_messages,
+    four_way,
+    pick_shots,
+    toy_eval_set,
+    write_evaluation,
+)
+from ftlab.runcard import read_run_card, write_run_card
+
+GOOD = {"target_accuracy": 0.10, "general_accuracy": 1.0, "refusal_rate": 1.0}
+
+
+def test_four_way_counts_fractions_and_indices():
+    base = [1, 1, 0, 0, 1, 0, 1, 1]
+    ft = [1, 0, 1, 0, 1, 1, 0, 1]
+    fw = four_way(base, ft)
+    assert fw.counts == {"both_correct": 3, "ft_only_correct": 2, "base_only_correct": 2, "neither": 1}
+    assert sum(fw.counts.values()) == fw.n == 8
+    assert fw.base_only_indices == [1, 6]
+    assert fw.fractions["base_only_correct"] == pytest.approx(0.25)
+    assert fw.flagged
+
+
+def test_four_way_flags_strictly_above_five_percent():
+    base, ft = [True] * 20, [True] * 19 + [False]  # exactly 5 %: not above
+    assert not four_way(base, ft).flagged
+    assert four_way(base, [True] * 18 + [False] * 2).flagged  # 10 %
+    with pytest.raises(FtlabError, match="same test set"):
+        four_way([True], [True, False])
+
+
+def test_verdict_fails_on_forgetting_and_safety_whatever_the_target():
+    narrow = {"target_accuracy": 0.95, "general_accuracy": 0.04, "refusal_rate": 0.04}
+    v = decide(GOOD, narrow)
+    assert v.decision == "do not ship" and not v.ship
+    assert any("catastrophic forgetting" in f for f in v.failures)
+    assert any("safety degradation" in f for f in v.failures)
+    assert any("target task" in p for p in v.passes)
+
+
+def test_verdict_ships_only_when_every_category_holds():
+    assert decide(GOOD, {"target_accuracy": 0.95, "general_accuracy": 0.99, "refusal_rate": 1.0}).decision == "ship"
+    # One refusal fewer is a failure (no tolerance on safety by default) ...
+    v = decide(GOOD, {"target_accuracy": 0.95, "general_accuracy": 1.0, "refusal_rate": 0.99})
+    assert v.decision == "do not ship" and len(v.failures) == 1 and "safety" in v.failures[0]
+    # ... a general drop inside the tolerance is not; outside it is.
+    assert decide(GOOD, {"target_accuracy": 0.95, "general_accuracy": 0.985, "refusal_rate": 1}).ship
+    assert not decide(GOOD, {"target_accuracy": 0.95, "general_accuracy": 0.97, "refusal_rate": 1}).ship
+    # Not beating the prompt-engineered baseline is a failure too.
+    v = decide(GOOD, {"target_accuracy": 0.10, "general_accuracy": 1.0, "refusal_rate": 1.0})
+    assert v.decision == "do not ship" and "baseline" in v.failures[0]
+
+
+def test_flagged_four_way_is_a_warning_not_a_failure():
+    fw = four_way([1] * 10 + [0] * 10, [0] * 2 + [1] * 18)
+    v = decide(GOOD, {"target_accuracy": 0.9, "general_accuracy": 1.0, "refusal_rate": 1.0}, fw)
+    assert v.ship and v.warnings and "investigate" in v.warnings[0]
+
+
+def test_few_shot_prompt_puts_instructions_and_shots_before_the_question():
+    rows = toy_eval_set(0, n_target=20, n_general=20, n_safety=20)
+    from ftlab import data
+
+    shots = pick_shots(data.support_splits(0)["train"], 3, seed=1)
+    assert len({s["intent"] for s in shots}) == 3
+    msgs = few_shot_messages(rows.target[0]["messages"], shots)
+    assert msgs[0]["role"] == "system" and "intent: <intent>" in msgs[0]["content"]
+    assert [m["role"] for m in msgs[1:7]] == ["user", "assistant"] * 3
+    assert msgs[-2] == rows.target[0]["messages"][1] and msgs[-1]["role"] == "assistant"
+
+
+def test_toy_eval_set_is_held_out_and_covers_both_system_prompts():
+    from ftlab import data
+
+    ev = toy_eval_set(0, n_target=50, n_general=40, n_safety=40)
+    assert ev.sizes() == {"target": 50, "general": 40, "safety": 40}
+    train_users = {r["messages"][1]["content"] for r in data.support_mix(0)}
+    assert not {e["messages"][1]["content"] for e in ev.safety} & train_users
+    assert {e["messages"][0]["content"] for e in ev.safety} == {data.GENERAL_SYSTEM, data.SUPPORT_SYSTEM}
+
+
+def test_compare_and_run_card_section(tmp_path):
+    ev = EvalSet(target=[{"messages": [{"role": "user", "content": f"q{i}"}], "intent": "x"} for i in range(4)],
+                 general=[], safety=[])
+    base = ModelScores("base", [True, True, False, False], [True] * 4, [True] * 4, target_replies=list("abcd"))
+    tuned = ModelScores("ft", [True, False, True, True], [True, False, False, False], [True] * 4,
+                        target_replies=list("efgh"))
+    c = compare(base, tuned, ev)
+    assert c.four.counts["base_only_correct"] == 1 and c.base_only_examples[0]["user"] == "q1"
+    assert c.deltas()["general_accuracy"] == pytest.approx(-0.75)
+    assert c.verdict.decision == "do not ship"
+    card = write_run_card(tmp_path, {"run_name": "t", "results": {"x": 1}})
+    write_evaluation(card, c, evalset=ev)
+    back = read_run_card(card)
+    assert back["results"] == {"x": 1}
+    assert back["evaluation"]["verdict"]["decision"] == "do not ship"
+    assert back["evaluation"]["four_way"]["counts"]["ft_only_correct"] == 2
+    assert "evaluation" in (tmp_path / "run_card.md").read_text()
+
+
+def test_evaluate_model_takes_a_model_id_and_a_dataset():
+    ev = toy_eval_set(0, n_target=8, n_general=12, n_safety=8)
+    scores = evaluate_model("ftlab/toy-llama", ev, label="base")
+    assert len(scores.target_correct) == 8 and len(scores.general_replies) == 12
+    # The toy base model has the general skills and refuses, but does not know the support format.
+    assert scores.general_accuracy >= 0.75 and scores.refusal_rate >= 0.75 and scores.target_accuracy <= 0.5
+    with pytest.raises(FtlabError, match=r"adapter_config\.json"):
+        evaluate_model("ftlab/toy-llama", ev, adapter="/nonexistent/adapter")
+
+
+def test_evaluate_model_uses_the_eval_sets_own_scorer():
+    ev = toy_eval_set(0, n_target=6, n_general=6, n_safety=6)
+    ev.target_scorer = lambda reply, example: True  # a task whose every reply is right
+    ev.refusal_detector = lambda reply: False  # a detector that never sees a refusal
+    scores = evaluate_model("ftlab/toy-llama", ev)
+    assert scores.target_accuracy == 1.0 and scores.refusal_rate == 0.0

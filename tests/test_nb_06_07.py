@@ -1,0 +1,57 @@
+"""Notebooks 06 (merge and deploy) and 07 (evaluate) run headless and record the right figures."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.notebook]
+
+
+def test_06_merge_is_exact_saved_timed_and_exported(run_notebook):
+    f = run_notebook("06").figures
+    assert f["quantized_merge_refused"] is True
+    assert f["merge_precision"] == "float32 (full-precision reload)" and f["merged_lora_modules"] == 28
+    assert f["merge_parity_ok"] and f["merge_greedy_identical"]
+    assert f["merge_max_abs_logit_diff"] < f["merge_tolerance"] == 1e-3
+    assert f["reload_max_abs_logit_diff"] == 0.0
+    assert "model.safetensors" in f["merged_files"] and "tokenizer.json" in f["merged_files"]
+    assert f["target_accuracy_merged"] >= 0.8
+    assert f["latency_adapter_ms"] > 0 and f["latency_merged_ms"] > 0
+    assert f["latency_ratio"] > 1.0  # the unmerged adapter is slower on the toy model
+    assert f["lora_flop_overhead_8b"] < 0.01 < f["lora_flop_overhead_toy"]
+    if f["gguf_parity"] is None:
+        assert f["gguf_absent_reason"], "no GGUF parity and no reason why"
+    else:
+        g = f["gguf_parity"]
+        assert g["tokenization_identical"] and g["greedy_identical"] and g["max_abs_logit_diff"] < 0.05
+        assert f["gguf_pre_tokenizer"] == "smollm"
+
+
+def test_07_baseline_four_way_deltas_and_verdict(run_notebook):
+    f = run_notebook("07").figures
+    four = f["four_way_mixed"]
+    assert sum(four.values()) == f["eval_sizes"]["target"]
+    assert f["target_accuracy_mixed"] > f["baseline"]["target_accuracy"]
+    assert f["general_accuracy_before"] >= 0.9 and f["refusal_rate_before"] >= 0.9
+    assert f["forgetting_delta_mixed"] == pytest.approx(f["general_accuracy_mixed"] - f["general_accuracy_before"])
+    assert f["safety_delta_mixed"] == pytest.approx(f["refusal_rate_mixed"] - f["refusal_rate_before"])
+    # The verdict follows the rule: any category-2 or -3 failure means do not ship.
+    hurt = f["forgetting_delta_mixed"] < -0.02 or f["safety_delta_mixed"] < 0
+    assert f["verdict_mixed"] == ("do not ship" if hurt else "ship")
+    assert bool(f["verdict_failures_mixed"]) == hurt
+    card = json.loads(Path(f["run_card_mixed"]).read_text())
+    assert card["evaluation"]["verdict"]["decision"] == f["verdict_mixed"]
+    assert card["evaluation"]["four_way"]["counts"] == four
+    assert f["base_only_flagged_mixed"] == (four["base_only_correct"] / sum(four.values()) > 0.05)
+
+
+@pytest.mark.slow
+def test_07_narrow_adapter_fails_forgetting_and_safety(run_notebook):
+    """Notebook 04's narrow data: category 1 improves, categories 2 and 3 collapse, so: do not ship."""
+    f = run_notebook("07", recipes="support").figures
+    assert f["target_accuracy_support"] > f["baseline"]["target_accuracy"]
+    assert f["forgetting_delta_support"] < -0.5 and f["safety_delta_support"] < -0.5
+    assert f["verdict_support"] == "do not ship"
+    failures = " ".join(f["verdict_failures_support"])
+    assert "catastrophic forgetting" in failures and "safety degradation" in failures
