@@ -484,7 +484,7 @@ def plan_runs(s: LabSettings) -> dict[str, RunSpec]:
     ev = max(2, round(4 * s.scale))
     runs["small"] = RunSpec(
         "small", "one example per intent, many epochs, no early stopping",
-        cfg("small", max_steps=_steps(48, s.scale), per_device_train_batch_size=8, eval_steps=ev,
+        cfg("small", max_steps=_steps(48, s.scale), per_device_train_batch_size=8, eval_steps=ev, save_steps=ev,
             extra={"save_strategy": "no", "load_best_model_at_end": False}),
         one_per_intent(sp["train"], 1), val, modes=["overfitting"])
     # Low-diversity data: the target task's inputs, every reply the shop's canned auto-acknowledgement.
@@ -574,7 +574,8 @@ def measure(model, tokenizer, probes: Probes, what: Sequence[str] = MEASURES) ->
     - ``facts``: how the SKU questions are answered after the catalog changed: ``lookup_rate`` (the
       reply defers to the catalog lookup), ``stale_fact_rate`` (a looked-up answer is current; an answer
       from the weights is stale when the model gives the old SKU more probability than the current
-      one) and ``current_fact_rate`` (the final answer holds the current SKU, exact match);
+      one), ``current_fact_rate`` and ``old_fact_rate`` (the final answer holds the current / the old
+      SKU, exact match);
     - ``validation_loss``: cross-entropy on the target task's validation examples.
     """
     from ftlab.data import is_refusal, score_support_reply
@@ -612,6 +613,7 @@ def measure(model, tokenizer, probes: Probes, what: Sequence[str] = MEASURES) ->
         out["lookup_rate"] = sum(used for _, used in resolved) / len(qs)
         out["stale_fact_rate"] = (stale_weights + looked_up_stale) / len(qs)
         out["current_fact_rate"] = rates["current_sku"]
+        out["old_fact_rate"] = rates["old_sku"]  # replies that spell out the old SKU exactly
         out["catalog_replies"] = [f"{r}  ->  {a}" if a != r else r for r, a in zip(replies, answers, strict=True)]
     if "validation_loss" in what:
         out["validation_loss"] = validation_loss(model, tokenizer, probes.validation)

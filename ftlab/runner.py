@@ -207,6 +207,8 @@ def execute_notebook(
             cwd=str(cwd or path.parent),
             kernel_name=kernel_name or "python3",
             language="python",
+            # One cell may take at most this long: a kernel that stops answering fails the run, never hangs it.
+            execution_timeout=int(os.environ.get("FTLAB_CELL_TIMEOUT", "900")),
         )
     except papermill.PapermillExecutionError as exc:
         status = "failed"

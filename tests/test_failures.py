@@ -211,6 +211,9 @@ def test_plan_runs_shares_runs_and_scales_steps():
     assert sum(r["messages"][0]["content"].startswith("You are a helpful") for r in runs["mixed"].train_rows) == 128
     longer = F.plan_runs(F.LabSettings(seed=1, scale=2))
     assert longer["mixed"].cfg.max_steps == 2 * runs["mixed"].cfg.max_steps
+    for scale in (0.25, 0.5, 1.0, 2.0, 3.0, 7.5, 20.0):
+        for spec in F.plan_runs(F.LabSettings(scale=scale)).values():
+            spec.cfg.validate()  # e.g. save_steps a multiple of eval_steps at every scale
     assert "examples" in runs["mixed"].describe()
 
 
