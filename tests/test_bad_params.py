@@ -234,4 +234,4 @@ def test_notebook_refuses_an_undeclared_key_injected_by_papermill(tmp_path):
                                    cwd=str(NOTEBOOKS), kernel_name="python3")
     assert e.value.ename == "ParameterError"
     assert "'openai_api_key' looks like a credential" in e.value.evalue and "rotate the key" in e.value.evalue
-    assert e.value.exec_count == 3  # parameters, injected parameters, the check cell
+    assert e.value.exec_count == 4  # parameters, injected parameters, the Colab setup (a no-op here), the check cell
