@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import random
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +84,21 @@ def tune_cpu_threads(n_parameters: int) -> int:
     elif n_parameters < 50_000_000 and not torch.cuda.is_available():
         torch.set_num_threads(1)
     return torch.get_num_threads()
+
+
+@contextmanager
+def folder_lock(folder: str | os.PathLike[str]):
+    """Hold an exclusive lock on ``folder`` (a ``.<name>.lock`` file beside it) across processes.
+
+    Example: ``with folder_lock(cache / "model"): build_once(...)`` makes a second process wait, then reuse.
+    """
+    import fcntl
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -14,7 +14,6 @@ Any other ``model_id`` (a hub id or a local folder) passes through ``resolve_mod
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
 import os
@@ -25,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ftlab.core import cache_dir, seed_everything, stable_hash, tune_cpu_threads
+from ftlab.core import cache_dir, folder_lock, seed_everything, stable_hash, tune_cpu_threads
 from ftlab.data import (
     GENERAL_SYSTEM,
     INTENTS,
@@ -224,14 +223,9 @@ def build_toy_model(out: str | os.PathLike[str] | None = None, seed: int = 0, *,
     """
     recipe = recipe or ToyRecipe(seed=seed)
     target = Path(out) if out else toy_model_dir(recipe=recipe)
-    target.parent.mkdir(parents=True, exist_ok=True)
     # One build at a time per folder: a second process waits, then reuses the result.
-    with open(target.parent / f".{target.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            return _build_locked(target, recipe, force, log)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with folder_lock(target):
+        return _build_locked(target, recipe, force, log)
 
 
 def _cached_report(target: Path, recipe: ToyRecipe) -> ToyModelReport | None:

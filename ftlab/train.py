@@ -11,7 +11,6 @@ bitsandbytes' 4-bit layers also run on the CPU, so the toy run is real QLoRA too
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -21,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ftlab.core import cache_dir, file_sha256, seed_everything, stable_hash, tune_cpu_threads
+from ftlab.core import cache_dir, file_sha256, folder_lock, seed_everything, stable_hash, tune_cpu_threads
 from ftlab.errors import FtlabError
 from ftlab.runcard import hardware, library_versions, write_run_card
 from ftlab.toymodel import TOY_MODEL_ID, resolve_model
@@ -529,27 +528,23 @@ def train_cached(cfg: TrainConfig, train_rows, eval_rows=None, *, force: bool = 
     root = Path(cache) if cache else cache_dir("adapters")
     root.mkdir(parents=True, exist_ok=True)
     folder = root / key
-    with open(root / f".{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            done = folder / "train_result.json"
-            if done.exists() and not force:
-                info = json.loads(done.read_text())
-                if Path(info["adapter_dir"]).is_dir():
-                    info.update(cached=True, train_loss=[tuple(x) for x in info["train_loss"]],
-                                eval_loss=[tuple(x) for x in info["eval_loss"]])
-                    return TrainResult(**info)
-            shutil.rmtree(folder, ignore_errors=True)  # a half-written run, or force
-            run_cfg = TrainConfig(**{**asdict(cfg), "output_dir": str(folder), "resume_from_checkpoint": None})
-            result = train(run_cfg, train_rows, eval_rows)
-            for ckpt in folder.glob("checkpoint-*"):  # the adapter is saved; checkpoints only cost disk
-                shutil.rmtree(ckpt, ignore_errors=True)
-            tmp = done.with_suffix(".tmp")
-            tmp.write_text(json.dumps(result.to_dict(), indent=2))
-            tmp.replace(done)
-            return result
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with folder_lock(folder):
+        done = folder / "train_result.json"
+        if done.exists() and not force:
+            info = json.loads(done.read_text())
+            if Path(info["adapter_dir"]).is_dir():
+                info.update(cached=True, train_loss=[tuple(x) for x in info["train_loss"]],
+                            eval_loss=[tuple(x) for x in info["eval_loss"]])
+                return TrainResult(**info)
+        shutil.rmtree(folder, ignore_errors=True)  # a half-written run, or force
+        run_cfg = TrainConfig(**{**asdict(cfg), "output_dir": str(folder), "resume_from_checkpoint": None})
+        result = train(run_cfg, train_rows, eval_rows)
+        for ckpt in folder.glob("checkpoint-*"):  # the adapter is saved; checkpoints only cost disk
+            shutil.rmtree(ckpt, ignore_errors=True)
+        tmp = done.with_suffix(".tmp")
+        tmp.write_text(json.dumps(result.to_dict(), indent=2))
+        tmp.replace(done)
+        return result
 
 
 TRAINING_RECIPES = {
