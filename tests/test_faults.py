@@ -22,8 +22,10 @@ def test_full_workflow_completes_under_injected_faults_with_retries_in_the_logs(
     sp = data.support_splits()
     train = data.write_jsonl(sp["train"][:20], tmp_path / "train.jsonl")
     valid = data.write_jsonl(sp["validation"][:10], tmp_path / "valid.jsonl")
-    # seed 4: the first upload and the job creation each get a 429 (the draws follow the request order)
-    faults = Faults(rate=RATE, seed=4, slow_s=0.2)
+    # The draws are seeded per route, so they do not depend on how often the job was polled. Seed 174: a slow
+    # first upload, a 429 on the second, a 429 on the job creation and on the first poll, and two 500s in a row
+    # on the chat completion (the SDK's second retry gets through).
+    faults = Faults(rate=RATE, seed=174, slow_s=0.2)
     caplog.set_level(logging.INFO, logger="openai")
     caplog.set_level(logging.INFO, logger="httpx2")
     with Sandbox(tmp_path / "sbx", faults=faults) as sbx:
@@ -54,3 +56,25 @@ def test_full_workflow_completes_under_injected_faults_with_retries_in_the_logs(
                        for r in caplog.records if r.name == "httpx2" and "HTTP Request" in r.getMessage())
     assert statuses["429"] == kinds["429"] and statuses["500"] == kinds["500"], (statuses, kinds)
     assert secret not in caplog.text
+
+
+def test_fault_draws_are_per_route_so_polling_does_not_shift_them():
+    quiet, busy = Faults(rate=0.3, seed=174), Faults(rate=0.3, seed=174)
+    for _ in range(3):
+        quiet.draw("POST", "/files")
+    busy.draw("POST", "/files")
+    for _ in range(17):  # a slower job is polled more often; the other routes' draws must not move
+        busy.draw("GET", "/fine_tuning/jobs/ftjob-abc")
+    busy.draw("POST", "/files")
+    busy.draw("POST", "/files")
+    files = [(k, m, p) for k, m, p in busy.injected if p == "/files"]
+    assert files == quiet.injected and files  # the same faults on the same uploads
+    assert Faults.route("GET", "/fine_tuning/jobs/ftjob-x1/events") == "GET /fine_tuning/jobs/{id}/events"
+    assert Faults.route("GET", "/models/ft:gpt-4.1-mini:org:s:abc") == "GET /models/{id}"
+
+
+def test_faults_cap_consecutive_failures_per_route():
+    f = Faults(rate=1.0, kinds=("500",), max_consecutive=2)
+    assert [f.draw("POST", "/chat/completions") for _ in range(3)] == ["500", "500", None]
+    with pytest.raises(ValueError, match="kinds"):
+        Faults(rate=0.1, kinds=("503",))

@@ -50,8 +50,18 @@ class ApiError(Exception):
 class Faults:
     """Fault injection: each API request fails (429 or 500) or is slowed with probability ``rate``.
 
-    At most ``max_consecutive`` faults in a row, so a client with the SDK's default 2 retries
-    always gets through. Deterministic for a given ``seed`` and request order.
+    The draws are seeded per route (method + path with ids replaced by ``{id}``): the n-th request
+    to ``POST /files`` gets the same draw whatever else the client sent before it, so a test does not
+    depend on how many times a job was polled. At most ``max_consecutive`` faults in a row on a route,
+    so a client with the SDK's default 2 retries always gets through.
+
+    Example::
+
+        >>> f = Faults(rate=1.0, kinds=("429",), max_consecutive=1)
+        >>> f.draw("POST", "/files"), f.draw("POST", "/files"), f.draw("GET", "/files/file-abc")
+        ('429', None, '429')
+        >>> f.injected[-1]
+        ('429', 'GET', '/files/file-abc')
     """
 
     rate: float = 0.0
@@ -63,19 +73,30 @@ class Faults:
 
     def __post_init__(self) -> None:
         bad = [k for k in self.kinds if k not in ("429", "500", "slow")]
-        if bad or not 0 <= self.rate <= 1:
-            raise ValueError(f"faults: rate must be in [0, 1] and kinds among 429, 500, slow (got {self.rate}, {bad})")
-        self._rng = random.Random(self.seed)
+        if bad or not self.kinds or not 0 <= self.rate <= 1:
+            raise ValueError(f"faults: rate must be in [0, 1] and kinds among 429, 500, slow (got {self.rate}, "
+                             f"{bad or list(self.kinds)})")
         self._lock = threading.Lock()
-        self._streak = 0
+        self._count: dict[str, int] = {}
+        self._streak: dict[str, int] = {}
+
+    @staticmethod
+    def route(method: str, path: str) -> str:
+        """The key a draw is seeded by: ``route("GET", "/fine_tuning/jobs/ftjob-x1/events")`` is
+        ``"GET /fine_tuning/jobs/{id}/events"``."""
+        return f"{method} " + re.sub(r"^(/files|/fine_tuning/jobs|/models)/[^/]+", r"\1/{id}", path)
 
     def draw(self, method: str, path: str) -> str | None:
         with self._lock:
-            if self.rate <= 0 or self._streak >= self.max_consecutive or self._rng.random() >= self.rate:
-                self._streak = 0
+            key = self.route(method, path)
+            n = self._count.get(key, 0)
+            self._count[key] = n + 1
+            rng = random.Random(f"{self.seed}|{key}|{n}")
+            if self.rate <= 0 or self._streak.get(key, 0) >= self.max_consecutive or rng.random() >= self.rate:
+                self._streak[key] = 0
                 return None
-            kind = self._rng.choice(self.kinds)
-            self._streak = self._streak + 1 if kind != "slow" else 0
+            kind = rng.choice(self.kinds)
+            self._streak[key] = self._streak.get(key, 0) + 1 if kind != "slow" else 0
             self.injected.append((kind, method, path))
             return kind
 
