@@ -5,15 +5,10 @@
 # From the folder holding bench/, ftlab/ and whl/:  OUT=/some/dir bash bench/run_all.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-/tmp/bench-out}; WHL=${WHL:-whl}; LIMIT=${LIMIT:-585}
-mkdir -p "$OUT"
-if ls "$WHL"/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$WHL"/*.whl || exit 1
-  export PYTHONPATH=/tmp/site:$PWD
-else
-  export PYTHONPATH=$PWD
-fi
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false BENCH_VERBOSE=1
+OUT=${OUT:-/tmp/bench-out}
+. bench/env.sh
+LIMIT=${LIMIT:-585}
+export BENCH_VERBOSE=1
 Q='warn|Warn|examples/s|it/s\]'
 M=/tmp/bench/llama-3.1-8b-nf4
 [ -f "$M/config.json" ] || timeout 150 python3 bench/gpu.py build --shape llama-3.1-8b --out /tmp/bench --json-out "$OUT/build.json" || exit 1

@@ -2,10 +2,9 @@
 # One GPU call: B alone (needs A's result for the budget: PREV=folder holding A.json), then A again if time allows.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-/tmp/bench-out}; WHL=${WHL:-whl}; PREV=${PREV:-prev}
-mkdir -p "$OUT"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$WHL"/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+OUT=${OUT:-/tmp/bench-out}
+. bench/env.sh
+PREV=${PREV:-prev}
 export BENCH_VERBOSE=1 TORCH_LOGS=recompiles
 M=/tmp/bench/llama-3.1-8b-nf4
 [ -f "$M/config.json" ] || timeout 200 python3 bench/gpu.py build --shape llama-3.1-8b --out /tmp/bench --json-out "$OUT/build.json" || exit 1

@@ -6,17 +6,10 @@
 # then, anywhere:  python3 bench/scale_gpu.py report --raw OUT --out bench/results/scale_h200x2.json
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-/tmp/scale-out}; WHL=${WHL:-whl}
-mkdir -p "$OUT"
-if ls "$WHL"/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$WHL"/*.whl || exit 1
-  export PYTHONPATH=/tmp/site:$PWD
-else
-  export PYTHONPATH=$PWD
-fi
+OUT=${OUT:-/tmp/scale-out}
+. bench/env.sh
 # NVLink multicast stays off on these shared hosts (the device notes): keep these set for every process.
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 L="python3 -m accelerate.commands.launch"
 M=/tmp/bench/llama-3.1-8b-nf4
 python3 -c 'import torch; print("gpus", torch.cuda.device_count())'

@@ -4,16 +4,9 @@
 # GROUPS overrides the groups, e.g. GROUPS="llama-3.2-1b:0".
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-/tmp/bench-out}; WHL=${WHL:-whl}
+OUT=${OUT:-/tmp/bench-out}
+. bench/env.sh
 GROUPS_=${GROUPS:-"llama-3.1-8b:1 llama-3.1-8b:0 llama-3.2-1b:1 llama-3.2-1b:0"}
-mkdir -p "$OUT"
-if ls "$WHL"/*.whl >/dev/null 2>&1; then
-  [ -d /tmp/site/trl ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$WHL"/*.whl || exit 1
-  export PYTHONPATH=/tmp/site:$PWD
-else
-  export PYTHONPATH=$PWD
-fi
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 for g in $GROUPS_; do
   s=${g%%:*}
   [ -f "/tmp/bench/$s-nf4/config.json" ] || timeout 150 python3 bench/gpu.py build --shape "$s" --out /tmp/bench --json-out "$OUT/build-$s.json" 2>&1 | grep "^\[build\]"

@@ -82,16 +82,17 @@ def test_config_validation_messages():
 
 
 RESUME_SCRIPT = """
-import json, sys
+import json, sys, time
 from ftlab import data
 from pathlib import Path
 from transformers import TrainerCallback
 from ftlab.train import TrainConfig, train
-out, resume = sys.argv[1], sys.argv[2] == "1"
+out, resume, pace = sys.argv[1], sys.argv[2] == "1", float(sys.argv[3])
 
 class Progress(TrainerCallback):
     def on_step_end(self, args, state, control, **kw):
         Path(out, "progress.txt").write_text(str(state.global_step))
+        time.sleep(pace)  # the run to be killed is paced, so a fast machine cannot finish it before the kill
 
 sp = data.support_splits()
 cfg = TrainConfig(output_dir=out, max_steps=48, eval_steps=8, save_steps=8, save_total_limit=10, report_to="tensorboard",
@@ -103,8 +104,8 @@ print("RESULT", json.dumps({"eval": r.eval_loss, "step": r.global_step, "resumed
 """
 
 
-def _run(out: Path, resume: bool) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", RESUME_SCRIPT, str(out), "1" if resume else "0"],
+def _run(out: Path, resume: bool, pace_s: float = 0.0) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", RESUME_SCRIPT, str(out), "1" if resume else "0", str(pace_s)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
 
 
@@ -119,7 +120,7 @@ def test_sigkill_mid_run_then_resume_loses_at_most_save_steps(tmp_path):
     """Kill a real QLoRA run with SIGKILL after a checkpoint, resume it, compare with an uninterrupted run."""
     ref = _result(_run(tmp_path / "ref", resume=False))
     out = tmp_path / "killed"
-    proc = _run(out, resume=False)
+    proc = _run(out, resume=False, pace_s=0.15)  # >= 4.8 s from checkpoint-16 to the end: the kill comes first
     deadline = time.time() + 300
     while time.time() < deadline and not any(out.glob("checkpoint-16/trainer_state.json")):
         time.sleep(0.2)
