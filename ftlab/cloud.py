@@ -161,20 +161,7 @@ def read_chat_lines(source: str | os.PathLike[str] | Iterable[dict[str, Any]]) -
         path = Path(source)
         if not path.is_file():
             raise FtlabError(f"no such file: {path}; give the path of an OpenAI chat JSONL file")
-        raw = path.read_bytes()
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise FtlabError(f"{path} is not UTF-8 (byte {exc.start}); save it as UTF-8 and try again") from None
-        items: list[tuple[int, Any]] = []
-        errors: list[str] = []
-        for i, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                items.append((i, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                errors.append(f"line {i}: invalid JSON ({exc.msg}, column {exc.colno})")
+        items, errors = _read_json_lines(path, path.read_bytes())
         n_input = len(items) + len(errors)
     else:
         items = list(enumerate(source, start=1))
@@ -635,14 +622,30 @@ def _alternation_errors(roles: list[str], first: str, last: str, where: str, nam
     return errs
 
 
-def _validate_bedrock(rec: dict[str, Any], line: int) -> list[str]:
+def _object_head(rec: Any, line: int, allowed: tuple[str, ...], extra_note: str) -> tuple[str, list[str], bool]:
+    """Where the line is, the error for a field outside ``allowed`` (``extra_note`` formats its name), and
+    whether the line is an object that the caller can read on."""
     w = _where(line)
     if not isinstance(rec, dict):
-        return [f"{w}: expected a JSON object"]
-    errs = []
-    extra = sorted(set(rec) - {"schemaVersion", "system", "messages"})
-    if extra:
-        errs.append(f"{w}: unexpected field {extra[0]!r} (allowed: schemaVersion, system, messages)")
+        return w, [f"{w}: expected a JSON object"], False
+    extra = sorted(set(rec) - set(allowed))
+    return w, ([f"{w}: {extra_note.format(repr(extra[0]))}"] if extra else []), True
+
+
+def _nonempty_list(rec: dict[str, Any], key: str, w: str, errs: list[str]) -> list[Any] | None:
+    """``rec[key]`` when it is a non-empty list; otherwise None, with the error appended to ``errs``."""
+    items = rec.get(key)
+    if not isinstance(items, list) or not items:
+        errs.append(f"{w}: {key} must be a non-empty list")
+        return None
+    return items
+
+
+def _validate_bedrock(rec: dict[str, Any], line: int) -> list[str]:
+    w, errs, ok = _object_head(rec, line, ("schemaVersion", "system", "messages"),
+                               "unexpected field {} (allowed: schemaVersion, system, messages)")
+    if not ok:
+        return errs
     if not isinstance(rec.get("schemaVersion"), str):
         errs.append(f"{w}: schemaVersion missing; use {BEDROCK_SCHEMA!r}")
     system = rec.get("system", [])
@@ -650,9 +653,9 @@ def _validate_bedrock(rec: dict[str, Any], line: int) -> list[str]:
                                                and b["text"] for b in system):
         errs.append(f"{w}: system must be a list of {{'text': non-empty string}} blocks")
         system = []
-    msgs = rec.get("messages")
-    if not isinstance(msgs, list) or not msgs:
-        return [*errs, f"{w}: messages must be a non-empty list"]
+    msgs = _nonempty_list(rec, "messages", w, errs)
+    if msgs is None:
+        return errs
     roles = []
     for j, m in enumerate(msgs):
         wj = _where(line, j)
@@ -700,21 +703,18 @@ def _validate_bedrock_pc(rec: dict[str, Any], line: int) -> list[str]:
 
 
 def _validate_vertex(rec: dict[str, Any], line: int) -> list[str]:
-    w = _where(line)
-    if not isinstance(rec, dict):
-        return [f"{w}: expected a JSON object"]
-    errs = []
-    extra = sorted(set(rec) - {"systemInstruction", "system_instruction", "contents", "tools"})
-    if extra:
-        errs.append(f"{w}: unexpected field {extra[0]!r} (allowed: systemInstruction, contents, tools)")
+    w, errs, ok = _object_head(rec, line, ("systemInstruction", "system_instruction", "contents", "tools"),
+                               "unexpected field {} (allowed: systemInstruction, contents, tools)")
+    if not ok:
+        return errs
     si = rec.get("systemInstruction", rec.get("system_instruction"))
     if si is not None and not (isinstance(si, dict) and isinstance(si.get("parts"), list)
                                and all(isinstance(p, dict) and isinstance(p.get("text"), str) and p["text"]
                                        for p in si["parts"])):
         errs.append(f"{w}: systemInstruction must be {{'parts': [{{'text': ...}}]}}")
-    contents = rec.get("contents")
-    if not isinstance(contents, list) or not contents:
-        return [*errs, f"{w}: contents must be a non-empty list"]
+    contents = _nonempty_list(rec, "contents", w, errs)
+    if contents is None:
+        return errs
     roles, calls = [], 0
     for j, c in enumerate(contents):
         wj = f"{w}, content {j + 1}"
@@ -751,16 +751,11 @@ def _validate_vertex(rec: dict[str, Any], line: int) -> list[str]:
 
 
 def _validate_together(rec: dict[str, Any], line: int) -> list[str]:
-    w = _where(line)
-    if not isinstance(rec, dict):
-        return [f"{w}: expected a JSON object"]
-    errs = []
-    extra = sorted(set(rec) - {"messages", "tools"})
-    if extra:
-        errs.append(f"{w}: extra column {extra[0]!r}; a conversational line holds messages (and tools) only")
-    msgs = rec.get("messages")
-    if not isinstance(msgs, list) or not msgs:
-        return [*errs, f"{w}: messages must be a non-empty list"]
+    w, errs, ok = _object_head(rec, line, ("messages", "tools"),
+                               "extra column {}; a conversational line holds messages (and tools) only")
+    msgs = _nonempty_list(rec, "messages", w, errs) if ok else None
+    if msgs is None:
+        return errs
     prev = None
     for j, m in enumerate(msgs):
         wj = _where(line, j)
@@ -783,16 +778,11 @@ def _validate_together(rec: dict[str, Any], line: int) -> list[str]:
 
 
 def _validate_azure(rec: dict[str, Any], line: int) -> list[str]:
-    w = _where(line)
-    if not isinstance(rec, dict):
-        return [f"{w}: expected a JSON object"]
-    errs = []
-    extra = sorted(set(rec) - {"messages", "tools", "parallel_tool_calls", "functions"})
-    if extra:
-        errs.append(f"{w}: unexpected field {extra[0]!r}")
-    msgs = rec.get("messages")
-    if not isinstance(msgs, list) or not msgs:
-        return [*errs, f"{w}: messages must be a non-empty list"]
+    w, errs, ok = _object_head(rec, line, ("messages", "tools", "parallel_tool_calls", "functions"),
+                               "unexpected field {}")
+    msgs = _nonempty_list(rec, "messages", w, errs) if ok else None
+    if msgs is None:
+        return errs
     errs += _basic_message_errors(msgs, line)
     for j, m in enumerate(msgs):
         if isinstance(m, dict) and "weight" in m:
@@ -848,14 +838,21 @@ class Validation:
 def _read_platform_lines(path: Path, key: str) -> tuple[list[tuple[int, Any]], list[str], bool, int]:
     raw = path.read_bytes()
     has_bom = raw.startswith(b"\xef\xbb\xbf")
-    errors = []
+    items, errors = _read_json_lines(path, raw)
     if has_bom and key != "azure":
-        errors.append("line 1: the file starts with a byte-order mark; this platform wants plain UTF-8")
+        errors.insert(0, "line 1: the file starts with a byte-order mark; this platform wants plain UTF-8")
+    return items, errors, has_bom, len(raw)
+
+
+def _read_json_lines(path: Path, raw: bytes) -> tuple[list[tuple[int, Any]], list[str]]:
+    """The parsed non-blank lines of a UTF-8 JSONL file (a BOM is allowed), with their 1-based numbers,
+    and an error per line that is not JSON. Not UTF-8 at all is an FtlabError naming the byte."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise FtlabError(f"{path} is not UTF-8 (byte {exc.start}); save it as UTF-8") from None
-    items = []
+        raise FtlabError(f"{path} is not UTF-8 (byte {exc.start}); save it as UTF-8 and try again") from None
+    items: list[tuple[int, Any]] = []
+    errors: list[str] = []
     for i, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -863,7 +860,7 @@ def _read_platform_lines(path: Path, key: str) -> tuple[list[tuple[int, Any]], l
             items.append((i, json.loads(line)))
         except json.JSONDecodeError as exc:
             errors.append(f"line {i}: invalid JSON ({exc.msg}, column {exc.colno})")
-    return items, errors, has_bom, len(raw)
+    return items, errors
 
 
 def validate_file(path: str | os.PathLike[str], platform: str, *, bedrock_format: str = "conversation") -> Validation:
