@@ -74,8 +74,8 @@ class Faults:
     def __post_init__(self) -> None:
         bad = [k for k in self.kinds if k not in ("429", "500", "slow")]
         if bad or not self.kinds or not 0 <= self.rate <= 1:
-            raise ValueError(f"faults: rate must be in [0, 1] and kinds among 429, 500, slow (got {self.rate}, "
-                             f"{bad or list(self.kinds)})")
+            raise ValueError(f"faults: rate must be in [0, 1] and kinds one or more of 429, 500, slow (got rate "
+                             f"{self.rate}, kinds {','.join(self.kinds) or 'none'})")
         self._lock = threading.Lock()
         self._count: dict[str, int] = {}
         self._streak: dict[str, int] = {}
