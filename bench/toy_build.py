@@ -14,7 +14,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -23,23 +22,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--threads", type=int, nargs="+", default=[1], help="CPU threads per build (FTLAB_THREADS)")
     ap.add_argument("--out", default=str(HERE / "results"))
     args = ap.parse_args()
-    from ftlab.runcard import library_versions
+    from ftlab.runcard import hardware, library_versions
     from ftlab.toymodel import ToyRecipe, build_toy_model
 
     rows = []
@@ -59,7 +48,7 @@ def main() -> int:
         "benchmark": "toy_build",
         "goal": "build_seconds <= 90 on a 2-core CPU",
         "date": dt.date.today().isoformat(),
-        "device": {"cpu": _cpu_name(), "cpu_count": os.cpu_count(),
+        "device": {"cpu": hardware()["cpu"], "cpu_count": os.cpu_count(),
                    "load_avg_at_end": os.getloadavg()},
         "command": "python " + " ".join(sys.argv),
         "recipe": ToyRecipe().__dict__,

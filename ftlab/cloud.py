@@ -753,7 +753,9 @@ def _validate_vertex(rec: dict[str, Any], line: int) -> list[str]:
 def _validate_together(rec: dict[str, Any], line: int) -> list[str]:
     w, errs, ok = _object_head(rec, line, ("messages", "tools"),
                                "extra column {}; a conversational line holds messages (and tools) only")
-    msgs = _nonempty_list(rec, "messages", w, errs) if ok else None
+    if not ok:
+        return errs
+    msgs = _nonempty_list(rec, "messages", w, errs)
     if msgs is None:
         return errs
     prev = None
@@ -780,7 +782,9 @@ def _validate_together(rec: dict[str, Any], line: int) -> list[str]:
 def _validate_azure(rec: dict[str, Any], line: int) -> list[str]:
     w, errs, ok = _object_head(rec, line, ("messages", "tools", "parallel_tool_calls", "functions"),
                                "unexpected field {}")
-    msgs = _nonempty_list(rec, "messages", w, errs) if ok else None
+    if not ok:
+        return errs
+    msgs = _nonempty_list(rec, "messages", w, errs)
     if msgs is None:
         return errs
     errs += _basic_message_errors(msgs, line)

@@ -34,13 +34,25 @@ def hardware() -> dict[str, Any]:
     """The machine a run used: CPU/GPU names, counts and memory."""
     import torch
 
-    info: dict[str, Any] = {"platform": platform.platform(), "cpu_count": os.cpu_count(), "python": platform.python_version()}
+    info: dict[str, Any] = {"platform": platform.platform(), "cpu": _cpu_name(), "cpu_count": os.cpu_count(),
+                            "python": platform.python_version()}
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         info.update(gpu=props.name, gpu_count=torch.cuda.device_count(), gpu_memory_gib=round(props.total_memory / 2**30, 1))
     else:
         info["gpu"] = None
     return info
+
+
+def _cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else what ``platform`` knows, e.g. ``"AMD EPYC"``."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _redact(obj: Any, key: str = "") -> Any:
