@@ -22,6 +22,7 @@ Prices move: verify at the provider's pricing page before you spend.
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
 import os
 from collections.abc import Iterable, Sequence
@@ -36,7 +37,7 @@ from ftlab.params import check_param
 
 PATH_LABELS = {"openai": "OpenAI API", "hf_qlora": "Hugging Face + QLoRA", "cloud_managed": "Cloud-managed"}
 PRICING_KINDS = ("per_training_token", "per_gpu_hour", "per_training_hour", "per_wall_clock_hour")
-CONFIDENCE = ("seed", "provider", "unconfirmed")
+CONFIDENCE = ("seed", "provider", "unconfirmed", "reported")
 HOURS_PER_MONTH = 730  # 24 × 365 / 12
 DEFAULT_CATALOG = Path(__file__).resolve().parent / "catalog" / "prices.yaml"
 _ENTRY_KEYS = ("id", "provider", "model", "fine_tunable", "pricing", "source", "as_of", "confidence")
@@ -161,6 +162,29 @@ def _validate(data: Any, where: str) -> dict[str, Any]:
         missing = [k for k in _GPU_KEYS if k not in g]
         if missing:
             raise FtlabError(f"{where}: gpus[{i}] ({g.get('id', '?')}) lacks {', '.join(missing)}")
+    wind_downs = data.get("wind_downs", {})
+    for name, wd in wind_downs.items():
+        if not wd.get("stages") or not wd.get("source") or not wd.get("as_of"):
+            raise FtlabError(f"{where}: wind_downs.{name} needs stages, source and as_of")
+        for s in wd["stages"]:
+            if _date(s.get("date")) is None or not set(s.get("org_status") or []) <= set(ORG_STATUSES):
+                raise FtlabError(f"{where}: wind_downs.{name} has a stage {s!r}: expected a YYYY-MM-DD date and "
+                                 f"org_status among {', '.join(ORG_STATUSES)}")
+    for item in data["models"] + data.get("gpus", []):
+        av = item.get("availability")
+        if not isinstance(av, dict) or not av.get("source") or not av.get("as_of"):
+            raise FtlabError(f"{where}: {item.get('id', '?')} lacks an availability block with source and as_of "
+                             "(mark it confidence: unconfirmed if nothing can be cited)")
+        if av.get("wind_down") is not None and av["wind_down"] not in wind_downs:
+            raise FtlabError(f"{where}: {item['id']} follows unknown wind_down {av['wind_down']!r}; known: {', '.join(wind_downs)}")
+        if av.get("status") is not None and av["status"] not in AVAILABILITY_STATUSES:
+            raise FtlabError(f"{where}: {item['id']} has availability status {av['status']!r}; expected one of "
+                             f"{', '.join(AVAILABILITY_STATUSES)}")
+        if av.get("retires_on") is not None and _date(av["retires_on"]) is None:
+            raise FtlabError(f"{where}: {item['id']} has retires_on {av['retires_on']!r}; expected YYYY-MM-DD")
+        if av.get("confidence", "unconfirmed") not in CONFIDENCE:
+            raise FtlabError(f"{where}: {item['id']} has availability confidence {av['confidence']!r}; expected one of "
+                             f"{', '.join(CONFIDENCE)}")
     for item in data["models"] + data.get("gpus", []):
         if item["confidence"] not in CONFIDENCE:
             raise FtlabError(f"{where}: {item['id']} has confidence {item['confidence']!r}; expected one of {', '.join(CONFIDENCE)}")
@@ -213,6 +237,162 @@ def _cat(catalog: Catalog | None) -> Catalog:
 
 
 # ---------------------------------------------------------------------------------------
+# Availability: can a fine-tuning job be started on an entry, on a given date?
+# ---------------------------------------------------------------------------------------
+AVAILABILITY_STATUSES = ("open", "closing", "closed", "retired")
+ORG_STATUSES = ("new", "inactive", "active")
+ORG_STATUS_LABELS = {"new": "never fine-tuned", "inactive": "fine-tuned before, no fine-tuned-model inference in 60 days",
+                     "active": "fine-tunes and serves fine-tuned models"}
+
+
+def parse_date(value: str | _dt.date | None, param: str = "as_of") -> _dt.date:
+    """``value`` as a date: a ``date``, an ISO ``YYYY-MM-DD`` string, or None for today (UTC).
+
+    Example: ``parse_date("2026-12-02") == date(2026, 12, 2)``; ``parse_date("12/02/2026")`` raises a
+    one-line ``ParameterError`` naming ``param``.
+    """
+    if value is None or value == "":
+        return _dt.datetime.now(_dt.timezone.utc).date()
+    if isinstance(value, _dt.datetime):
+        return value.date()
+    if isinstance(value, _dt.date):
+        return value
+    try:
+        return _dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ParameterError(f"{param} {value!r} is not a date: give it as YYYY-MM-DD, e.g. 2026-12-02") from None
+
+
+def _date(text: Any) -> _dt.date | None:
+    if text is None:
+        return None
+    try:
+        return _dt.date.fromisoformat(str(text)[:10])
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a fine-tuning job can be started on a catalog entry on ``as_of``.
+
+    ``status`` is open | closing | closed | retired; ``date`` the date that applies (closing: the day
+    it closes; closed: the day it closed; retired: the base model's shutdown; open: None);
+    ``reason`` says why, with the dates; ``source``, ``source_as_of`` and ``confidence`` cite it.
+    """
+
+    entry: str
+    status: str
+    date: str | None
+    reason: str
+    as_of: str
+    org_status: str | None = None
+    retires_on: str | None = None
+    alternative: str | None = None
+    source: str = ""
+    source_as_of: str = ""
+    confidence: str = ""
+
+    @property
+    def available(self) -> bool:
+        """True when a job can still be started (open, or closing but not yet closed)."""
+        return self.status in ("open", "closing")
+
+    @property
+    def label(self) -> str:
+        """How the status reads in a table: ``open``, ``closing 2027-01-06``, ``CLOSED since 2027-01-06``."""
+        if self.status == "open":
+            return "open"
+        if self.status == "closing":
+            return f"closing {self.date}"
+        return f"{self.status.upper()} since {self.date}"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def wind_down(name: str = "openai_self_serve", catalog: Catalog | None = None) -> dict[str, Any]:
+    """A staged wind-down from the catalog's ``wind_downs`` (stages with dates, source, confidence).
+
+    Example: ``[s["date"] for s in wind_down()["stages"]] == ["2026-05-07", "2026-07-02", "2027-01-06"]``.
+    """
+    cat = _cat(catalog)
+    wd = cat.data.get("wind_downs", {}).get(name)
+    if wd is None:
+        raise ParameterError(f"no wind-down {name!r} in the price catalog; known: {', '.join(cat.data.get('wind_downs', {}))}")
+    return wd
+
+
+def availability(entry: str | dict[str, Any], as_of: str | _dt.date | None = None, *, org_status: str | None = None,
+                 catalog: Catalog | None = None) -> Availability:
+    """The status of ``entry`` (a catalog id or entry) on ``as_of`` (default today), for an organisation
+    in ``org_status`` (new | inactive | active; None: no particular organisation).
+
+    Example (OpenAI's self-serve wind-down, stages 2026-05-07, 2026-07-02, 2027-01-06)::
+
+        >>> availability("gpt-4.1-mini", "2026-12-02").status
+        'closing'
+        >>> availability("gpt-4.1-mini", "2026-12-02", org_status="new").status   # closed for them since 2026-05-07
+        'closed'
+        >>> availability("gpt-4.1-mini", "2027-02-01").status, availability("gpt-4.1-nano", "2026-12-02").status
+        ('closed', 'retired')
+    """
+    cat = _cat(catalog)
+    day = parse_date(as_of)
+    if org_status is not None:
+        check_param("org_status", org_status, str, choices=list(ORG_STATUSES))
+    if isinstance(entry, str):
+        found = next((g for g in cat.gpus if g["id"] == entry), None) or cat.entry(entry, fine_tune=False)
+    else:
+        found = entry
+    av = found.get("availability") or {}
+    base = {"entry": found["id"], "as_of": day.isoformat(), "org_status": org_status,
+            "retires_on": av.get("retires_on"), "alternative": av.get("alternative"),
+            "source": av.get("source", ""), "source_as_of": str(av.get("as_of", "")),
+            "confidence": av.get("confidence", "unconfirmed")}
+    if not av:
+        return Availability(status="open", date=None, reason="no availability known to ftlab: check the provider",
+                            **{**base, "confidence": "unconfirmed"})
+    retires = _date(av.get("retires_on"))
+    closure, closed_for_org, stage_text, wd = None, None, "", None
+    if av.get("wind_down"):
+        wd = wind_down(av["wind_down"], cat)
+        stages = sorted(wd["stages"], key=lambda s: s["date"])
+        closure = _date(stages[-1]["date"])
+        first = _date(stages[0]["date"])
+        if org_status is not None:
+            hit = next((s for s in stages if org_status in s["org_status"]), stages[-1])
+            closed_for_org, stage_text = _date(hit["date"]), hit["text"]
+    elif av.get("status") in ("closed", "retired"):
+        since = av.get("since") or av.get("as_of")
+        return Availability(status=av["status"], date=str(since), reason=av.get("note") or f"{av['status']} ({av['source']})",
+                            **base)
+    # Which ending comes first decides the word: a route closed before the base model retired stays "closed".
+    if retires is not None and day >= retires and (closure is None or retires < closure):
+        return Availability(status="retired", date=retires.isoformat(),
+                            reason=f"the base model was shut down on {retires.isoformat()}: no new jobs, and its "
+                                   "fine-tuned models stopped serving with it", **base)
+    if closure is not None and wd is not None:
+        name = wd["name"]
+        if day >= closure:
+            tail = f"; the base model retires on {retires.isoformat()}" if retires and retires > closure else ""
+            return Availability(status="closed", date=closure.isoformat(),
+                                reason=f"{name} closed to everyone on {closure.isoformat()}{tail}", **base)
+        if closed_for_org is not None and day >= closed_for_org:
+            who = ORG_STATUS_LABELS[org_status]
+            return Availability(status="closed", date=closed_for_org.isoformat(),
+                                reason=f"{name}: since {closed_for_org.isoformat()} {stage_text} (your organisation: {who}); "
+                                       f"for everyone on {closure.isoformat()}", **base)
+        if day >= first:
+            return Availability(status="closing", date=closure.isoformat(),
+                                reason=f"{name} is winding down (announced {wd['announced']}): new jobs end for everyone "
+                                       f"on {closure.isoformat()}; earlier stages: "
+                                       + "; ".join(f"{s['date']}: {s['text']}" for s in stages[:-1]), **base)
+        return Availability(status="open", date=None, reason=f"open; {name} starts winding down on {first.isoformat()}", **base)
+    return Availability(status="open", date=None, reason=av.get("note") or f"open as of {av.get('as_of')}", **base)
+
+
+# ---------------------------------------------------------------------------------------
 # Training cost
 # ---------------------------------------------------------------------------------------
 def training_tokens(examples: int, tokens_per_example: int, epochs: int) -> int:
@@ -249,9 +429,23 @@ class CostRow:
     as_of: str = ""
     confidence: str = ""
     billed: str = ""
+    availability_status: str = "open"
+    availability_date: str | None = None
+    availability_note: str = ""
+
+    @property
+    def available(self) -> bool:
+        """False once the row's route is closed or its model retired (the row still shows, marked)."""
+        return self.availability_status in ("open", "closing")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _with_availability(row: CostRow, entry: dict[str, Any], as_of: str | _dt.date | None, cat: Catalog) -> CostRow:
+    av = availability(entry, as_of, catalog=cat)
+    row.availability_status, row.availability_date, row.availability_note = av.status, av.date, av.reason
+    return row
 
 
 def _money(x: float, digits: int = 2) -> float:
@@ -358,7 +552,7 @@ def _check_run(tokens: int, setup_hours: float, training_hours: float | None, va
 
 def cost_for(model_or_gpu: str, tokens: int, *, setup_hours: float = 0.0, training_hours: float | None = None,
              validation_tokens: int = 0, model_size: str = "8B", method: str = "qlora", digits: int = 2,
-             catalog: Catalog | None = None) -> CostRow:
+             as_of: str | _dt.date | None = None, catalog: Catalog | None = None) -> CostRow:
     """The training cost of ``tokens`` on one catalog entry: a model id (``gpt-4.1``) or a GPU id (``a100-40gb-spot``).
 
     - per training token: ``tokens`` (+ ``validation_tokens`` where the provider bills them, e.g. Together)
@@ -369,38 +563,45 @@ def cost_for(model_or_gpu: str, tokens: int, *, setup_hours: float = 0.0, traini
     - per hour of the RFT loop (o4-mini): ``training_hours`` × the rate; without hours the cost is ``None``.
 
     The cost is rounded to ``digits`` decimals (cents by default). A model that cannot be fine-tuned
-    raises a one-line error naming the fine-tunable alternatives.
+    raises a one-line error naming the fine-tunable alternatives. The row carries the entry's
+    ``availability_status`` on ``as_of`` (default today; see :func:`availability`): a closed or retired
+    row keeps its price, so the table can show what it would have cost, marked.
     Example: ``cost_for("together-lora-8b", 4_500_000).training_cost_usd == 20.25``.
     """
     cat = _cat(catalog)
     _check_run(tokens, setup_hours, training_hours, validation_tokens, digits)
     if any(g["id"] == model_or_gpu for g in cat.gpus):
-        return _gpu_row(cat.gpu(model_or_gpu), tokens, cat, setup_hours, model_size, method,
-                        training_hours=training_hours, digits=digits)
+        g = cat.gpu(model_or_gpu)
+        return _with_availability(_gpu_row(g, tokens, cat, setup_hours, model_size, method,
+                                           training_hours=training_hours, digits=digits), g, as_of, cat)
     try:
         entry = cat.entry(model_or_gpu)
     except ParameterError as exc:
         if str(exc).startswith("unknown model"):
             raise ParameterError(f"{exc}; or a self-hosted GPU: {', '.join(g['id'] for g in cat.gpus)}") from None
         raise
-    return _model_row(entry, tokens, cat, training_hours=training_hours, validation_tokens=validation_tokens,
-                      model_size=model_size, method=method, digits=digits)
+    return _with_availability(_model_row(entry, tokens, cat, training_hours=training_hours,
+                                         validation_tokens=validation_tokens, model_size=model_size, method=method,
+                                         digits=digits), entry, as_of, cat)
 
 
 def training_costs(tokens: int, *, setup_hours: float = 0.0, training_hours: float | None = None,
                    validation_tokens: int = 0, model_size: str = "8B", method: str = "qlora", digits: int = 2,
-                   catalog: Catalog | None = None) -> list[CostRow]:
+                   as_of: str | _dt.date | None = None, catalog: Catalog | None = None) -> list[CostRow]:
     """One row per fine-tunable catalog entry (models, then self-hosted GPUs) for ``tokens`` training tokens.
 
     The arguments mean what they mean in :func:`cost_for`. Entries without a known price get
     ``training_cost_usd = None`` and a "check current docs" rate; the RFT entry (o4-mini) gets ``None``
-    unless ``training_hours`` is given.
+    unless ``training_hours`` is given. Every row carries its availability on ``as_of`` (default today):
+    closed and retired rows stay in the list, marked, rather than hidden.
     """
     cat = _cat(catalog)
     _check_run(tokens, setup_hours, training_hours, validation_tokens, digits)
     kw = {"model_size": model_size, "method": method, "digits": digits, "training_hours": training_hours}
-    rows = [_model_row(m, tokens, cat, validation_tokens=validation_tokens, **kw) for m in cat.models if m["fine_tunable"]]
-    rows += [_gpu_row(g, tokens, cat, setup_hours, **kw) for g in cat.gpus]
+    day = parse_date(as_of)
+    rows = [_with_availability(_model_row(m, tokens, cat, validation_tokens=validation_tokens, **kw), m, day, cat)
+            for m in cat.models if m["fine_tunable"]]
+    rows += [_with_availability(_gpu_row(g, tokens, cat, setup_hours, **kw), g, day, cat) for g in cat.gpus]
     return rows
 
 
@@ -426,9 +627,19 @@ def managed_premium_range(self_managed_usd: float, catalog: Catalog | None = Non
     return round(self_managed_usd * lo, 4), round(self_managed_usd * hi, 4)
 
 
-def cost_summary(tokens: int, rows: Sequence[CostRow]) -> dict[str, Any]:
-    """The JSON that ``ftlab cost --json`` prints: ``{"training_tokens": …, "rows": [...]}``."""
-    return {"training_tokens": tokens, "rows": [r.to_json() for r in rows]}
+def cost_summary(tokens: int, rows: Sequence[CostRow], as_of: str | _dt.date | None = None) -> dict[str, Any]:
+    """The JSON that ``ftlab cost --json`` prints: ``{"training_tokens": …, "as_of": …, "rows": [...]}``; each row
+    has ``availability_status`` (open | closing | closed | retired) and ``availability_date``."""
+    return {"training_tokens": tokens, "as_of": parse_date(as_of).isoformat(), "rows": [r.to_json() for r in rows]}
+
+
+def availability_cell(row: CostRow) -> str:
+    """How a row's availability reads in a table: ``open``, ``closing 2027-01-06``, ``CLOSED since 2027-01-06``."""
+    if row.availability_status == "open":
+        return "open"
+    if row.availability_status == "closing":
+        return f"closing {row.availability_date}"
+    return f"{row.availability_status.upper()} since {row.availability_date}"
 
 
 def cost_cell(row: CostRow) -> str:
@@ -444,17 +655,20 @@ _FOOTNOTES = (
     "unconfirmed = not confirmed on the provider's page: check the source before you budget.",
     "Per-hour rows bill hours estimated from the throughput table (training_hours, or --training-hours, sets them); "
     "RFT is billed per hour of its training loop, which tokens cannot predict.",
+    "availability: open; closing DATE = no new jobs from DATE (closed already for some organisations); "
+    "CLOSED/RETIRED rows are kept, marked, at their last price: you cannot start a job there.",
 )
 
 
-def format_cost_table(tokens: int, rows: Sequence[CostRow]) -> str:
-    """A plain-text table of the rows (what ``ftlab cost`` prints without ``--json``)."""
-    head = ("path", "model", "training cost", "rate", "confidence")
-    body = [(PATH_LABELS.get(r.path, r.path), f"{r.model} [{r.entry}]", cost_cell(r), r.rate, r.confidence)
-            for r in rows]
+def format_cost_table(tokens: int, rows: Sequence[CostRow], as_of: str | _dt.date | None = None) -> str:
+    """A plain-text table of the rows (what ``ftlab cost`` prints without ``--json``); unavailable rows are marked."""
+    head = ("path", "model", "training cost", "rate", "confidence", "availability")
+    body = [(PATH_LABELS.get(r.path, r.path), f"{r.model} [{r.entry}]", cost_cell(r), r.rate, r.confidence,
+             availability_cell(r)) for r in rows]
     widths = [max(len(x[i]) for x in [head, *body]) for i in range(len(head))]
     line = "  ".join(f"{{:<{w}}}" for w in widths)
-    out = [f"training tokens: {tokens:,}", line.format(*head).rstrip(), line.format(*("-" * w for w in widths))]
+    out = [f"training tokens: {tokens:,}; availability as of {parse_date(as_of).isoformat()}",
+           line.format(*head).rstrip(), line.format(*("-" * w for w in widths))]
     out += [line.format(*b).rstrip() for b in body]
     out += _FOOTNOTES
     return "\n".join(out)
@@ -467,15 +681,21 @@ def cost_table_html(tokens: int, rows: Sequence[CostRow], *, highlight: str | No
         cost = escape(cost_cell(r)) if r.training_cost_usd is not None else f"<i>{escape(cost_cell(r))}</i>"
         style = ' style="font-weight:bold;background:#eef6ff"' if highlight and r.entry == highlight else ""
         conf = escape(r.confidence) if r.confidence != "unconfirmed" else f"<b>{escape(r.confidence)}</b>"
+        av = escape(availability_cell(r))
+        if not r.available:
+            style = ' class="ftlab-unavailable" style="color:#888;background:#f4f4f4"'
+            cost, av = f"<s>{cost}</s>", f"<b style='color:#b00'>{av}</b>"
+        elif r.availability_status == "closing":
+            av = f"<b style='color:#9a5b00'>{av}</b>"
         cells.append(
-            f"<tr{style}><td>{escape(PATH_LABELS.get(r.path, r.path))}</td><td>{escape(r.model)}</td>"
-            f"<td><code>{escape(r.entry)}</code></td><td style='text-align:right'>{cost}</td>"
-            f"<td>{escape(r.rate)}</td><td>{escape(r.as_of)}</td><td>{conf}</td></tr>"
+            f"<tr{style} title='{escape(r.availability_note, quote=True)}'><td>{escape(PATH_LABELS.get(r.path, r.path))}</td>"
+            f"<td>{escape(r.model)}</td><td><code>{escape(r.entry)}</code></td><td style='text-align:right'>{cost}</td>"
+            f"<td>{escape(r.rate)}</td><td>{escape(r.as_of)}</td><td>{conf}</td><td>{av}</td></tr>"
         )
     return (
         f"<div class='ftlab-cost-table-inner'><p><b>Training tokens:</b> {tokens:,}</p>"
         "<table><thead><tr><th>path</th><th>model</th><th>entry</th><th>training cost</th><th>rate</th><th>as of</th>"
-        f"<th>confidence</th></tr></thead><tbody>{''.join(cells)}</tbody></table>"
+        f"<th>confidence</th><th>availability</th></tr></thead><tbody>{''.join(cells)}</tbody></table>"
         f"<p><small>{'<br>'.join(escape(f) for f in _FOOTNOTES)}</small></p></div>"
     )
 

@@ -1,6 +1,6 @@
 """ftlab cost: what a fine-tuning run costs on every path in the price catalog.
 
-    ftlab cost --examples 5000 --tokens-per-example 300 --epochs 3 [--training-hours H] [--json]
+    ftlab cost --examples 5000 --tokens-per-example 300 --epochs 3 [--training-hours H] [--as-of DATE] [--json]
 
 Hour-priced entries (self-hosted GPUs, open models on Vertex and Foundry) bill the hours the
 catalog's throughput table estimates for the run, unless ``--training-hours`` gives them; o4-mini's
@@ -52,8 +52,11 @@ def register(sub) -> None:
                    help="bill hour-priced entries (GPUs, managed per-training-hour jobs, o4-mini RFT) for H hours "
                         "instead of the throughput estimate (RFT has no estimate: without H it shows no figure)")
     p.add_argument("--catalog", metavar="FILE", help="a price catalog YAML to use instead of the shipped one")
+    p.add_argument("--as-of", metavar="DATE", help="availability on this date, YYYY-MM-DD (default: today): each row's "
+                   "availability_status is open, closing, closed or retired; unavailable rows are marked, not hidden")
     p.add_argument("--json", action="store_true",
-                   help='print {"training_tokens": ..., "rows": [{"path", "model", "training_cost_usd", ...}]}')
+                   help='print {"training_tokens": ..., "as_of": ..., "rows": [{"path", "model", "training_cost_usd", '
+                        '"availability_status", "availability_date", ...}]}')
 
     def run(args) -> int:
         from ftlab import cost
@@ -63,16 +66,17 @@ def register(sub) -> None:
         epochs = _int("epochs", args.epochs, 1)
         setup = _float("setup_hours", args.setup_hours)
         hours = None if args.training_hours is None else _float("training_hours", args.training_hours)
+        as_of = cost.parse_date(args.as_of, "--as-of")
         catalog = cost.load_catalog(args.catalog)
         tokens = cost.training_tokens(examples, per_example, epochs)
         if args.model:
-            rows = [cost.cost_for(args.model, tokens, setup_hours=setup, training_hours=hours, catalog=catalog)]
+            rows = [cost.cost_for(args.model, tokens, setup_hours=setup, training_hours=hours, as_of=as_of, catalog=catalog)]
         else:
-            rows = cost.training_costs(tokens, setup_hours=setup, training_hours=hours, catalog=catalog)
+            rows = cost.training_costs(tokens, setup_hours=setup, training_hours=hours, as_of=as_of, catalog=catalog)
         if args.json:
-            print(json.dumps(cost.cost_summary(tokens, rows), indent=2))
+            print(json.dumps(cost.cost_summary(tokens, rows, as_of), indent=2))
         else:
-            print(cost.format_cost_table(tokens, rows))
+            print(cost.format_cost_table(tokens, rows, as_of))
         return 0
 
     p.set_defaults(func=run)

@@ -11,6 +11,20 @@ def _fmt_dist(d: dict | None) -> str:
     return f"min {d['min']}, median {d['median']:g}, mean {d['mean']:.1f}, p90 {d['p90']:g}, max {d['max']}"
 
 
+def _availability(model: str, as_of) -> dict | None:
+    """The catalog's availability of ``model`` on ``as_of``, or None when the catalog does not know the model."""
+    from ftlab import cost
+    from ftlab.errors import FtlabError
+
+    try:
+        a = cost.availability(model, as_of)
+    except FtlabError:
+        return None
+    return {"entry": a.entry, "as_of": a.as_of, "availability_status": a.status, "availability_date": a.date,
+            "reason": a.reason, "retires_on": a.retires_on, "alternative": a.alternative, "source": a.source,
+            "confidence": a.confidence}
+
+
 def register(sub) -> None:
     p = sub.add_parser(
         "validate",
@@ -24,16 +38,26 @@ def register(sub) -> None:
     p.add_argument("--encoding", choices=["o200k_base", "cl100k_base"],
                    help="tokenizer override (default: the model's); cl100k_base + --max-tokens 4096 = the cookbook's rules")
     p.add_argument("--epochs", type=int, help="epochs for trained tokens and cost (default: the cookbook's heuristic)")
+    p.add_argument("--as-of", metavar="DATE", help="availability of the model's fine-tuning route on this date, "
+                   "YYYY-MM-DD (default: today): stats.availability.availability_status is open, closing, closed or retired")
     p.add_argument("--json", action="store_true", help="print one JSON object: ok, n_examples, errors, warnings, stats")
 
     def run(args) -> int:
+        from ftlab import cost
         from ftlab.errors import ParameterError
         from ftlab.validate import describe_personal_data, validate_file
 
         if args.epochs is not None and args.epochs < 1:
             raise ParameterError(f"--epochs {args.epochs}: expected an int >= 1")
+        as_of = cost.parse_date(args.as_of, "--as-of")
         report = validate_file(args.file, model=args.model, max_tokens=args.max_tokens,
                                encoding=args.encoding, n_epochs=args.epochs)
+        av = _availability(args.model, as_of)
+        if av is not None:
+            report.stats["availability"] = av
+            if "cost" in report.stats:
+                report.stats["cost"].update(availability_status=av["availability_status"],
+                                            availability_date=av["availability_date"])
         if args.json:
             print(json.dumps(report.to_dict()))
         else:
@@ -53,6 +77,9 @@ def register(sub) -> None:
                       f"{c['catalog_entry']}, {c['confidence']} price as of {c['as_of']}: verify at the provider's pricing page)")
             else:
                 print(f"training cost: no per-token training price for {s['model']} in the price catalog")
+            if av is not None:
+                print(f"availability on {av['as_of']}: {av['availability_status']}"
+                      f"{' (' + av['availability_date'] + ')' if av['availability_date'] else ''}: {av['reason']}")
         return 0 if report.ok else 1
 
     p.set_defaults(func=run)
