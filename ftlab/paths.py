@@ -4,15 +4,21 @@ Taught in ``notebooks/01_choose_your_path.ipynb``. ``choose_path`` is a plain fu
 factors of the seeds' "pick your path" table (``PICK_YOUR_PATH``), after two pre-checks: should you
 fine-tune at all (prompt engineering first), and is it behaviour or knowledge you want to teach::
 
-    >>> rec = choose_path()                       # the defaults: no GPU ops, data may leave, no weights
-    >>> rec.path, rec.verdict
-    ('openai', 'fine_tune')
+    >>> choose_path(as_of="2026-04-01").path      # before OpenAI's wind-down: no GPU ops, data may leave
+    'openai'
+    >>> rec = choose_path(as_of="2026-12-02")     # a new organisation: OpenAI closed to it on 2026-05-07
+    >>> rec.path, rec.platform.split(":")[0]
+    ('cloud_managed', 'Azure OpenAI in Microsoft Foundry')
+    >>> choose_path(as_of="2026-12-02", openai_status="active").path   # still open to it until 2027-01-06
+    'openai'
     >>> choose_path(data_sensitivity="own_hardware").path
     'hf_qlora'
     >>> choose_path(goal="knowledge").verdict     # facts that change belong in RAG or tools
     'rag_or_tools'
 
-``path_form()`` is the same function behind an ipywidgets form.
+``path_form()`` is the same function behind an ipywidgets form. The OpenAI path follows the dates
+in the price catalog (``ftlab.cost.availability``): the answer depends on ``as_of`` (default today) and
+on your organisation's ``openai_status``. Prices in the reasons come from the catalog, not from here.
 """
 
 from __future__ import annotations
@@ -22,16 +28,38 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from html import escape
 from typing import Any
 
+from ftlab import cost
 from ftlab.cost import PATH_LABELS
 from ftlab.errors import ParameterError
 from ftlab.params import check_param
 
+SEED_RUN_TOKENS = 4_500_000  # the seeds' worked example: 5,000 examples × 300 tokens × 3 epochs
+
+
+def _usd(entry: str, *, provider: bool = False) -> float:
+    """A price from the catalog: the training price per 1M tokens (OpenAI/Together) or per GPU-hour."""
+    cat = cost.load_catalog()
+    if any(g["id"] == entry for g in cat.gpus):
+        return cat.gpu(entry)["usd_per_hour"]
+    m = cat.entry(entry, fine_tune=False)
+    return (m.get("provider_price") or m)["training_usd_per_1m"] if provider else m["training_usd_per_1m"]
+
+
+def _training_cost_row() -> tuple[str, str, str, str]:
+    """The table's "Training cost" row, its figures printed from the catalog (seed 001's prices)."""
+    lo, hi = _usd("gpt-4.1-mini"), _usd("gpt-4.1")
+    spot = cost.load_catalog().gpu("a100-40gb-spot").get("range_usd_per_hour") or [_usd("a100-40gb-spot")] * 2
+    return ("Training cost", f"~${lo:.2f}–${hi:.2f}/M tokens", f"GPU cost (A100 spot ≈${spot[0]:.2f}–{spot[1]:.2f}/hr)",
+            "Per hour or per token")
+
+
 # Seed 001, "Pick your path before writing a line of training code" (later seed; seed 000 has no table).
+# The training-cost row is printed from the price catalog (see pick_your_path_rows), not typed here.
 PICK_YOUR_PATH: list[tuple[str, str, str, str]] = [
     ("Factor", "OpenAI API", "Hugging Face + QLoRA", "Cloud-Managed"),
     ("Model ownership", "No — OpenAI only", "Yes — run anywhere", "Depends on provider"),
     ("Setup complexity", "Low — API calls only", "High — GPU, libs, monitoring", "Medium — cloud console"),
-    ("Training cost", "~$0.80–$3/M tokens", "GPU cost (≈$0.50–2/hr spot)", "Per hour or per token"),
+    ("Training cost", "(from the catalog)", "(from the catalog)", "Per hour or per token"),
     ("Inference control", "None — OpenAI endpoint", "Full — deploy anywhere", "Provider endpoint"),
     ("Best for", "Fastest path, closed infra", "Open models, max control", "Open model, no GPU ops"),
     ("Data sensitivity", "Data leaves to OpenAI", "Stays on your hardware", "Stays in your VPC"),
@@ -84,7 +112,14 @@ QUESTIONS: dict[str, tuple[str, dict[Any, str]]] = {
         "aws": "AWS",
         "azure": "Azure",
     }),
+    "openai_status": ("Your organisation and OpenAI fine-tuning", {
+        "never_fine_tuned": "never fine-tuned on OpenAI",
+        "active": "active: fine-tuned models in use (inference in the last 60 days)",
+        "inactive": "inactive: fine-tuned before, no fine-tuned-model inference in 60 days",
+    }),
 }
+ORG_STATUS = {"never_fine_tuned": "new", "active": "active", "inactive": "inactive"}  # → ftlab.cost.ORG_STATUSES
+AZURE_ROUTE = "Azure OpenAI in Microsoft Foundry"
 _CLOUD_PLATFORM = {"gcp": "Google Vertex AI", "aws": "AWS Bedrock", "azure": "Microsoft Foundry (Azure AI Studio)",
                    "none": "Together AI"}
 _TIE_ORDER = ("openai", "cloud_managed", "hf_qlora")  # simplest first: "Start with OpenAI fine-tuning for simplicity"
@@ -109,11 +144,17 @@ class Answers:
     data_sensitivity: str = "can_leave"
     cloud: str = "none"
     learn_what: str = ""
+    openai_status: str = "never_fine_tuned"
+    as_of: str = ""  # YYYY-MM-DD the answer is for; "" = today
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "examples_available":
+            if f.name == "as_of":
+                check_param(f.name, value, str)
+                if value:
+                    cost.parse_date(value, "as_of")
+            elif f.name == "examples_available":
                 check_param(f.name, value, int, min=0)
             elif f.name == "learn_what":
                 check_param(f.name, value, str)
@@ -147,6 +188,7 @@ class Recommendation:
     scores: dict[str, float] = field(default_factory=dict)
     excluded: dict[str, str] = field(default_factory=dict)
     answers: dict[str, Any] = field(default_factory=dict)
+    openai_availability: dict[str, Any] = field(default_factory=dict)  # ftlab.cost.availability on as_of
 
     @property
     def headline(self) -> str:
@@ -222,8 +264,11 @@ def _score(a: Answers) -> tuple[dict[str, float], dict[str, list[tuple[float, st
         add("hf_qlora", 2, "you have a team that can run GPUs, libraries and monitoring: full control is affordable")
     # Training cost
     if a.cost_priority == "lowest":
-        add("hf_qlora", 2, "cheapest training: ≈$3 on an A100 spot for the seeds' 4.5M-token example")
-        add("openai", 1, "cheap training on gpt-4.1-mini: $3.60 for the seeds' 4.5M-token example")
+        spot = cost.cost_for("a100-40gb-spot", SEED_RUN_TOKENS).training_cost_usd
+        mini, listed = _usd("gpt-4.1-mini"), _usd("gpt-4.1-mini", provider=True)
+        add("hf_qlora", 2, f"cheapest training: ${spot:.2f} on an A100 spot for the seeds' 4.5M-token example")
+        add("openai", 1, f"cheap training on gpt-4.1-mini: ${mini * 4.5:.2f} for the seeds' 4.5M-token example at the "
+                         f"seed's ${mini:.2f}/M (OpenAI's list price, ${listed:.2f}/M, would make it ${listed * 4.5:.2f})")
         add("cloud_managed", -1, "managed training typically costs 2-3x self-managed GPU training (seed 000)")
     elif a.cost_priority == "flexible":
         add("cloud_managed", 1, "training cost is not a concern, so the managed premium is fine")
@@ -250,7 +295,43 @@ def _score(a: Answers) -> tuple[dict[str, float], dict[str, list[tuple[float, st
     # Cloud you are already on
     if a.cloud != "none":
         add("cloud_managed", 2, f"you are already on {QUESTIONS['cloud'][1][a.cloud]}: {_CLOUD_PLATFORM[a.cloud]} integrates tightly")
+    # The dates: OpenAI's self-serve wind-down (the price catalog's availability, on as_of, for your organisation)
+    av = openai_availability(a)
+    if not av.available and "openai" not in out:
+        out["openai"] = f"{av.reason} ({_cite(av)})"
+        if _azure_route(a):
+            add("cloud_managed", 2, f"{AZURE_ROUTE} still fine-tunes the same models ({_azure_models()}): the route "
+                                    f"OpenAI's wind-down leaves open, {_azure_regions()}")
+    elif av.status == "closing" and "openai" not in out:
+        add("openai", -1, f"OpenAI's self-serve fine-tuning closes to everyone on {av.date}: no retraining after that "
+                          f"({_cite(av)})")
     return s, why, out
+
+
+def openai_availability(a: Answers) -> cost.Availability:
+    """OpenAI self-serve fine-tuning (gpt-4.1-mini, the seeds' default) for ``a.openai_status`` on ``a.as_of``."""
+    return cost.availability("gpt-4.1-mini", a.as_of or None, org_status=ORG_STATUS[a.openai_status])
+
+
+def _cite(av: cost.Availability) -> str:
+    return f"{av.confidence}: {av.source.split(' ')[0]}, checked {av.source_as_of}"
+
+
+def _azure_route(a: Answers) -> bool:
+    """Azure OpenAI is the answer when OpenAI itself was: nothing but the dates rules OpenAI out."""
+    return (not a.own_weights and a.inference_control != "full" and a.data_sensitivity == "can_leave"
+            and a.cloud in ("none", "azure"))
+
+
+def _azure_models() -> str:
+    cat = cost.load_catalog()
+    return ", ".join(m["model"].split(" on ")[0] for m in cat.models if m["id"].startswith("azure-openai-"))
+
+
+def _azure_regions(model: str = "azure-openai-gpt-4.1-mini") -> str:
+    av = cost.load_catalog().entry(model)["availability"]
+    return (f"{' and '.join(av['regions_standard'])} with data residency, or Global training from "
+            f"{len(av['regions_global'])} regions (Microsoft's docs, checked {av['as_of']})")
 
 
 def _winner(scores: dict[str, float], excluded: dict[str, str]) -> str:
@@ -263,6 +344,9 @@ def _platform(path: str, a: Answers) -> str:
         return "start with gpt-4.1-mini; move to gpt-4.1 only if mini falls short on your eval set"
     if path == "hf_qlora":
         return "Llama 3.1 8B + QLoRA, ≈16 GB VRAM: an RTX 4090 or an A100"
+    if _azure_route(a) and not openai_availability(a).available:
+        return (f"{AZURE_ROUTE}: fine-tune gpt-4.1-mini (2025-04-14) there, the model the OpenAI path would "
+                "have used, with the same openai SDK (AzureOpenAI client)")
     platform = _CLOUD_PLATFORM[a.cloud]
     if a.cloud == "azure" and not a.own_weights:
         platform += ", which also tunes GPT-4.1-nano inside your Azure tenancy"
@@ -270,8 +354,19 @@ def _platform(path: str, a: Answers) -> str:
 
 
 def _describe(name: str, value: Any) -> str:
+    if name == "as_of":
+        return f"as_of = {value!r} (the answer on that date)"
     label = QUESTIONS[name][1].get(value, value)
     return f"{name} = {value!r} ({label})"
+
+
+def _dates_to_try(a: Answers) -> list[str]:
+    """The dates at which OpenAI's wind-down changes something: the day before it starts, and each stage."""
+    import datetime as dt
+
+    stages = [s["date"] for s in cost.wind_down()["stages"]]
+    before = (dt.date.fromisoformat(stages[0]) - dt.timedelta(days=1)).isoformat()
+    return [d for d in [before, *stages] if d != a.as_of]
 
 
 def choose_path(answers: Answers | dict[str, Any] | None = None, **overrides: Any) -> Recommendation:
@@ -334,9 +429,10 @@ def choose_path(answers: Answers | dict[str, Any] | None = None, **overrides: An
         runners_up.append(RunnerUp(p, PATH_LABELS[p], scores[p], why_not))
 
     changes: list[str] = []
-    path_factors = ("own_weights", "gpu_ops", "cost_priority", "inference_control", "data_sensitivity", "cloud")
+    path_factors = ("own_weights", "gpu_ops", "cost_priority", "inference_control", "data_sensitivity", "cloud",
+                    "openai_status", "as_of")
     for name in path_factors:
-        for value in QUESTIONS[name][1]:
+        for value in (_dates_to_try(a) if name == "as_of" else QUESTIONS[name][1]):
             if value == getattr(a, name):
                 continue
             alt = replace(a, **{name: value})
@@ -354,13 +450,22 @@ def choose_path(answers: Answers | dict[str, Any] | None = None, **overrides: An
     if not changes:
         changes.append("no single answer changes this recommendation")
 
+    av = openai_availability(a)
+    if av.status == "closing" and path == "openai":
+        warnings.append(f"{av.reason}. Fine-tuned models keep serving until their base model retires "
+                        f"({av.retires_on}); plan retraining on {AZURE_ROUTE} or an open model ({_cite(av)}).")
     return Recommendation(path, PATH_LABELS[path], _platform(path, a), verdict, reasons, runners_up, changes,
-                          tradeoffs, warnings, scores, excluded, asdict(a))
+                          tradeoffs, warnings, scores, excluded, asdict(a), av.to_json())
+
+
+def pick_your_path_rows() -> list[tuple[str, str, str, str]]:
+    """Seed 001's table with the training-cost row filled from the price catalog."""
+    return [_training_cost_row() if r[0] == "Training cost" else r for r in PICK_YOUR_PATH]
 
 
 def pick_your_path_html() -> str:
-    """Seed 001's "pick your path" table as HTML."""
-    head, *rows = PICK_YOUR_PATH
+    """Seed 001's "pick your path" table as HTML (its training-cost figures printed from the catalog)."""
+    head, *rows = pick_your_path_rows()
     th = "".join(f"<th>{escape(h)}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in rows)
     return f"<table class='ftlab-pick-your-path'><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
@@ -384,6 +489,9 @@ def path_form(answers: Answers | dict[str, Any] | None = None):
         question, options = QUESTIONS.get(name, ("What should the model learn? (free text)", {}))
         if name == "examples_available":
             c = w.BoundedIntText(value=value, min=0, max=10_000_000, description=question, style=style, layout=layout)
+        elif name == "as_of":
+            c = w.Text(value=value, description="Date of the answer (YYYY-MM-DD; empty = today)", placeholder="today",
+                       style=style, layout=layout, continuous_update=False)
         elif name == "learn_what":
             c = w.Text(value=value, description=question, placeholder="e.g. reply in our ticket format",
                        style=style, layout=layout, continuous_update=False)

@@ -104,7 +104,9 @@ def test_one_row_per_fine_tunable_entry(cat):
     rows = cost.training_costs(WORKED)
     assert [r.entry for r in rows] == cat.fine_tunable() + [g["id"] for g in cat.gpus]
     unknown = {r.entry for r in rows if r.training_cost_usd is None}
-    assert unknown == {"o4-mini", "bedrock-open-models"}  # RFT needs hours; Bedrock's other models have no rate
+    azure = {m["id"] for m in cat.models if m["id"].startswith("azure-openai-")}
+    # RFT needs hours; Bedrock's other models and Azure OpenAI have no rate ftlab could source: unknown, not zero
+    assert unknown == {"o4-mini", "bedrock-open-models"} | azure and len(azure) == 5
     assert all("check current docs" in r.rate or "give the hours" in r.rate for r in rows if r.entry in unknown)
     assert {r.confidence for r in rows} <= set(cost.CONFIDENCE) and all(r.billed for r in rows if r.entry not in unknown)
 
@@ -376,3 +378,112 @@ def test_cli_bad_input_is_one_line(cli, argv, message):
 def test_money_rounding_is_to_cents():
     assert cost.cost_for("gpt-4.1-mini", 1).training_cost_usd == 0.0
     assert math.isclose(cost.cost_for("gpt-4.1-nano", WORKED).training_cost_usd, 6.75)
+
+
+# ---- availability: OpenAI's self-serve wind-down and the retirements -----------------------
+def test_every_entry_has_a_cited_availability(cat):
+    for item in cat.models + cat.gpus:
+        av = item["availability"]
+        assert av["source"] and av["as_of"] and av["confidence"] in cost.CONFIDENCE, item["id"]
+        assert av.get("status") in cost.AVAILABILITY_STATUSES or av.get("wind_down"), item["id"]
+    wd = cost.wind_down()
+    assert [s["date"] for s in wd["stages"]] == ["2026-05-07", "2026-07-02", "2027-01-06"]
+    assert wd["confidence"] == "reported" and "developers.openai.com/api/docs/deprecations" in wd["source"]
+    azure = cat.entry("azure-openai-gpt-4.1")["availability"]
+    assert azure["status"] == "open" and azure["regions_standard"] == ["North Central US", "Sweden Central"]
+    assert "Sweden Central" in azure["regions_global"] and azure["confidence"] == "provider"
+
+
+@pytest.mark.parametrize(("as_of", "status", "date"), [
+    ("2026-05-06", "open", None),
+    ("2026-05-07", "closing", "2027-01-06"),
+    ("2026-12-02", "closing", "2027-01-06"),   # the contract
+    ("2027-01-05", "closing", "2027-01-06"),
+    ("2027-01-06", "closed", "2027-01-06"),
+    ("2027-02-01", "closed", "2027-01-06"),    # closed before the base model retired (2027-01-14): stays closed
+])
+def test_openai_self_serve_rows_follow_the_dates(as_of, status, date):
+    for model in ("gpt-4.1", "gpt-4.1-mini"):
+        a = cost.availability(model, as_of)
+        assert (a.status, a.date) == (status, date), (model, as_of)
+    assert cost.cost_for("gpt-4.1", WORKED, as_of=as_of).availability_status == status
+
+
+@pytest.mark.parametrize(("org", "as_of", "status", "date"), [
+    ("new", "2026-05-07", "closed", "2026-05-07"),
+    ("inactive", "2026-07-01", "closing", "2027-01-06"),
+    ("inactive", "2026-07-02", "closed", "2026-07-02"),
+    ("active", "2026-12-02", "closing", "2027-01-06"),
+    ("active", "2027-01-06", "closed", "2027-01-06"),
+])
+def test_the_organisation_status_moves_the_closure(org, as_of, status, date):
+    a = cost.availability("gpt-4.1-mini", as_of, org_status=org)
+    assert (a.status, a.date) == (status, date)
+    assert not a.available if status == "closed" else a.available
+
+
+def test_retired_models_and_the_azure_route():
+    nano = cost.availability("gpt-4.1-nano", "2026-12-02")
+    assert (nano.status, nano.date, nano.alternative) == ("retired", "2026-10-23", "azure-openai-gpt-4.1-nano")
+    assert cost.availability("gpt-4.1-nano", "2026-10-22").status == "closing"
+    assert cost.availability("o4-mini", "2026-12-02").status == "retired"
+    assert cost.availability("gpt-4.1", "2027-02-01").retires_on == "2027-01-14"
+    for day in ("2026-12-02", "2027-02-01"):
+        assert cost.availability("azure-openai-gpt-4.1-mini", day).status == "open"
+        assert cost.availability("a100-40gb-spot", day, org_status="new").status == "open"
+    with pytest.raises(ParameterError, match=r"^as_of '2026-13-01' is not a date: give it as YYYY-MM-DD"):
+        cost.availability("gpt-4.1", "2026-13-01")
+
+
+def test_unavailable_rows_are_marked_not_hidden():
+    rows = cost.training_costs(WORKED, as_of="2027-02-01")
+    by = {r.entry: r for r in rows}
+    assert by["gpt-4.1"].training_cost_usd == 13.50 and not by["gpt-4.1"].available  # the price stays, marked
+    html = cost.cost_table_html(WORKED, rows)
+    assert html.count("ftlab-unavailable") == sum(not r.available for r in rows) == 6  # 4 closed + 2 retired
+    assert "CLOSED since 2027-01-06" in html and "RETIRED since 2026-10-23" in html
+    text = cost.format_cost_table(WORKED, rows, "2027-02-01")
+    assert "availability as of 2027-02-01" in text and "CLOSED since 2027-01-06" in text
+
+
+@pytest.mark.parametrize(("as_of", "status"), [("2026-12-02", "closing"), ("2027-02-01", "closed")])
+def test_cli_as_of_contract(cli, as_of, status):
+    code, out, err = cli("cost", "--examples", "5000", "--tokens-per-example", "300", "--epochs", "3",
+                         "--as-of", as_of, "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["as_of"] == as_of
+    by = {r["entry"]: r for r in data["rows"]}
+    for model in ("gpt-4.1", "gpt-4.1-mini"):
+        assert by[model]["availability_status"] == status and by[model]["availability_date"] == "2027-01-06"
+    assert by["together-lora-8b"]["availability_status"] == "open"
+    assert all(r["availability_status"] in cost.AVAILABILITY_STATUSES for r in data["rows"])
+
+
+def test_cli_bad_as_of_is_one_line(cli):
+    code, out, err = cli("cost", "--examples", "5", "--tokens-per-example", "3", "--epochs", "1", "--as-of", "next week")
+    assert code == 2 and "--as-of 'next week' is not a date: give it as YYYY-MM-DD" in err
+    assert "Traceback" not in err
+
+
+def test_validate_cli_as_of(cli, tmp_path):
+    from ftlab.data import support_splits
+
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in support_splits()["train"][:20]), encoding="utf-8")
+    code, out, err = cli("validate", str(path), "--as-of", "2027-02-01", "--json")
+    assert code == 0, err
+    stats = json.loads(out)["stats"]
+    assert stats["availability"]["availability_status"] == "closed"
+    assert stats["cost"]["availability_status"] == "closed" and stats["cost"]["availability_date"] == "2027-01-06"
+    code, out, _ = cli("validate", str(path), "--as-of", "2026-12-02")
+    assert code == 0 and "availability on 2026-12-02: closing (2027-01-06)" in out
+
+
+def test_catalog_without_availability_is_refused(tmp_path):
+    data = yaml.safe_load(cost.DEFAULT_CATALOG.read_text(encoding="utf-8"))
+    data["models"][2].pop("availability")
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(FtlabError, match=r"gpt-4.1-nano lacks an availability block with source and as_of"):
+        cost.load_catalog(path)

@@ -11,9 +11,17 @@ from ftlab import paths
 from ftlab.errors import ParameterError
 from ftlab.paths import Answers, choose_path
 
+# Seed 001 is dated April 2026, before OpenAI's self-serve wind-down began (2026-05-07): the seeds' own
+# logic is tested on a date when every path was open. The dates themselves are tested further down.
+SEED_ERA = "2026-04-30"
 
-def test_defaults_recommend_openai():
-    rec = choose_path()
+
+def seed_era(answers=None, **kw):
+    return choose_path({"as_of": SEED_ERA, **(answers or {})}, **kw)
+
+
+def test_defaults_recommend_openai_before_the_wind_down():
+    rec = seed_era()
     assert (rec.path, rec.verdict) == ("openai", "fine_tune")
     assert "gpt-4.1-mini" in rec.platform
     assert [r.path for r in rec.runners_up] == ["cloud_managed", "hf_qlora"]
@@ -35,7 +43,7 @@ def test_every_table_factor_can_change_the_path():
     assert choose_path(data_sensitivity="vpc").path == "cloud_managed"
     assert choose_path(data_sensitivity="own_hardware").path == "hf_qlora"
     # The cloud you are already on
-    assert choose_path(gpu_ops="some", cost_priority="flexible").path == "openai"
+    assert seed_era(gpu_ops="some", cost_priority="flexible").path == "openai"
     assert choose_path(gpu_ops="some", cost_priority="flexible", cloud="aws").path == "cloud_managed"
 
 
@@ -58,7 +66,8 @@ def test_hard_constraints_rule_paths_out():
 
 def test_what_would_change_is_true():
     """Each 'name = value → Path' line must really flip the recommendation to that path."""
-    for start in [{}, {"data_sensitivity": "vpc", "cloud": "aws"}, {"own_weights": True}, {"inference_control": "full"}]:
+    for start in [{}, {"as_of": SEED_ERA}, {"openai_status": "active", "as_of": "2026-12-02"},
+                  {"data_sensitivity": "vpc", "cloud": "aws"}, {"own_weights": True}, {"inference_control": "full"}]:
         rec = choose_path(start)
         flips = [c for c in rec.what_would_change if "→" in c and " = " in c.split("→")[0]]
         assert flips, start
@@ -92,7 +101,7 @@ def test_description_with_changing_facts_warns():
 
 
 def test_prompt_engineering_first():
-    rec = choose_path(tried_prompting=False)
+    rec = seed_era(tried_prompting=False)
     assert rec.verdict == "prompt_first" and rec.path == "openai"
     assert any("Prompt engineering first" in w for w in rec.warnings)
     assert choose_path(examples_available=5).verdict == "prompt_first"
@@ -131,7 +140,7 @@ def test_html_and_text():
 
 
 def test_path_form_drives_choose_path():
-    form = paths.path_form()
+    form = paths.path_form({"as_of": SEED_ERA})
     c = form.controls
     assert set(c) == {f for f in Answers.__dataclass_fields__}
     for name, widget in c.items():
@@ -151,3 +160,72 @@ def test_path_form_starts_from_answers():
     form = paths.path_form({"cloud": "aws", "data_sensitivity": "vpc"})
     assert form.controls["cloud"].value == "aws"
     assert form.result().platform == "AWS Bedrock"
+
+
+# ---------------------------------------------------------------------------------------
+# The dates: OpenAI's self-serve wind-down (the catalog's stages 2026-05-07, 2026-07-02, 2027-01-06)
+# ---------------------------------------------------------------------------------------
+def test_a_new_organisation_gets_the_azure_route_with_the_dates():
+    rec = choose_path(as_of="2026-12-02")  # openai_status defaults to never_fine_tuned
+    assert rec.path == "cloud_managed" and rec.platform.startswith("Azure OpenAI in Microsoft Foundry")
+    assert "gpt-4.1-mini" in rec.platform
+    why = rec.excluded["openai"]
+    assert "2026-05-07" in why and "2027-01-06" in why and "never fine-tuned" in why and "deprecations" in why
+    assert any("North Central US" in r and "Sweden Central" in r for r in rec.reasons)
+    assert rec.openai_availability["status"] == "closed" and rec.openai_availability["date"] == "2026-05-07"
+
+
+@pytest.mark.parametrize(("as_of", "status", "path"), [
+    ("2026-05-06", "never_fine_tuned", "openai"),        # the day before the wind-down began
+    ("2026-05-07", "never_fine_tuned", "cloud_managed"),  # stage 1: never fine-tuned
+    ("2026-07-01", "inactive", "openai"),
+    ("2026-07-02", "inactive", "cloud_managed"),          # stage 2: no fine-tuned inference in 60 days
+    ("2027-01-05", "active", "openai"),
+    ("2027-01-06", "active", "cloud_managed"),            # stage 3: everyone
+])
+def test_the_date_changes_the_recommendation(as_of, status, path):
+    assert choose_path(as_of=as_of, openai_status=status).path == path
+
+
+def test_the_organisation_status_changes_the_recommendation():
+    day = "2026-12-02"
+    got = {s: choose_path(as_of=day, openai_status=s) for s in ("never_fine_tuned", "inactive", "active")}
+    assert {s: r.path for s, r in got.items()} == {"never_fine_tuned": "cloud_managed", "inactive": "cloud_managed",
+                                                    "active": "openai"}
+    active = got["active"]
+    assert any("2027-01-06" in w and "2027-01-14" in w for w in active.warnings)  # closing: the date is said
+    assert any("closes to everyone on 2027-01-06" in t for t in active.tradeoffs)
+    flips = [c for c in active.what_would_change if c.startswith(("openai_status", "as_of"))]
+    assert any("as_of = '2027-01-06'" in c and "Azure OpenAI" in c for c in flips)
+    assert any("openai_status = 'never_fine_tuned'" in c for c in flips)
+
+
+def test_other_constraints_keep_their_own_platform_after_the_wind_down():
+    # When something else already ruled OpenAI out, the dates change nothing: no Azure detour.
+    assert choose_path(as_of="2026-12-02", data_sensitivity="vpc", cloud="aws").platform == "AWS Bedrock"
+    assert choose_path(as_of="2026-12-02", data_sensitivity="own_hardware").path == "hf_qlora"
+    assert choose_path(as_of="2026-12-02", own_weights=True, gpu_ops="team").path == "hf_qlora"
+
+
+def test_bad_date_is_one_line():
+    with pytest.raises(ParameterError, match=r"^as_of '12/02/2026' is not a date: give it as YYYY-MM-DD"):
+        choose_path(as_of="12/02/2026")
+    with pytest.raises(ParameterError, match=r"'openai_status' = 'gone' is not a valid choice"):
+        choose_path(openai_status="gone")
+
+
+def test_prices_in_the_reasons_come_from_the_catalog(monkeypatch, tmp_path):
+    import yaml
+
+    from ftlab import cost
+
+    data = yaml.safe_load(cost.DEFAULT_CATALOG.read_text(encoding="utf-8"))
+    for m in data["models"]:
+        if m["id"] == "gpt-4.1-mini":
+            m["training_usd_per_1m"] = 1.0
+    path = tmp_path / "prices.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    monkeypatch.setenv("FTLAB_PRICES", str(path))
+    rec = seed_era(cost_priority="lowest")
+    assert any("$4.50 for the seeds' 4.5M-token example at the seed's $1.00/M" in r for r in rec.reasons)
+    assert "~$1.00–$3.00/M tokens" in paths.pick_your_path_html()
