@@ -396,3 +396,78 @@ def test_sandbox_process_exits_with_its_parent(tmp_path):
     else:
         os.kill(pid, signal.SIGKILL)
         raise AssertionError("the sandbox outlived its launcher")
+
+
+# ---------------------------------------------------------------------------------------
+# The wind-down emulation (--as-of / --org-status) and the Azure OpenAI shape of the same API
+# ---------------------------------------------------------------------------------------
+def test_wind_down_refuses_job_creation_in_the_api_error_shape(tmp_path, files):
+    with Sandbox(tmp_path / "new", as_of="2026-12-02", org_status="new") as s:
+        c = _client(s.url)
+        bad = _upload(c, files["malformed"])  # a file the job would reject: allowed jobs end at validation
+        with pytest.raises(openai.PermissionDeniedError) as e:
+            c.fine_tuning.jobs.create(model="gpt-4.1-mini", training_file=bad.id)
+        assert e.value.status_code == 403
+        assert set(e.value.body) == {"message", "type", "param", "code"}
+        assert e.value.body["code"] == "fine_tuning_unavailable" and e.value.body["param"] == "model"
+        assert "2026-05-07" in e.value.body["message"] and "azure-openai-gpt-4.1-mini" in e.value.body["message"]
+        with pytest.raises(openai.NotFoundError) as e:  # retired base model (2026-10-23)
+            c.fine_tuning.jobs.create(model="gpt-4.1-nano-2025-04-14", training_file=bad.id)
+        assert e.value.body["code"] == "model_not_found" and "2026-10-23" in e.value.body["message"]
+        assert c.fine_tuning.jobs.list().data == []  # nothing was created
+        # The Azure OpenAI routes of the same sandbox are not gated: same SDK, AzureOpenAI client.
+        az = s.azure_client(max_retries=0)
+        up = _upload(az, files["malformed"])
+        job = az.fine_tuning.jobs.create(model="gpt-4.1-mini", training_file=up.id)
+        assert job.id.startswith("ftjob-") and job.model.startswith("gpt-4.1-mini")
+        assert [j.id for j in c.fine_tuning.jobs.list().data] == [job.id]  # one store behind both shapes
+        assert _wait(az, job.id).status == "failed"
+        assert {m.id for m in az.models.list()} == {m.id for m in c.models.list()}
+
+
+def test_wind_down_follows_the_date_and_the_organisation(tmp_path, files):
+    with Sandbox(tmp_path / "active", as_of="2026-12-02", org_status="active") as s:
+        c = _client(s.url)
+        job = c.fine_tuning.jobs.create(model="gpt-4.1-mini", training_file=_upload(c, files["malformed"]).id)
+        assert _wait(c, job.id).status == "failed"  # created (then refused by validation, not by the date)
+    with Sandbox(tmp_path / "later", as_of="2027-01-06", org_status="active") as s:
+        c = _client(s.url)
+        with pytest.raises(openai.PermissionDeniedError, match="closed to everyone on 2027-01-06"):
+            c.fine_tuning.jobs.create(model="gpt-4.1-mini", training_file=_upload(c, files["malformed"]).id)
+
+
+def test_azure_routes_need_an_api_version(sbx):
+    req = urllib.request.Request(sbx.url.removesuffix("/v1") + "/openai/models", headers={"api-key": "k" * 10})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=10)
+    assert e.value.code == 404 and "api-version" in json.loads(e.value.read())["error"]["message"]
+    req = urllib.request.Request(sbx.url.removesuffix("/v1") + "/openai/models?api-version=2025-04-01-preview",
+                                 headers={"api-key": "k" * 10})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert json.loads(r.read())["object"] == "list"
+
+
+def test_cli_as_of_org_status(tmp_path, files):
+    import subprocess
+    import sys
+
+    url_file = tmp_path / "url"
+    proc = subprocess.Popen([sys.executable, "-m", "ftlab", "sandbox", "--port", "0", "--data-dir", str(tmp_path / "d"),
+                             "--url-file", str(url_file), "--as-of", "2026-12-02", "--org-status", "inactive"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 120
+        while not (url_file.exists() and url_file.read_text().strip()) and time.time() < deadline:
+            assert proc.poll() is None, proc.stdout.read()
+            time.sleep(0.2)
+        c = _client(url_file.read_text().strip())
+        with pytest.raises(openai.PermissionDeniedError) as e:
+            c.fine_tuning.jobs.create(model="gpt-4.1", training_file=_upload(c, files["malformed"]).id)
+        assert "2026-07-02" in e.value.body["message"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    assert "emulating OpenAI's fine-tuning wind-down on 2026-12-02" in out
+    bad = subprocess.run([sys.executable, "-m", "ftlab", "sandbox", "--as-of", "2026-02-30", "--port", "0",
+                          "--data-dir", str(tmp_path / "e")], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--as-of '2026-02-30' is not a date" in bad.stderr and "Traceback" not in bad.stderr

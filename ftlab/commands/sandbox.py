@@ -19,6 +19,11 @@ def register(sub) -> None:
                    help="inject faults into this fraction of requests (0 to 1; for testing client retries)")
     p.add_argument("--faults", default="429,500,slow", help="fault kinds to inject: 429, 500, slow (comma-separated)")
     p.add_argument("--toy-seed", type=int, default=0, help="seed of the toy base model")
+    p.add_argument("--as-of", metavar="DATE", help="emulate OpenAI's fine-tuning wind-down on this date (YYYY-MM-DD): job "
+                   "creation is refused with the API's error shape once the catalog's dates say so (default: no emulation)")
+    p.add_argument("--org-status", choices=["new", "active", "inactive"],
+                   help="the organisation the wind-down is emulated for: new (never fine-tuned), inactive (no "
+                        "fine-tuned-model inference in 60 days) or active; with --as-of (alone: today)")
     p.add_argument("--verbose", action="store_true", help="log every request")
     p.add_argument("--url-file", help="also write the base URL to this file once listening (for launchers)")
     p.add_argument("--exit-with-parent", action="store_true",
@@ -39,12 +44,16 @@ def register(sub) -> None:
         except ValueError as exc:
             raise ParameterError(str(exc)) from None
         sbx = Sandbox(args.data_dir, host=args.host, port=args.port, faults=faults, toy_seed=args.toy_seed,
-                      verbose=args.verbose)
+                      verbose=args.verbose, as_of=args.as_of, org_status=args.org_status)
         try:
             sbx.start()
         except OSError as exc:
             raise ParameterError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
         print(f"ftlab sandbox: listening on {sbx.url} (data: {sbx.data_dir})", flush=True)
+        if sbx.gate is not None:
+            print(f"ftlab sandbox: emulating OpenAI's fine-tuning wind-down on {args.as_of or 'today'} for an "
+                  f"organisation that is {args.org_status or 'unspecified'}; /openai/... (Azure) routes are not gated",
+                  flush=True)
         if args.url_file:
             from pathlib import Path
 

@@ -35,10 +35,14 @@ class Sandbox:
     """Start and stop the sandbox in this process (a server thread and a job-runner thread)."""
 
     def __init__(self, data_dir: str | os.PathLike[str] | None = None, *, host: str = "127.0.0.1", port: int = 0,
-                 faults: Faults | dict[str, Any] | None = None, toy_seed: int = 0, verbose: bool = False):
+                 faults: Faults | dict[str, Any] | None = None, toy_seed: int = 0, verbose: bool = False,
+                 as_of: str | None = None, org_status: str | None = None):
         from ftlab.core import cache_dir
+        from ftlab.sandbox.gate import WindDownGate
 
         self.data_dir = Path(data_dir) if data_dir else cache_dir("sandbox")
+        # as_of / org_status: emulate OpenAI's fine-tuning wind-down on that date (ftlab.sandbox.gate)
+        self.gate = WindDownGate(as_of, org_status) if (as_of or org_status) else None
         self.host, self.port = host, port
         self.faults = Faults(**faults) if isinstance(faults, dict) else (faults or Faults())
         self.toy_seed = toy_seed
@@ -60,7 +64,7 @@ class Sandbox:
 
         store = Store(self.data_dir)
         self.runner = Runner(store, toy_seed=self.toy_seed)
-        self.app = App(store, self.runner, Inference(self.toy_seed), self.faults)
+        self.app = App(store, self.runner, Inference(self.toy_seed), self.faults, self.gate)
         try:
             self.server = SandboxHTTPServer((self.host, self.port), self.app, verbose=self.verbose)
         except OSError:
@@ -87,6 +91,13 @@ class Sandbox:
         from openai import OpenAI
 
         return OpenAI(base_url=self.url, api_key=SANDBOX_API_KEY, **kwargs)
+
+    def azure_client(self, api_version: str = "2025-04-01-preview", **kwargs: Any):
+        """An ``openai.AzureOpenAI`` client pointed at this sandbox's Azure-shaped routes (``/openai/...``)."""
+        from openai import AzureOpenAI
+
+        endpoint = self.url.removesuffix("/v1")
+        return AzureOpenAI(azure_endpoint=endpoint, api_key=SANDBOX_API_KEY, api_version=api_version, **kwargs)
 
     def __enter__(self) -> Sandbox:
         return self.start()

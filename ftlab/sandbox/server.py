@@ -9,6 +9,9 @@ the ``openai`` SDK calls for fine-tuning, under ``/v1`` (the prefix is optional)
     POST   /fine_tuning/jobs/{id}/cancel
     GET    /fine_tuning/jobs/{id}/events                      GET /fine_tuning/jobs/{id}/checkpoints
     POST   /chat/completions          GET /models             GET /models/{id}
+
+The same routes also answer under ``/openai`` with ``?api-version=`` (Azure OpenAI's shape, which
+``openai.AzureOpenAI`` calls), chat under ``/openai/deployments/{name}/chat/completions``.
 """
 
 from __future__ import annotations
@@ -166,9 +169,10 @@ def parse_multipart(content_type: str, body: bytes) -> dict[str, tuple[str | Non
 class App:
     """The API logic, independent of the socket layer: ``handle(method, path, query, headers, body)``."""
 
-    def __init__(self, store: Store, runner, inference, faults: Faults | None = None):
+    def __init__(self, store: Store, runner, inference, faults: Faults | None = None, gate=None):
         self.store, self.runner, self.inference = store, runner, inference
         self.faults = faults or Faults()
+        self.gate = gate  # ftlab.sandbox.gate.WindDownGate: refuse OpenAI job creation once the date says so
 
     # -- dispatch ---------------------------------------------------------------------------
     def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Response:
@@ -177,7 +181,17 @@ class App:
         if path.startswith("/v1"):
             path = path[3:]
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        # Azure OpenAI's shape of the same API: /openai/...?api-version=..., key in an api-key header, and
+        # /openai/deployments/{name}/chat/completions for inference. Never gated by the OpenAI wind-down.
+        azure = path.startswith("/openai/") or path == "/openai"
+        if azure:
+            path = re.sub(r"^/openai(/deployments/[^/]+)?", "", path)
+            if headers.get("api-key") and "authorization" not in headers:
+                headers = {**headers, "authorization": f"Bearer {headers['api-key']}"}
         try:
+            if azure and "api-version" not in query:
+                raise ApiError(404, "Resource not found: Azure OpenAI routes need an api-version query parameter.",
+                               code="404")
             if path == "/sandbox/health":
                 return _json({"ok": True, "jobs": len(self.store.jobs), "files": len(self.store.files)})
             if not headers.get("authorization", "").lower().startswith("bearer ") or len(headers["authorization"]) < 8:
@@ -192,13 +206,14 @@ class App:
                                     "injection). Retry your request.", type="server_error")
             if fault == "slow":
                 time.sleep(self.faults.slow_s)
-            return self.route(method, path, query, headers, body)
+            return self.route(method, path, query, headers, body, azure=azure)
         except ApiError as exc:
             resp = _json(exc.body(), exc.status)
             resp.headers.update(exc.headers)
             return resp
 
-    def route(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> Response:
+    def route(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes,
+              azure: bool = False) -> Response:
         parts = path.strip("/").split("/")
         if parts[:1] == ["files"]:
             if len(parts) == 1 and method == "POST":
@@ -216,7 +231,11 @@ class App:
                 return Response(200, self.store.file_bytes(parts[1]), "application/octet-stream")
         if parts[:2] == ["fine_tuning", "jobs"]:
             if len(parts) == 2 and method == "POST":
-                return _json(public(self.create_job(_body_json(body))))
+                req = _body_json(body)
+                refused = self.gate and not azure and isinstance(req.get("model"), str) and self.gate.refusal(req["model"])
+                if refused:
+                    raise ApiError(refused[0], refused[1], param="model", code=refused[2])
+                return _json(public(self.create_job(req)))
             if len(parts) == 2 and method == "GET":
                 return self.list_jobs(query)
             if len(parts) == 3 and method == "GET":
