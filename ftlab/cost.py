@@ -252,7 +252,7 @@ def parse_date(value: str | _dt.date | None, param: str = "as_of") -> _dt.date:
     one-line ``ParameterError`` naming ``param``.
     """
     if value is None or value == "":
-        return _dt.datetime.now(_dt.timezone.utc).date()
+        return _dt.datetime.now(_dt.UTC).date()
     if isinstance(value, _dt.datetime):
         return value.date()
     if isinstance(value, _dt.date):

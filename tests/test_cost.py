@@ -461,7 +461,7 @@ def test_cli_as_of_contract(cli, as_of, status):
 
 
 def test_cli_bad_as_of_is_one_line(cli):
-    code, out, err = cli("cost", "--examples", "5", "--tokens-per-example", "3", "--epochs", "1", "--as-of", "next week")
+    code, _, err = cli("cost", "--examples", "5", "--tokens-per-example", "3", "--epochs", "1", "--as-of", "next week")
     assert code == 2 and "--as-of 'next week' is not a date: give it as YYYY-MM-DD" in err
     assert "Traceback" not in err
 
