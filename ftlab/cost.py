@@ -875,7 +875,8 @@ def plot_break_even(model: str = "gpt-4.1-mini", gpu: str = "a100-40gb-on-demand
 # The live widget
 # ---------------------------------------------------------------------------------------
 def cost_explorer(examples: int = 5_000, tokens_per_example: int = 300, epochs: int = 3, model: str = "gpt-4.1-mini",
-                  *, data_sharing: bool = False, gpu: str = "a100-40gb-on-demand", catalog: Catalog | None = None):
+                  *, data_sharing: bool = False, gpu: str = "a100-40gb-on-demand", as_of: str | _dt.date | None = None,
+                  catalog: Catalog | None = None):
     """Sliders (examples, tokens per example, epochs) and a model menu that update the cost table and the
     break-even plot live. Every control carries a stable CSS class (``ftlab-examples``, ``ftlab-epochs``,
     ``ftlab-model``, ``ftlab-cost-table``, ``ftlab-breakeven-plot``...) for browser tests.
@@ -921,7 +922,7 @@ def cost_explorer(examples: int = 5_000, tokens_per_example: int = 300, epochs: 
         tokens = training_tokens(v["examples"], v["tokens_per_example"], v["epochs"])
         tokens_label.value = (f"<b>{v['examples']:,} × {v['tokens_per_example']:,} × {v['epochs']} = "
                               f"<span class='ftlab-training-tokens-value'>{tokens:,}</span> training tokens</b>")
-        table.value = cost_table_html(tokens, training_costs(tokens, catalog=cat), highlight=v["model"])
+        table.value = cost_table_html(tokens, training_costs(tokens, as_of=as_of, catalog=cat), highlight=v["model"])
         be = break_even(v["model"], gpu, data_sharing=v["data_sharing"], catalog=cat)
         verdict.value = f"<p class='ftlab-breakeven-text'>{escape(be.explain())}</p>"
         with plot:
@@ -941,8 +942,8 @@ def cost_explorer(examples: int = 5_000, tokens_per_example: int = 300, epochs: 
     return box
 
 
-def catalog_html(catalog: Catalog | None = None) -> str:
-    """Every catalog entry with its prices, source and as_of, as an HTML table (models, then GPUs)."""
+def catalog_html(catalog: Catalog | None = None, as_of: str | _dt.date | None = None) -> str:
+    """Every catalog entry with its prices, source, as_of and availability on ``as_of``, as an HTML table."""
     cat = _cat(catalog)
 
     def usd(v: Any) -> str:
@@ -964,16 +965,57 @@ def catalog_html(catalog: Catalog | None = None) -> str:
         rows.append(
             f"<tr><td><code>{escape(m['id'])}</code></td><td>{escape(cat.providers[m['provider']]['name'])}</td>"
             f"<td>{train}</td><td>{usd(m.get('inference_in_usd_per_1m'))} / {usd(m.get('inference_out_usd_per_1m'))}</td>"
-            f"<td>{escape(m['as_of'])}</td><td>{escape(m['confidence'])}</td><td><small>{escape(m['source'])}</small></td></tr>"
+            f"<td>{escape(m['as_of'])}</td><td>{escape(m['confidence'])}</td>"
+            f"<td>{escape(availability(m, as_of, catalog=cat).label)}</td><td><small>{escape(m['source'])}</small></td></tr>"
         )
     for g in cat.gpus:
         rows.append(
             f"<tr><td><code>{escape(g['id'])}</code></td><td>self-hosted GPU</td><td>{usd(g['usd_per_hour'])}/GPU-hour</td>"
             f"<td>your hardware</td><td>{escape(g['as_of'])}</td><td>{escape(g['confidence'])}</td>"
-            f"<td><small>{escape(g['source'])}</small></td></tr>"
+            f"<td>{escape(availability(g, as_of, catalog=cat).label)}</td><td><small>{escape(g['source'])}</small></td></tr>"
         )
     return (
         "<table class='ftlab-catalog'><thead><tr><th>entry</th><th>provider</th><th>training</th>"
-        "<th>inference in / out per M</th><th>as of</th><th>confidence</th><th>source</th></tr></thead><tbody>"
+        "<th>inference in / out per M</th><th>as of</th><th>confidence</th><th>availability</th><th>source</th></tr></thead><tbody>"
         + "".join(rows) + "</tbody></table>"
     )
+
+
+def seed_vs_provider(tokens: int, *, as_of: str | _dt.date | None = None,
+                     catalog: Catalog | None = None) -> list[dict[str, Any]]:
+    """The seed's training price next to the provider's, for every entry that has both (``provider_price``).
+
+    Seed 001 prints gpt-4.1 at $3.00/M and gpt-4.1-mini at $0.80/M *training*; those equal the
+    fine-tuned models' *inference-input* prices, and OpenAI's own fine-tuning table lists training
+    much higher. Each row: ``entry``, ``seed_usd_per_1m``, ``seed_cost_usd``, ``provider_usd_per_1m``,
+    ``provider_cost_usd``, ``ratio`` (provider ÷ seed), ``inference_in_usd_per_1m`` (what the seed's
+    figure equals), the provider price's ``source``/``as_of``/``confidence``, and ``availability``.
+
+    Example: ``seed_vs_provider(4_500_000)[0]`` → gpt-4.1: seed $13.50, provider $112.50 (×8.3).
+    """
+    cat = _cat(catalog)
+    out = []
+    for m in cat.models:
+        pp = m.get("provider_price")
+        if not pp or m.get("training_usd_per_1m") is None or pp.get("training_usd_per_1m") is None:
+            continue
+        seed, prov = m["training_usd_per_1m"], pp["training_usd_per_1m"]
+        av = availability(m, as_of, catalog=cat)
+        out.append({"entry": m["id"], "seed_usd_per_1m": seed, "seed_cost_usd": _money(tokens * seed / 1e6),
+                    "seed_source": m["source"], "provider_usd_per_1m": prov,
+                    "provider_cost_usd": _money(tokens * prov / 1e6), "ratio": round(prov / seed, 2) if seed else None,
+                    "inference_in_usd_per_1m": pp.get("inference_in_usd_per_1m"), "source": pp["source"],
+                    "as_of": pp["as_of"], "confidence": pp["confidence"], "availability": av.label})
+    return out
+
+
+def seed_vs_provider_html(rows: Sequence[dict[str, Any]], tokens: int) -> str:
+    """The side-by-side table notebook 02 shows (figures from :func:`seed_vs_provider`)."""
+    body = "".join(
+        f"<tr><td><code>{escape(r['entry'])}</code></td><td>${r['seed_usd_per_1m']:.2f}/M → <b>${r['seed_cost_usd']:,.2f}</b></td>"
+        f"<td>${r['provider_usd_per_1m']:.2f}/M → <b>${r['provider_cost_usd']:,.2f}</b></td><td>×{r['ratio']:g}</td>"
+        f"<td>${r['inference_in_usd_per_1m']:.2f}/M</td><td>{escape(r['confidence'])}, {escape(r['as_of'])}</td>"
+        f"<td>{escape(r['availability'])}</td></tr>" for r in rows)
+    return (f"<table class='ftlab-seed-vs-provider'><thead><tr><th>model</th><th>seed 001 ({tokens:,} tokens)</th>"
+            "<th>OpenAI's list price</th><th>ratio</th><th>fine-tuned inference input</th><th>list price: confidence, as of</th>"
+            f"<th>availability</th></tr></thead><tbody>{body}</tbody></table>")

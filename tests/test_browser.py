@@ -108,8 +108,8 @@ def test_notebook_opens_fresh_without_errors(page, notebook):
 # ---------------------------------------------------------------------------------------
 def _cost_table(tokens: int) -> list[list[str]]:
     """The rows the cost table must show for ``tokens``, computed here with ftlab.cost."""
-    return [[cost.PATH_LABELS.get(r.path, r.path), r.model, r.entry, cost.cost_cell(r), r.rate, r.as_of, r.confidence]
-            for r in cost.training_costs(tokens)]
+    return [[cost.PATH_LABELS.get(r.path, r.path), r.model, r.entry, cost.cost_cell(r), r.rate, r.as_of, r.confidence,
+             cost.availability_cell(r)] for r in cost.training_costs(tokens)]
 
 
 def _expected_plot(model: str, gpu: str) -> bytes:
@@ -211,6 +211,18 @@ def test_path_chooser_follows_the_answers(page):
     page.check_widgets(expect=1)
     start = _check_recommendation(page, answers, "after Run All")
     page.element_shot("ftlab-path-form", "start")
+
+    # The dates: an active OpenAI customer on 2026-12-02 can still start jobs (closing), not from 2027-01-06.
+    answers.update(as_of="2026-12-02", openai_status="active")
+    page.type_into_number("ftlab-as-of", "2026-12-02")
+    page.choose("ftlab-openai-status", paths.QUESTIONS["openai_status"][1]["active"])
+    active = _check_recommendation(page, answers, "active OpenAI customer on 2026-12-02")
+    assert active.path == "openai" != start.path, f"the status did not move the path ({start.path} → {active.path})"
+    answers["as_of"] = "2027-01-06"
+    page.type_into_number("ftlab-as-of", "2027-01-06")
+    closed = _check_recommendation(page, answers, "the same customer on 2027-01-06")
+    assert closed.path != "openai", "the date did not move the path"
+    page.element_shot("ftlab-path-form", "dates")
 
     # Data that must stay on our own hardware: OpenAI and managed platforms are ruled out.
     answers["data_sensitivity"] = "own_hardware"

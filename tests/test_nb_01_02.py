@@ -74,6 +74,16 @@ def test_02_worked_example(run_notebook):
     assert f["gpu_hours"]["a100-40gb-spot"] == 2.0
     assert f["self_hosted_with_setup_usd"]["a100-40gb-spot"] == 4.50  # 1 h of setup on the meter
     assert "gpt-5.4 cannot be fine-tuned" in f["gpt_5_4_error"] and "gpt-4.1-mini" in f["gpt_5_4_error"]
+    # Side by side: the seed's figures (above, unchanged) and OpenAI's list prices from the catalog.
+    from ftlab.cost import load_catalog
+
+    cat = load_catalog()
+    side = f["seed_vs_provider_usd"]
+    assert set(side) == {"gpt-4.1", "gpt-4.1-mini"}
+    for entry, (seed, listed) in side.items():
+        assert seed == costs[entry]  # the seed's worked example, exactly
+        assert listed == round(4_500_000 * cat.entry(entry)["provider_price"]["training_usd_per_1m"] / 1e6, 2)
+        assert listed >= 5 * seed  # the list price is several times the seed's (inference-input) figure
     assert res.seconds < 60
 
 
@@ -100,8 +110,11 @@ def test_02_widgets_render(run_notebook):
 
 
 def test_02_parameters_change_the_figures(run_notebook):
-    f = run_notebook("02", epochs=1, model="gpt-4.1").figures
+    f = run_notebook("02", epochs=1, model="gpt-4.1", as_of="2027-02-01").figures
     assert f["training_tokens"] == 1_500_000 and f["training_costs_usd"]["gpt-4.1"] == 4.50
+    av = f["availability"]  # marked, not hidden: the closed rows keep their prices
+    assert av["gpt-4.1"] == ["closed", "2027-01-06"] and av["gpt-4.1-nano"] == ["retired", "2026-10-23"]
+    assert av["azure-openai-gpt-4.1"] == ["open", None] and av["a100-40gb-spot"] == ["open", None]
     assert f["toy_training_cost_usd"] == round(f["toy_train_tokens"] * 3.0 / 1e6, 2)
     assert f["break_even_with_data_sharing"] is not None  # gpt-4.1 costs enough that a GPU pays even at -50%
 
@@ -110,6 +123,7 @@ def test_02_parameters_change_the_figures(run_notebook):
     ({"model": "gpt-5.4"}, "ParameterError", "gpt-5.4 cannot be fine-tuned"),
     ({"model": "gpt-9"}, "ParameterError", "unknown model 'gpt-9'"),
     ({"epochs": -1}, "ParameterError", "'epochs' = -1 is out of range"),
+    ({"as_of": "soon"}, "ParameterError", "as_of 'soon' is not a date"),
 ])
 def test_02_bad_parameters_fail_in_one_line(run_notebook, params, ename, text):
     res = run_notebook("02", expect_ok=False, **params)
