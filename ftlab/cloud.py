@@ -1022,7 +1022,8 @@ def training_tokens(examples: Iterable[dict[str, Any]], model: str = "o200k_base
 
 def cost_table(train_tokens: int, *, epochs: int = 3, training_hours: float | None = None, validation_tokens: int = 0,
                n_evals: int = 0, openai_models: Iterable[str] = ("gpt-4.1-mini", "gpt-4.1"),
-               self_managed_gpu: str | None = None, catalog: Catalog | None = None) -> list[dict[str, Any]]:
+               self_managed_gpu: str | None = None, as_of: str | None = None,
+               catalog: Catalog | None = None) -> list[dict[str, Any]]:
     """One training run priced on every cloud-managed catalog entry, the OpenAI models named, and the
     seeds' self-managed reference (the caveat's ``reference_gpu``, an A100 spot instance) last.
 
@@ -1041,7 +1042,7 @@ def cost_table(train_tokens: int, *, epochs: int = 3, training_hours: float | No
     cat = catalog or cost.load_catalog()
     tokens = train_tokens * epochs
     kw = {"training_hours": training_hours, "validation_tokens": validation_tokens * n_evals, "digits": 4,
-          "catalog": cat}
+          "as_of": as_of, "catalog": cat}
     managed = [m for m in cat.models if m["fine_tunable"] and cat.providers[m["provider"]]["path"] == "cloud_managed"]
     priced = [(m["provider"], cost.cost_for(m["id"], tokens, **kw)) for m in managed]
     priced += [(cat.entry(m)["provider"], cost.cost_for(m, tokens, **kw)) for m in openai_models]
@@ -1057,7 +1058,8 @@ def cost_table(train_tokens: int, *, epochs: int = 3, training_hours: float | No
         rows.append({"platform": cat.providers[provider].get("platform", provider), "model": r.model, "entry": r.entry,
                      "pricing": r.pricing, "rate": r.rate, "billed": r.billed, "cost_usd": usd,
                      "vs_self_managed": round(usd / self_cost, 2) if usd is not None and self_cost else None,
-                     "source": r.source, "as_of": r.as_of, "confidence": r.confidence})
+                     "source": r.source, "as_of": r.as_of, "confidence": r.confidence,
+                     "availability": cost.availability_cell(r), "available": r.available})
     return rows
 
 

@@ -19,7 +19,9 @@ def test_nb09_cloud_managed(run_notebook):
     assert set(hourly) == {"vertex", "azure"} and all(c > 0 for c in hourly.values())
     per_token = [r for r in costs if r["pricing"] == "per_training_token" and r["cost_usd"] is not None]
     assert len(per_token) >= 6 and all(0 < r["cost_usd"] < 5 for r in per_token)  # a toy set: cents
-    assert {r["confidence"] for r in costs} == {"seed", "unconfirmed"}
+    assert {r["confidence"] for r in costs} == {"seed", "unconfirmed", "provider"}  # provider: Azure OpenAI's docs
+    azure_openai = [r for r in costs if r["entry"].startswith("azure-openai-")]
+    assert len(azure_openai) == 5 and all(r["availability"] == "open" and r["cost_usd"] is None for r in azure_openai)
     assert figures["managed_caveat_usd"] == {"self_managed_usd": 3.0, "managed_low_usd": 6.0, "managed_high_usd": 9.0}
 
     assert figures["bedrock_job_status_history"] == ["InProgress", "InProgress", "InProgress", "Stopped"]
@@ -30,6 +32,11 @@ def test_nb09_cloud_managed(run_notebook):
 
 
 def test_nb09_fewer_polls_and_one_epoch(run_notebook):
-    figures = run_notebook("09", polls=1, epochs=1).figures
+    figures = run_notebook("09", polls=1, epochs=1, as_of="2027-02-01").figures
     assert figures["bedrock_job_status_history"] == ["InProgress", "Stopped"]
+    by = {r["entry"]: r for r in figures["cost_table"]}
+    # After OpenAI's last stage the OpenAI rows are marked closed, not dropped; their prices stay.
+    assert by["gpt-4.1"]["availability"] == by["gpt-4.1-mini"]["availability"] == "CLOSED since 2027-01-06"
+    assert by["gpt-4.1-mini"]["cost_usd"] > 0
+    assert by["azure-openai-gpt-4.1-mini"]["availability"] == "open" and by["together-lora-8b"]["availability"] == "open"
     assert figures["together_request_body"]["n_epochs"] == 1
