@@ -31,6 +31,16 @@ def test_03_defaults(run_notebook):
     assert "gpt-4.1-mini" in f["fine_tunable_models"] and "gpt-5.4" in f["inference_only_models"]
     shared = f["data_sharing_inference_usd_per_1m"]
     assert shared["with"] == [x / 2 for x in shared["without"]]
+    # The wind-down cells at the top: dates from the catalog; the OpenAI shape refused for a new
+    # organisation, the AzureOpenAI client's same calls accepted by the same sandbox.
+    from ftlab import cost
+
+    assert f["wind_down_stages"] == ["2026-05-07", "2026-07-02", "2027-01-06"]
+    assert f["wind_down_today"]["new"] == ["closed", "2026-05-07"]
+    active = cost.availability("gpt-4.1-mini", org_status="active")
+    assert f["wind_down_today"]["active"] == [active.status, active.date]
+    assert f["winddown_openai_refusal"] == "fine_tuning_unavailable"
+    assert f["winddown_azure_job"] in ("validating_files", "queued", "running")
 
 
 def test_03_with_a_key_takes_the_real_api_path_and_never_leaks_it(tmp_path, monkeypatch):
