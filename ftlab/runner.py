@@ -58,6 +58,8 @@ def parse_value(raw: str) -> Any:
         value = yaml.safe_load(raw)
     except yaml.YAMLError:
         return raw
+    if type(value).__name__ in ("date", "datetime"):  # YAML reads 2026-04-30 as a date; notebooks take dates as text
+        return raw.strip()
     if isinstance(value, str):
         try:
             return float(value) if re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", value) else value

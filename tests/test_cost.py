@@ -487,3 +487,10 @@ def test_catalog_without_availability_is_refused(tmp_path):
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     with pytest.raises(FtlabError, match=r"gpt-4.1-nano lacks an availability block with source and as_of"):
         cost.load_catalog(path)
+
+
+def test_a_date_on_the_command_line_stays_text():
+    from ftlab.runner import parse_value
+
+    assert parse_value("2026-04-30") == "2026-04-30"  # ftlab run -p as_of 2026-04-30
+    assert parse_value("3") == 3
