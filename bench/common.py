@@ -235,3 +235,43 @@ def reclassify_profile(profile: dict[str, Any]) -> dict[str, Any]:
     return {**profile, "ms_per_step": {k: round(v, 2) for k, v in ms.items()},
             "share": {k: round(v / total, 4) for k, v in ms.items()} if total else {},
             "reclassified_ms": round(moved, 2)}
+
+
+def row_estimator_kwargs(row: dict[str, Any]) -> dict[str, Any]:
+    """The ``ftlab.memory.estimate_memory`` arguments (model, seq_len, batch_size, ...) that produced a committed
+    estimator row: the row's own ``estimator_kwargs`` where it records them (estimator_h200.json), else read
+    back from the row's fields as bench/report.py wrote them for the H100 (sweep rows: fixed-length rows, flash
+    kernel; run A: padded SDPA with kbit prep; run B: length-grouped SDPA, no kbit prep, Liger)."""
+    if "estimator_kwargs" in row:
+        return dict(row["estimator_kwargs"])
+    base = {"model": row["model"], "seq_len": row["seq_len"], "batch_size": row["batch_size"], "lora_r": row["lora_r"],
+            "gradient_checkpointing": row["gradient_checkpointing"], "kbit_prep": row["kbit_prep"]}
+    attn = row["attention"]
+    if attn.startswith("sdpa (no padding"):
+        return SweepConfig(**{k: base[k] for k in ("model", "seq_len", "batch_size", "lora_r")},
+                           gradient_checkpointing=base["gradient_checkpointing"],
+                           kbit_prep=base["kbit_prep"]).estimator_kwargs()
+    if attn == "sdpa (padded batches)":
+        return base
+    if attn == "sdpa (length-grouped batches)":
+        return {**base, "liger": True}
+    raise ValueError(f"estimator row {row.get('model')} {row.get('seq_len')}x{row.get('batch_size')}: "
+                     f"unknown attention {attn!r}; record its estimator_kwargs")
+
+
+def drifted_rows(rows: list[dict[str, Any]], estimate_peak_gib, tolerance: float = 0.10) -> list[str]:
+    """Committed estimator rows whose estimate, recomputed now by ``estimate_peak_gib(model, **kwargs)``, is
+    off the row's measured peak by more than ``tolerance`` (a fraction): one line per row, empty if none."""
+    bad = []
+    for row in rows:
+        kw = row_estimator_kwargs(row)
+        model = kw.pop("model")
+        measured = row.get("measured_gib", row.get("measured_peak_allocated_gib"))
+        now = estimate_peak_gib(model, **kw)
+        err = (now - measured) / measured
+        if abs(err) > tolerance:
+            was = row.get("estimated_gib", row.get("estimated_peak_allocated_gib"))
+            bad.append(f"{model} {row['seq_len']}x{row['batch_size']} r{row['lora_r']} "
+                       f"gc{int(row['gradient_checkpointing'])}: measured {measured:.2f} GiB, committed estimate "
+                       f"{was:.2f}, today's {now:.2f} ({err:+.1%})")
+    return bad

@@ -34,7 +34,8 @@ from bench.common import (  # noqa: E402
     write_json,
 )
 
-PKGS = ("torch", "transformers", "trl", "peft", "bitsandbytes", "accelerate", "datasets", "liger-kernel", "triton")
+PKGS = ("torch", "transformers", "trl", "peft", "bitsandbytes", "accelerate", "datasets", "liger-kernel", "triton",
+        "unsloth", "unsloth_zoo", "xformers", "flash-attn")
 
 
 def versions() -> dict[str, str]:
@@ -157,7 +158,12 @@ def load_model(path: str, attn: str, kbit_prep: bool):
     return model
 
 
-def make_trainer(model, tok, dataset, cfg: dict, log: StepLog, out_dir: str, profile_steps: tuple[int, int] | None):
+def make_trainer(model, tok, dataset, cfg: dict, log: StepLog, out_dir: str, profile_steps: tuple[int, int] | None,
+                 peft: bool = True):
+    """A TRL ``SFTTrainer`` that logs each step's time, real tokens and peak memory into ``log``.
+
+    ``cfg["max_steps"]`` of -1 trains ``cfg["num_train_epochs"]`` (default 1) whole epochs; ``peft=False``
+    takes a model that already carries its LoRA adapters (Unsloth's ``get_peft_model``)."""
     import torch
     from peft import LoraConfig
     from transformers import TrainerCallback
@@ -221,15 +227,15 @@ def make_trainer(model, tok, dataset, cfg: dict, log: StepLog, out_dir: str, pro
     if not cuda and "paged" in sft_kw.get("optim", ""):
         sft_kw["optim"] = "adamw_torch"  # paged optimizers need CUDA managed memory (CPU smoke tests only)
     args = SFTConfig(
-        output_dir=out_dir, max_steps=cfg["max_steps"], learning_rate=1e-4, lr_scheduler_type="constant",
+        output_dir=out_dir, max_steps=cfg["max_steps"], num_train_epochs=cfg.get("num_train_epochs", 1), learning_rate=1e-4, lr_scheduler_type="constant",
         logging_steps=10**6, save_strategy="no", report_to="none", disable_tqdm=True, seed=0, data_seed=0,
         bf16=cuda, gradient_accumulation_steps=1, dataloader_pin_memory=cuda, **sft_kw,
     )
     peft_config = LoraConfig(r=cfg["lora_r"], lora_alpha=2 * cfg["lora_r"], lora_dropout=cfg.get("lora_dropout", 0.05),
                              target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
                                              "down_proj"], task_type="CAUSAL_LM")
-    trainer = Measured(model=model, args=args, train_dataset=dataset, processing_class=tok, peft_config=peft_config,
-                       callbacks=[Clock()])
+    trainer = Measured(model=model, args=args, train_dataset=dataset, processing_class=tok,
+                       peft_config=peft_config if peft else None, callbacks=[Clock()])
     return trainer, Clock
 
 

@@ -12,6 +12,7 @@ from bench.common import (
     SEED_EXAMPLE_TOKENS,
     StepLog,
     chat_token_ids,
+    drifted_rows,
     estimate_error,
     estimator_result,
     example_lengths,
@@ -19,6 +20,7 @@ from bench.common import (
     mfu,
     padding_efficiency,
     reclassify_profile,
+    row_estimator_kwargs,
     sweep_configs,
     throughput_result,
 )
@@ -114,3 +116,35 @@ def test_committed_results_are_consistent():
         assert kw["lora_r"] in (16, 64)
     assert ev["max_abs_error"] == max(abs(c["estimate_error"]) for c in ev["configs"])
     assert "B/A" in bench_table(RESULTS)
+
+
+ESTIMATOR_FILES = sorted(RESULTS.glob("estimator_*.json"))
+
+
+def _today(model, **kw):
+    return estimate_memory(model, **kw).peak_allocated_gib
+
+
+def _rows(path):
+    ev = json.loads(path.read_text())
+    return ev.get("rows") or ev["configs"]
+
+
+@pytest.mark.parametrize("path", ESTIMATOR_FILES, ids=[p.name for p in ESTIMATOR_FILES])
+def test_committed_estimates_have_not_drifted(path):
+    """Today's ftlab.memory, run again on every committed configuration, stays within ±10% of what the GPU
+    measured: a change to the estimator that breaks a measured row fails here, not only on the next GPU run."""
+    rows = _rows(path)
+    assert len(rows) >= 8
+    bad = drifted_rows(rows, _today)
+    assert not bad, f"{path.name}: estimates moved past ±10% of the measurement:\n" + "\n".join(bad)
+
+
+def test_drift_check_catches_a_moved_estimate_and_reads_every_row_back():
+    rows = _rows(RESULTS / "estimator_h100.json")
+    for row in rows:  # the arguments read back from each row reproduce the committed estimate exactly
+        kw = row_estimator_kwargs(row)
+        assert _today(kw.pop("model"), **kw) == pytest.approx(row["estimated_peak_allocated_gib"], abs=1e-3)
+    assert len(drifted_rows(rows, lambda m, **kw: 1.15 * _today(m, **kw))) == len(rows)  # +15%: all flagged
+    assert len(drifted_rows(rows, lambda m, **kw: 0.8 * _today(m, **kw))) == len(rows)
+    assert not drifted_rows(rows, _today)
