@@ -18,8 +18,9 @@ sys.path.insert(0, str(HERE.parent))
 
 from bench.common import FLOPS_PER_TOKEN_8B, reclassify_profile, write_json  # noqa: E402
 
-COMMAND = ("cd .gpucarry && OUT=$OUT LIMIT=... bash bench/run_h200.sh A1 B1 U1 A2 B2 U2 A3 B3 U3 P   "
-           "# bench/, ftlab/ and wheels/ from bench/wheels_h200.sh; two calls back to back")
+COMMAND = ("call 1: cd .gpucarry && OUT=$OUT LIMIT=430 EXAMPLES=96 bash bench/run_h200.sh A1 B1 U1 A2 B2 U2 A3 B3 U3 P; "
+           "call 2 (30 s later, same machine): cd .gpucarry && OUT=$OUT LIMIT=190 EXAMPLES=96 NEED_U=78 NEED_P=45 "
+           "bash bench/run_h200.sh U2 U3 P   # .gpucarry holds bench/, ftlab/ and wheels/ from bench/wheels_h200.sh")
 LABELS = {"A": "seed-like", "B": "ftlab recommended", "U": "Unsloth 2026.10.9"}
 WARMUP = 3  # steps left out of the steady-state figure
 BEGIN, END = "<!-- h200:begin -->", "<!-- h200:end -->"
@@ -98,7 +99,7 @@ def build(raw: Path) -> dict:
         "data": (f"{first['examples']} pre-tokenized chat-shaped examples (bench/common.py: lengths uniform in "
                  f"256-1024 tokens, random ids), {first['real_tokens']} real tokens; the same examples for every "
                  "run; one epoch each (a fixed subset of the issue's 2,000: a full epoch of A alone would take "
-                 "~10 minutes of device time)"),
+                 "~8 minutes of device time)"),
         "model": "Llama-3.1-8B shape, random weights, saved bf16 and loaded 4-bit (nf4, double quant, bf16 compute)",
         "lora": "r=16, alpha=32 on q/k/v/o/gate/up/down; dropout 0.05 for A and B, 0 for Unsloth (its fast path)",
         "repeats": len(complete), "rounds": sorted(set(by_round["A"]) | set(by_round["B"]) | set(by_round["U"])),
