@@ -176,3 +176,26 @@ def test_h200_throughput_result_is_consistent_with_its_runs():
     assert tp["goals"]["vs_unsloth >= 1.0 at <= Unsloth's peak memory"] is met
     assert tp["goals"]["mfu_recommended >= 0.40"] is (tp["mfu_recommended"] >= 0.40)
     assert "B/A" in bench_table(RESULTS) and "Unsloth" in bench_table(RESULTS)
+
+
+def test_real_model_carry_plan_and_report(tmp_path):
+    """Issue 18's H200 pass (prepared): every call carries one part under 64 MiB, the last one runs; the
+    report turns summary.json files into the result table."""
+    from bench.real_model_carry import MIB, MISSING, plan, report
+
+    names = {m.split("==")[0] for m in MISSING}
+    assert {"papermill", "nbclient", "ipykernel", "pyzmq", "tornado", "openai", "gguf", "trl", "bitsandbytes",
+            "moto"} <= names
+    parts = [{"name": f"part-{i}", "bytes": b, "sha256": "x"} for i, b in enumerate([56 * MIB, 56 * MIB, 49 * MIB])]
+    (tmp_path / "manifest.json").write_text(json.dumps({"parts": parts}))
+    calls = plan(tmp_path)
+    assert [c["command"].split()[3] for c in calls] == ["receive", "receive", "run"]
+    assert all(c["carry_mib"] + 3 < 64 for c in calls) and calls[0]["carry"][0].endswith("part-0")
+    s1, s2 = tmp_path / "s1.json", tmp_path / "s2.json"
+    s1.write_text(json.dumps({"notebooks": {"00_start_here.ipynb": {"status": "ok", "seconds": 40.5, "figures": {}}}}))
+    s2.write_text(json.dumps({"notebooks": {"04_qlora_training.ipynb": {"status": "failed", "seconds": 12.0,
+                                                                        "error": {"ename": "X"}}}}))
+    res = report([s1, s2], tmp_path / "out", {"device": "NVIDIA H200", "date": "d", "command": "c"})
+    assert res["ok"] is False and res["total_seconds"] == 52.5 and len(res["notebooks"]) == 2
+    md = (tmp_path / "out" / "real_model_h200.md").read_text()
+    assert "| 04_qlora_training.ipynb | failed | 12.0 |" in md and "NVIDIA H200" in md
