@@ -138,6 +138,62 @@ def cmd_epoch(args) -> dict:
                       "peak_allocated": log.peak_allocated}}
 
 
+def cmd_sweep(args) -> dict:
+    """Issue 23's estimator sweep for one family (bench/common.py: family_sweep_configs), then
+    recommend_config checked on it: its pick for RECOMMEND_BUDGET_GIB trained 4 steps on 256-1024-token rows,
+    measured total (peak reserved + CUDA context + paged optimizer states) against the budget."""
+    import gc
+
+    import torch
+
+    from bench.common import RECOMMEND_BUDGET_GIB, StepLog, estimator_model, family_sweep_configs
+    from bench.gpu import cmd_sweep as sweep
+    from bench.gpu import cuda_context_gib, load_model, make_trainer
+    from ftlab.memory import recommend_config
+
+    configs = [c for c in family_sweep_configs() if c.model == args.family]
+    result = sweep(args, configs)
+    gc.collect()
+    cuda = torch.cuda.is_available()
+    if cuda:
+        torch.cuda.empty_cache()
+    context = cuda_context_gib()
+    budget = RECOMMEND_BUDGET_GIB[args.family]
+    gpu_mem = torch.cuda.get_device_properties(0).total_memory / 2**30 if cuda else 80.0
+    rec = recommend_config(estimator_model(args.family), gpu_mem, seq_len=1024, budget_gib=budget, cuda=cuda,
+                           cuda_context_gib=context or 0.55)
+    sft = rec.sft_config_kwargs()
+    attn = sft.pop("model_init_kwargs")["attn_implementation"]
+    path = str(Path(args.root) / f"{args.family}-nf4")
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    model = load_model(path, attn, False)
+    dataset, _ = dataset_for(tok, 64)
+    log = StepLog()
+    trainer, clock = make_trainer(model, tok, dataset, {"lora_r": 16, "lora_dropout": 0.05, "max_steps": 4,
+                                                         "sft": sft}, log, "/tmp/h200-rec", None)
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    clock.reserved = []
+    err = None
+    try:
+        trainer.train()
+    except Exception as exc:  # an OOM here is the finding: recorded, not raised
+        err = f"{type(exc).__name__}: {exc}"[:500]
+    paged = rec.estimate.breakdown["optimizer_states_paged"] / 2**30
+    measured_total = max(clock.reserved or [0]) / 2**30 + context + paged
+    est = rec.estimate  # the estimate recommend_config checked against the budget
+    result["recommend_check"] = {
+        "family": args.family, "budget_gib": budget, "recommendation": rec.to_dict(), "error": err,
+        "measured_peak_allocated_gib": round(max(log.peak_allocated or [0]) / 2**30, 3),
+        "measured_total_gib": round(measured_total, 3), "estimated_total_gib": round(est.total_gib, 3),
+        "fits": err is None and measured_total <= budget, "steps": len(log.seconds)}
+    print(f"[recommend] {args.family}: {rec.per_device_train_batch_size} x 1024, gc {rec.gradient_checkpointing}, "
+          f"measured total {measured_total:.2f} GiB of {budget} {err or ''}", flush=True)
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -152,14 +208,17 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--round", type=int, default=1)
     e.add_argument("--budget-from", help="A's result JSON of the same round: B fits in what A used")
     e.add_argument("--batch-from", help="B's result JSON of the same round: U takes B's rows per step")
-    for sp in (k, e):
+    w = sub.add_parser("sweep")
+    w.add_argument("--family", required=True, choices=["llama-3.1-8b", "qwen2.5-7b", "mistral-7b", "smollm2-135m"])
+    w.add_argument("--root", required=True, help="folder holding <family>-nf4 (bench/gpu.py build --shape)")
+    for sp in (k, e, w):
         sp.add_argument("--json-out", dest="json_out", required=True)
     args = p.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from bench.common import write_json
     from bench.gpu import meta
 
-    fn = {"peak": cmd_peak, "epoch": cmd_epoch}[args.cmd]
+    fn = {"peak": cmd_peak, "epoch": cmd_epoch, "sweep": cmd_sweep}[args.cmd]
     try:
         result = fn(args)
     except Exception as exc:  # record the failure: the next configuration still runs

@@ -169,13 +169,47 @@ def markdown(tp: dict) -> str:
     return "\n".join(lines)
 
 
+def estimator(raw: Path) -> dict:
+    """sweep-<family>.json files (bench/run_estimator_h200.sh) → estimator_h200.json: clean rows only."""
+    from bench.common import FAMILIES, family_rows
+    from ftlab.memory import estimate_memory
+
+    rows, checks, failed, meta = [], [], [], {}
+    for fam in FAMILIES:
+        f = raw / f"sweep-{fam}.json"
+        if not f.is_file():
+            failed.append({"family": fam, "error": "no result file"})
+            continue
+        d = json.loads(f.read_text())
+        meta = meta or {k: d[k] for k in ("device", "gpu_mem_gib", "cuda", "date", "versions") if k in d}
+        rows += family_rows(d, estimate_memory)
+        failed += [{"family": fam, "config": c["name"], "error": c["error"]} for c in d["configs"] if c.get("error")]
+        if d.get("recommend_check"):
+            checks.append(d["recommend_check"])
+    errors = [abs(r["estimate_error"]) for r in rows]
+    return {**meta, "command": "cd .gpucarry && OUT=$OUT bash bench/run_estimator_h200.sh",
+            "measured": "torch.cuda.max_memory_allocated() over 3 training steps of fixed-length rows, one model "
+                        "load per family, first load of its process (no correction)",
+            "rows": rows, "families": sorted({r["family"] for r in rows}),
+            "max_abs_error": max(errors) if errors else None,
+            "goal": ">= 16 clean configurations over >= 3 families, every |estimate_error| <= 0.10",
+            "goal_met": len(rows) >= 16 and len({r["family"] for r in rows}) >= 3 and max(errors or [1]) <= 0.10,
+            "recommend_checks": checks, "failed": failed}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--raw", required=True)
     p.add_argument("--out", default=str(HERE / "results"))
     p.add_argument("--notes", help="JSON list of notes to add (what limits B, measured)")
+    p.add_argument("--estimator", action="store_true", help="--raw holds sweep-<family>.json: write estimator_h200.json")
     a = p.parse_args(argv)
     out = Path(a.out)
+    if a.estimator:
+        ev = estimator(Path(a.raw))
+        write_json(out / "estimator_h200.json", ev)
+        print(f"{len(ev['rows'])} rows over {ev['families']}, max |error| {ev['max_abs_error']}, goal met {ev['goal_met']}")
+        return 0
     tp = build(Path(a.raw))
     if a.notes:
         tp["notes"] = json.loads(Path(a.notes).read_text())

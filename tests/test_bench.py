@@ -199,3 +199,27 @@ def test_real_model_carry_plan_and_report(tmp_path):
     assert res["ok"] is False and res["total_seconds"] == 52.5 and len(res["notebooks"]) == 2
     md = (tmp_path / "out" / "real_model_h200.md").read_text()
     assert "| 04_qlora_training.ipynb | failed | 12.0 |" in md and "NVIDIA H200" in md
+
+
+def test_family_sweep_rows_carry_what_the_drift_test_recomputes():
+    """Issue 23's estimator sweep (written, not run yet): >= 16 clean configurations over the Llama, Qwen2.5,
+    Mistral and SmolLM2 shapes; each row records the exact estimator arguments, so drifted_rows reads it back."""
+    from bench.common import FAMILIES, estimator_model, family_rows, family_sweep_configs
+
+    cfgs = family_sweep_configs()
+    assert len(cfgs) >= 16 and {c.model for c in cfgs} == set(FAMILIES)
+    assert len({c.name for c in cfgs}) == len(cfgs) and not any(c.kbit_prep for c in cfgs)
+    assert {c.gradient_checkpointing for c in cfgs} == {True, False} and {c.lora_r for c in cfgs} == {16, 64}
+    sweep = {"cuda_context_gib": 0.6, "configs": []}
+    for c in cfgs:
+        est = estimate_memory(estimator_model(c.model), **{k: v for k, v in c.estimator_kwargs().items() if k != "model"})
+        sweep["configs"].append({**c.__dict__, "name": c.name, "error": None, "weights_allocated_bytes": 1,
+                                 "peak_allocated_bytes": int(est.peak_allocated * 1.04)})  # measured 4% above
+    sweep["configs"].append({**cfgs[0].__dict__, "name": "x", "error": "OutOfMemoryError", "peak_allocated_bytes": 0,
+                             "weights_allocated_bytes": 0})
+    rows = family_rows(sweep, estimate_memory)
+    assert len(rows) == len(cfgs)  # the failed configuration is not a row
+    assert all(r["estimate_error"] == pytest.approx(1 / 1.04 - 1, abs=2e-3) and r["corrected"] is False for r in rows)
+    assert isinstance(rows[-1]["estimator_kwargs"]["model"], dict)  # SmolLM2: the config itself, not a name
+    assert not drifted_rows(rows, _today)
+    assert len(drifted_rows(rows, lambda m, **kw: 1.2 * _today(m, **kw))) == len(rows)
