@@ -147,6 +147,72 @@ def sweep_configs() -> list[SweepConfig]:
     ]
 
 
+# Shapes the bench builds that ftlab.memory has no name for: HF-style config dicts (ftlab.memory.resolve_shape
+# reads them), so the estimator sees exactly what was built.
+EXTRA_SHAPES: dict[str, dict[str, Any]] = {
+    "smollm2-135m": {"model_type": "llama", "hidden_size": 576, "num_hidden_layers": 30, "intermediate_size": 1536,
+                     "num_attention_heads": 9, "num_key_value_heads": 3, "vocab_size": 49152,
+                     "tie_word_embeddings": True},
+}
+
+
+def estimator_model(name: str) -> str | dict[str, Any]:
+    """What ``ftlab.memory.estimate_memory`` takes as ``model`` for a bench shape name."""
+    return dict(EXTRA_SHAPES[name]) if name in EXTRA_SHAPES else name
+
+
+def shape_of(name: str):
+    """The ``ftlab.memory.ModelShape`` of a bench shape name."""
+    from ftlab.memory import SHAPES, shape_from_config
+
+    return SHAPES[name] if name in SHAPES else shape_from_config(EXTRA_SHAPES[name], name)
+
+
+FAMILIES = ("llama-3.1-8b", "qwen2.5-7b", "mistral-7b", "smollm2-135m")
+# budgets (GiB) under which recommend_config is checked per family on the H200: the estimate's total must fit,
+# and the measured total (peak reserved + CUDA context + paged optimizer states) too
+RECOMMEND_BUDGET_GIB = {"llama-3.1-8b": 16.0, "qwen2.5-7b": 16.0, "mistral-7b": 16.0, "smollm2-135m": 4.0}
+
+
+def family_sweep_configs() -> list[SweepConfig]:
+    """Issue 23's estimator sweep: 17 clean configurations over 4 families (fixed-length rows, no kbit prep,
+    as B trains), one model load per family; seq 512-2048, batch 1-8, r 16/64, GC on and off."""
+    out = []
+    for fam, rows in {
+        "llama-3.1-8b": [(512, 1, 16, False), (1024, 2, 16, False), (2048, 1, 64, False), (1024, 4, 16, True),
+                         (2048, 4, 64, True)],
+        "qwen2.5-7b": [(512, 2, 16, False), (1024, 1, 64, False), (1024, 4, 16, True), (2048, 2, 16, True)],
+        "mistral-7b": [(512, 2, 16, False), (1024, 1, 16, False), (1024, 4, 64, True), (2048, 2, 16, True)],
+        "smollm2-135m": [(1024, 4, 16, False), (2048, 4, 64, False), (2048, 8, 16, True), (512, 8, 16, False)],
+    }.items():
+        out += [SweepConfig(fam, s, b, r, g, kbit_prep=False) for s, b, r, g in rows]
+    return out
+
+
+def family_rows(sweep: dict[str, Any], estimate) -> list[dict[str, Any]]:
+    """Sweep results (bench/h200.py sweep) → estimator_h200.json rows; ``estimate(model, **kw)`` is
+    ``ftlab.memory.estimate_memory``. A failed configuration is left out (and listed by the caller)."""
+    rows = []
+    context = sweep["cuda_context_gib"]
+    for c in sweep["configs"]:
+        if c.get("error"):
+            continue
+        sc = SweepConfig(**{k: c[k] for k in ("model", "seq_len", "batch_size", "lora_r", "gradient_checkpointing",
+                                               "kbit_prep", "attention", "steps")})
+        kw = {**sc.estimator_kwargs(), "model": estimator_model(sc.model)}
+        model = kw.pop("model")
+        est = estimate(model, **kw, cuda_context_gib=context)
+        measured = c["peak_allocated_bytes"] / 2**30
+        rows.append({"family": sc.model, "model": sc.model, "seq_len": sc.seq_len, "batch_size": sc.batch_size,
+                     "lora_r": sc.lora_r, "gradient_checkpointing": sc.gradient_checkpointing,
+                     "kbit_prep": sc.kbit_prep, "attention": "sdpa (no padding: flash kernel)",
+                     "measured_gib": round(measured, 3), "estimated_gib": round(est.peak_allocated_gib, 3),
+                     "estimate_error": estimate_error(est.peak_allocated_gib, measured), "corrected": False,
+                     "estimator_kwargs": {"model": model, **kw}, "weights_allocated_gib":
+                     round(c["weights_allocated_bytes"] / 2**30, 3), "steps": sc.steps})
+    return rows
+
+
 def estimate_error(estimated: float, measured: float) -> float:
     """Signed error as a fraction of the measured value: 0.07 means the estimate is 7% over.
 
@@ -235,3 +301,44 @@ def reclassify_profile(profile: dict[str, Any]) -> dict[str, Any]:
     return {**profile, "ms_per_step": {k: round(v, 2) for k, v in ms.items()},
             "share": {k: round(v / total, 4) for k, v in ms.items()} if total else {},
             "reclassified_ms": round(moved, 2)}
+
+
+def row_estimator_kwargs(row: dict[str, Any]) -> dict[str, Any]:
+    """The ``ftlab.memory.estimate_memory`` arguments (model, seq_len, batch_size, ...) that produced a committed
+    estimator row: the row's own ``estimator_kwargs`` where it records them (estimator_h200.json), else read
+    back from the row's fields as bench/report.py wrote them for the H100 (sweep rows: fixed-length rows, flash
+    kernel; run A: padded SDPA with kbit prep; run B: length-grouped SDPA, no kbit prep, Liger)."""
+    if "estimator_kwargs" in row:
+        return dict(row["estimator_kwargs"])
+    base = {"model": row["model"], "seq_len": row["seq_len"], "batch_size": row["batch_size"], "lora_r": row["lora_r"],
+            "gradient_checkpointing": row["gradient_checkpointing"], "kbit_prep": row["kbit_prep"]}
+    attn = row["attention"]
+    if attn.startswith("sdpa (no padding"):
+        return SweepConfig(**{k: base[k] for k in ("model", "seq_len", "batch_size", "lora_r")},
+                           gradient_checkpointing=base["gradient_checkpointing"],
+                           kbit_prep=base["kbit_prep"]).estimator_kwargs()
+    if attn == "sdpa (padded batches)":
+        return base
+    if attn == "sdpa (length-grouped batches)":
+        return {**base, "liger": True}
+    raise ValueError(f"estimator row {row.get('model')} {row.get('seq_len')}x{row.get('batch_size')}: "
+                     f"unknown attention {attn!r}; record its estimator_kwargs")
+
+
+def drifted_rows(rows: list[dict[str, Any]], estimate_peak_gib, tolerance: float = 0.10) -> list[str]:
+    """Committed estimator rows whose estimate, recomputed now by ``estimate_peak_gib(model, **kwargs)``, is
+    off the row's measured peak by more than ``tolerance`` (a fraction): one line per row, empty if none."""
+    bad = []
+    for row in rows:
+        kw = row_estimator_kwargs(row)
+        model = kw.pop("model")
+        measured = row.get("measured_gib", row.get("measured_peak_allocated_gib"))
+        now = estimate_peak_gib(model, **kw)
+        err = (now - measured) / measured
+        if abs(err) > tolerance:
+            was = row.get("estimated_gib", row.get("estimated_peak_allocated_gib"))
+            label = row.get("family") or row.get("model") or model
+            bad.append(f"{label} {row['seq_len']}x{row['batch_size']} r{row['lora_r']} "
+                       f"gc{int(row['gradient_checkpointing'])}: measured {measured:.2f} GiB, committed estimate "
+                       f"{was:.2f}, today's {now:.2f} ({err:+.1%})")
+    return bad

@@ -34,7 +34,8 @@ from bench.common import (  # noqa: E402
     write_json,
 )
 
-PKGS = ("torch", "transformers", "trl", "peft", "bitsandbytes", "accelerate", "datasets", "liger-kernel", "triton")
+PKGS = ("torch", "transformers", "trl", "peft", "bitsandbytes", "accelerate", "datasets", "liger-kernel", "triton",
+        "unsloth", "unsloth_zoo", "xformers", "flash-attn")
 
 
 def versions() -> dict[str, str]:
@@ -82,17 +83,23 @@ def make_tokenizer(vocab: int):
 
 
 def llama_config(shape_name: str):
-    from transformers import LlamaConfig
+    """A transformers config of a built-in shape (ftlab.memory.SHAPES or bench.common.EXTRA_SHAPES): Llama,
+    Qwen2 (q/k/v biases) or Mistral by the name, special ids at the top of the vocabulary."""
+    from transformers import LlamaConfig, MistralConfig, Qwen2Config
 
-    from ftlab.memory import SHAPES
+    from bench.common import shape_of
 
-    s = SHAPES[shape_name]
-    return LlamaConfig(hidden_size=s.hidden_size, intermediate_size=s.intermediate_size,
-                       num_hidden_layers=s.num_layers, num_attention_heads=s.num_heads,
-                       num_key_value_heads=s.num_kv_heads, vocab_size=s.vocab_size, head_dim=s.hd,
-                       tie_word_embeddings=s.tie_word_embeddings, max_position_embeddings=131072,
-                       rope_theta=500000.0, rms_norm_eps=1e-5, bos_token_id=s.vocab_size - 6,
-                       eos_token_id=s.vocab_size - 3, pad_token_id=s.vocab_size - 2)
+    s = shape_of(shape_name)
+    kw = dict(hidden_size=s.hidden_size, intermediate_size=s.intermediate_size, num_hidden_layers=s.num_layers,
+              num_attention_heads=s.num_heads, num_key_value_heads=s.num_kv_heads, vocab_size=s.vocab_size,
+              tie_word_embeddings=s.tie_word_embeddings, rms_norm_eps=1e-5, bos_token_id=s.vocab_size - 6,
+              eos_token_id=s.vocab_size - 3, pad_token_id=s.vocab_size - 2)
+    if s.name.startswith("qwen"):
+        return Qwen2Config(**kw, max_position_embeddings=32768, rope_theta=1000000.0)
+    if s.name.startswith("mistral"):
+        return MistralConfig(**kw, head_dim=s.hd, max_position_embeddings=32768, rope_theta=1000000.0,
+                             sliding_window=None)
+    return LlamaConfig(**kw, head_dim=s.hd, max_position_embeddings=131072, rope_theta=500000.0)
 
 
 def bnb_config():
@@ -157,7 +164,12 @@ def load_model(path: str, attn: str, kbit_prep: bool):
     return model
 
 
-def make_trainer(model, tok, dataset, cfg: dict, log: StepLog, out_dir: str, profile_steps: tuple[int, int] | None):
+def make_trainer(model, tok, dataset, cfg: dict, log: StepLog, out_dir: str, profile_steps: tuple[int, int] | None,
+                 peft: bool = True):
+    """A TRL ``SFTTrainer`` that logs each step's time, real tokens and peak memory into ``log``.
+
+    ``cfg["max_steps"]`` of -1 trains ``cfg["num_train_epochs"]`` (default 1) whole epochs; ``peft=False``
+    takes a model that already carries its LoRA adapters (Unsloth's ``get_peft_model``)."""
     import torch
     from peft import LoraConfig
     from transformers import TrainerCallback
@@ -221,15 +233,15 @@ def make_trainer(model, tok, dataset, cfg: dict, log: StepLog, out_dir: str, pro
     if not cuda and "paged" in sft_kw.get("optim", ""):
         sft_kw["optim"] = "adamw_torch"  # paged optimizers need CUDA managed memory (CPU smoke tests only)
     args = SFTConfig(
-        output_dir=out_dir, max_steps=cfg["max_steps"], learning_rate=1e-4, lr_scheduler_type="constant",
+        output_dir=out_dir, max_steps=cfg["max_steps"], num_train_epochs=cfg.get("num_train_epochs", 1), learning_rate=1e-4, lr_scheduler_type="constant",
         logging_steps=10**6, save_strategy="no", report_to="none", disable_tqdm=True, seed=0, data_seed=0,
         bf16=cuda, gradient_accumulation_steps=1, dataloader_pin_memory=cuda, **sft_kw,
     )
     peft_config = LoraConfig(r=cfg["lora_r"], lora_alpha=2 * cfg["lora_r"], lora_dropout=cfg.get("lora_dropout", 0.05),
                              target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
                                              "down_proj"], task_type="CAUSAL_LM")
-    trainer = Measured(model=model, args=args, train_dataset=dataset, processing_class=tok, peft_config=peft_config,
-                       callbacks=[Clock()])
+    trainer = Measured(model=model, args=args, train_dataset=dataset, processing_class=tok,
+                       peft_config=peft_config if peft else None, callbacks=[Clock()])
     return trainer, Clock
 
 
@@ -339,14 +351,15 @@ def cuda_context_gib() -> float:
     return round((total - free - torch.cuda.memory_reserved()) / 2**30, 3)
 
 
-def cmd_sweep(args) -> dict:
-    """Peak memory of short runs over the estimator-accuracy configurations, grouped by model load."""
+def cmd_sweep(args, configs=None) -> dict:
+    """Peak memory of short runs over the estimator-accuracy configurations (``configs``, default
+    ``sweep_configs()``), grouped by model load."""
     import torch
     from datasets import Dataset
     from transformers import AutoTokenizer
 
-    configs = [c for c in sweep_configs() if not args.only or c.model in args.only]
-    if args.group:  # "MODEL:KBIT_PREP", e.g. llama-3.1-8b:0: one model load per process, nothing left over
+    configs = [c for c in (configs or sweep_configs()) if not getattr(args, "only", None) or c.model in args.only]
+    if getattr(args, "group", None):  # "MODEL:KBIT_PREP", e.g. llama-3.1-8b:0: one model load per process, nothing left over
         name, kp = args.group.split(":")
         configs = [c for c in configs if c.model == name and c.kbit_prep == bool(int(kp))]
     results = []

@@ -774,9 +774,22 @@ def bench_table(directory: str | Path | None = None) -> str:
     """The committed GPU results as one Markdown table: throughput of A and B, then estimator accuracy."""
     d = Path(directory) if directory else results_dir()
     tp_path, est_path = d / "throughput_h100.json", d / "estimator_h100.json"
-    if not tp_path.is_file() and not est_path.is_file():
+    if not tp_path.is_file() and not est_path.is_file() and not (d / "throughput_h200.json").is_file():
         raise FtlabError(f"no GPU results in {d}: run bench/run_all.sh on a CUDA machine (see bench/README.md)")
     lines: list[str] = []
+    h200 = d / "throughput_h200.json"
+    if h200.is_file():  # issue 23: one epoch per configuration, Unsloth beside A and B, medians of the repeats
+        t2 = json.loads(h200.read_text())
+        lines += [f"**Epoch time** on {t2['device']} ({t2['date']}, {t2['repeats']} repeats, "
+                  f"{t2['runs']['A'][0]['examples']} examples): A/B = **{t2['epoch_speedup_median']:.2f}×**, "
+                  f"B/Unsloth throughput = **{t2['vs_unsloth']:.2f}** (steady state {t2['vs_unsloth_steady']:.2f}), "
+                  f"B's MFU {t2['mfu_recommended']:.1%}", "",
+                  "| config | epoch s (median) | real tokens/s (median) | peak allocated GiB |", "|---|---|---|---|"]
+        for k, v in t2["runs"].items():
+            lines.append(f"| {k}: {v[0]['label']} | {t2['epoch_s_median'][k]:.1f} | "
+                         f"{t2['epoch_real_tokens_per_s_median'][k]:.0f} | "
+                         f"{t2['memory'][k]['peak_allocated_gib_max']:.2f} |")
+        lines.append("")
     if tp_path.is_file():
         tp = json.loads(tp_path.read_text())
         lines += [f"**Throughput** on {tp['device']} ({tp['date']}): B/A = **{tp['speedup']:.2f}×**", "",
