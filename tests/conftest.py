@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -49,21 +52,67 @@ def notebook_path(name: str) -> Path:
     return matches[0]
 
 
+TOY_SEEDS = (0, 1, 2)  # every toy base model the suite uses (notebooks: seed 0; test_toymodel, 08: 1 and 2)
+
+
 @pytest.fixture(scope="session")
-def run_notebook(tmp_path_factory):
+def toy_models() -> None:
+    """Build the toy seeds once, side by side: one single-threaded ``ftlab toy-model`` process per seed, so both
+    cores work. Cached seeds return at once; with pytest-xdist the second worker waits on the first's folder
+    lock and reuses its build. Whatever a process failed to build is built (and its error shown) where used."""
+    procs = [subprocess.Popen([sys.executable, "-m", "ftlab", "toy-model", "--seed", str(s), "--json"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for s in TOY_SEEDS]
+    for proc in procs:
+        out, _ = proc.communicate(timeout=850)
+        if proc.returncode != 0:
+            print(out[-2000:])
+
+
+_NOTEBOOK_CALL = re.compile(r"""run_notebook\(\s*["'](\d\d)["']""")
+
+
+def notebook_group(item) -> str | None:
+    """The notebook whose session-cached run a test reads (``run_notebook("06")``, or a notebook parameter)."""
+    try:
+        found = _NOTEBOOK_CALL.findall(inspect.getsource(item.function))
+    except (AttributeError, OSError, TypeError):
+        found = []
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if not found and "run_notebook" in getattr(item, "fixturenames", ()) and isinstance(params.get("path"), Path):
+        found = [params["path"].name[:2]]
+    return f"notebook-{found[0]}" if found else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """With pytest-xdist (``--dist loadgroup``), every test reading notebook NN's cached run goes to one worker,
+    so each notebook is executed once per suite, not once per worker."""
+    for item in items:
+        group = None if item.get_closest_marker("xdist_group") else notebook_group(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.fixture(scope="session")
+def run_notebook(tmp_path_factory, toy_models):
     """``run_notebook("04", lr=1e-3)`` executes a notebook once per session and parameter set.
 
     Returns the ``NotebookResult`` (status, figures, path of the executed notebook). A failed
-    notebook fails the test with the cell and the error.
+    notebook fails the test with the cell and the error. A notebook with exercises runs, with its
+    default parameters, as its solutions version (the same code plus a check cell per exercise:
+    ``tests/test_exercises.py``), so one execution serves the default-run tests and the exercise tests.
     """
+    from ftlab.exercises import find_exercises, write_exercises
     from ftlab.runner import execute_notebook
 
     def _run(name: str, *, expect_ok: bool = True, **params):
         key = (name, tuple(sorted(params.items())))
         if key not in _executed:
             path = notebook_path(name)
-            out = tmp_path_factory.mktemp("nb") / path.name
-            _executed[key] = execute_notebook(path, out, params, progress=False, cwd=NOTEBOOKS)
+            folder = tmp_path_factory.mktemp("nb")
+            if not params and find_exercises(path):
+                path = write_exercises([path], folder / "solutions", solutions=True)[0][0]
+            _executed[key] = execute_notebook(path, folder / path.name, params, progress=False, cwd=NOTEBOOKS)
         result = _executed[key]
         if expect_ok:
             assert result.status == "ok", f"{name} failed: {result.error} (executed notebook: {result.output})"
