@@ -95,6 +95,18 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xdist_group(group))
 
 
+def _is_default(path: Path, name: str, value) -> bool:
+    import ast
+
+    from ftlab.runner import declared_parameters
+
+    try:
+        default = ast.literal_eval(declared_parameters(path)[name]["default"])
+    except (KeyError, ValueError, SyntaxError, TypeError):
+        return False
+    return type(default) is type(value) and default == value
+
+
 @pytest.fixture(scope="session")
 def run_notebook(tmp_path_factory, toy_models):
     """``run_notebook("04", lr=1e-3)`` executes a notebook once per session and parameter set.
@@ -108,9 +120,10 @@ def run_notebook(tmp_path_factory, toy_models):
     from ftlab.runner import execute_notebook
 
     def _run(name: str, *, expect_ok: bool = True, **params):
+        path = notebook_path(name)
+        params = {k: v for k, v in params.items() if not _is_default(path, k, v)}  # seed=0 is the default run
         key = (name, tuple(sorted(params.items())))
         if key not in _executed:
-            path = notebook_path(name)
             folder = tmp_path_factory.mktemp("nb")
             if not params and find_exercises(path):
                 path = write_exercises([path], folder / "solutions", solutions=True)[0][0]
