@@ -95,6 +95,28 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xdist_group(group))
 
 
+class _GroupsInNodeIds:
+    """pytest-xdist 3.8 puts a test's group into its node id with ``item._nodeid = ...@group``; pytest 9 keeps
+    the node id in ``item._id``, so that does nothing and ``--dist loadgroup`` would spread a group over the
+    workers. This plugin does it the same way, after xdist's own hook, where xdist's did not take."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config, items):
+        if not getattr(config.option, "loadgroup", False):
+            return
+        from _pytest.nodeid import NodeId
+
+        for item in items:
+            names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                            for m in item.iter_markers("xdist_group")})
+            if names and "@" not in item.nodeid:
+                item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(_GroupsInNodeIds(), "ftlab-xdist-groups-in-node-ids")
+
+
 def _is_default(path: Path, name: str, value) -> bool:
     import ast
 

@@ -63,3 +63,20 @@ def test_no_test_names_a_path_of_this_machine():
             if any(h in line for h in here) or pattern.search(line):
                 found.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()[:100]}")
     assert not found, "machine paths in tests:\n" + "\n".join(found)
+
+
+def test_tests_reading_one_notebook_share_an_xdist_worker(tmp_path):
+    """--dist loadgroup: every test that reads notebook NN's cached run lands on one worker (conftest groups them)."""
+    body = "".join(f"def test_nb_{i}():\n    assert 'run_notebook(\"03\")'\n\n\ndef test_free_{i}():\n    pass\n\n\n"
+                   for i in range(6))
+    (tmp_path / "test_groups.py").write_text(body)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-v", "-p", "tests.conftest", "-p", "no:cacheprovider",
+                           "-n", "2", "--dist", "loadgroup", "--rootdir", str(tmp_path), "-c", "/dev/null",
+                           str(tmp_path / "test_groups.py")], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    lines = [ln for ln in proc.stdout.splitlines() if "PASSED" in ln]
+    grouped = {ln.split("]")[0] for ln in lines if "test_nb_" in ln}
+    assert proc.returncode == 0 and len(lines) == 12, proc.stdout[-3000:]
+    assert all("@notebook-03" in ln for ln in lines if "test_nb_" in ln), lines
+    assert len(grouped) == 1, f"notebook 03's tests ran on {grouped}"
