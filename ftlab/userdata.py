@@ -96,3 +96,34 @@ def load_user_data(train_file: str, eval_file: str | None = None, *, eval_fracti
         raise ParameterError(f"eval_file: line(s) {lines} also appear in {train_file}: held-out data must not be "
                              "trained on; remove them from one of the files")
     return train, evals
+
+
+def normalize_reply(text: str) -> str:
+    """A reply reduced to what matters for exact match: Unicode-normalized, straight quotes, lower case, single
+    spaces, no surrounding whitespace or final period. Example: ``normalize_reply(" Team: Network.\\n") == "team: network"``.
+    """
+    import unicodedata
+
+    text = unicodedata.normalize("NFKC", text).translate(str.maketrans("‘’“”", "''\"\""))
+    return " ".join(text.lower().split()).rstrip(".").strip()
+
+
+def reference_reply(row: dict[str, Any]) -> str:
+    """The held-out assistant message of a row (its last assistant turn)."""
+    return next((m.get("content") or "" for m in reversed(row["messages"]) if m.get("role") == "assistant"), "")
+
+
+def exact_match(replies: list[str], rows: list[dict[str, Any]]) -> float:
+    """Share of replies equal to the held-out assistant message after :func:`normalize_reply`."""
+    hits = [normalize_reply(r) == normalize_reply(reference_reply(row)) for r, row in zip(replies, rows, strict=True)]
+    return sum(hits) / max(len(hits), 1)
+
+
+def sample_generations(rows: list[dict[str, Any]], before: list[str], after: list[str], n: int = 3
+                       ) -> list[dict[str, str]]:
+    """``n`` held-out examples side by side: the last user message, the reference reply, before and after."""
+    out = []
+    for row, b, a in list(zip(rows, before, after, strict=True))[:n]:
+        prompt = next((m.get("content") or "" for m in reversed(row["messages"]) if m.get("role") == "user"), "")
+        out.append({"prompt": prompt, "reference": reference_reply(row), "before": b, "after": a})
+    return out
