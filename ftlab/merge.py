@@ -482,6 +482,21 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
+def check_converter(folder: str | os.PathLike[str]) -> None:
+    """Run the extracted converter's ``--help`` offline (no network, no hub): it must import and start.
+
+    ``ftlab gguf-setup`` calls it, so a broken or incomplete extraction fails at setup time, not in notebook 06.
+    """
+    env = {**{k: v for k, v in os.environ.items() if k != "NO_LOCAL_GGUF"},
+           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "FTLAB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-c", _DRIVER, str(folder), "", "--help"], capture_output=True, text=True,
+                          env=env, timeout=300)
+    if proc.returncode or "usage" not in proc.stdout.lower():
+        last = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()][-1:] or ["no output"]
+        raise FtlabError(f"llama.cpp's converter in {folder} does not start offline: {last[0]} "
+                         "(delete the folder and run `ftlab gguf-setup` again)")
+
+
 @dataclass
 class GGUFExport:
     """A GGUF file written by llama.cpp's converter."""

@@ -172,3 +172,19 @@ def test_llama_server_names_a_missing_gguf(tmp_path):
 
     with pytest.raises(FtlabError, match=r"gguf_file .*no such file"), llama_server(tmp_path / "none.gguf"):
         pass
+
+
+def test_gguf_setup_checks_that_the_converter_starts_offline(tmp_path):
+    """`ftlab gguf-setup` runs the extracted converter once offline; an incomplete copy fails there, loudly."""
+    import shutil
+
+    from ftlab.merge import check_converter, llama_cpp_converter_dir
+
+    folder = llama_cpp_converter_dir()
+    if folder is None:
+        skip_or_fail("llama.cpp's converter is not extracted (run `ftlab gguf-setup`)")
+    check_converter(folder)  # the real one starts
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken, ignore=shutil.ignore_patterns("conversion"))
+    with pytest.raises(FtlabError, match=r"does not start offline: ModuleNotFoundError.*conversion"):
+        check_converter(broken)
