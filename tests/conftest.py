@@ -70,11 +70,13 @@ def toy_models() -> None:
             print(out[-2000:])
 
 
-_NOTEBOOK_CALL = re.compile(r"""run_notebook\(\s*["'](\d\d)["']""")
+# run_notebook("06", ...), or notebook_path("03") for a test that executes the notebook itself in notebooks/
+_NOTEBOOK_CALL = re.compile(r"""(?:run_notebook|notebook_path)\(\s*["'](\d\d)["']""")
 
 
 def notebook_group(item) -> str | None:
-    """The notebook whose session-cached run a test reads (``run_notebook("06")``, or a notebook parameter)."""
+    """The notebook whose session-cached run a test reads (``run_notebook("06")``, or a notebook parameter), or
+    that it executes in ``notebooks/`` itself (``notebook_path("03")``: its files would race the cached run's)."""
     try:
         found = _NOTEBOOK_CALL.findall(inspect.getsource(item.function))
     except (AttributeError, OSError, TypeError):
