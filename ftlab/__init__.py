@@ -7,10 +7,12 @@ module imports from a module in a later stage (``tests/test_layers.py`` checks i
 layer module(s)                   stage
 ====  ==========================  ===============================================
 0     core, figures, params,      seeds, recorded figures, parameter checks,
-      offline, generation         the network guard, chat generation helpers
+      offline, generation, hub    the network guard, chat generation helpers,
+                                  real models built offline from a GGUF
 1     data, toymodel              the toy world: datasets, probes, the base model
 2     tokens, validate, cost,     exact token counts, the JSONL validator, the
-      paths                       price catalog, choosing a path
+      paths, userdata             price catalog, choosing a path, the learner's
+                                  own data (validated, split)
 3     train, memory               QLoRA training with TRL, the VRAM estimator
 4     sandbox                     the local OpenAI-compatible API
 5     diagnose                    loss-curve diagnosis

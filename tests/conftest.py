@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,6 +23,28 @@ os.environ.pop("OPENAI_API_KEY", None)  # the default path never talks to OpenAI
 
 _executed: dict[tuple, object] = {}
 
+def in_ci() -> bool:
+    """``CI`` is set (and not to 0/false/no): every test must run its real component."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def skip_or_fail(missing: str) -> None:
+    """Skip a test whose real component is missing here; under ``CI=true`` fail instead, saying what is missing."""
+    if in_ci():
+        pytest.fail(f"CI must run this test, but {missing}", pytrace=False)
+    pytest.skip(missing)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """No silent skips in CI: under ``CI=true`` any skip (skip marks, ``pytest.skip``, ``importorskip``) is a failure."""
+    outcome = yield
+    report = outcome.get_result()
+    if in_ci() and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"CI=true: this test skipped, and CI must run it ({reason.removeprefix('Skipped: ')})"
+
 
 def notebook_path(name: str) -> Path:
     matches = sorted(NOTEBOOKS.glob(f"{name}*.ipynb"))
@@ -27,21 +52,106 @@ def notebook_path(name: str) -> Path:
     return matches[0]
 
 
+# Every toy base model the suite uses (notebooks: seed 0; test_toymodel and 08: 1 and 2), built up front.
+# FTLAB_TEST_TOY_SEEDS=0 pre-builds only seed 0 (a test needing another seed then builds it where it is used).
+TOY_SEEDS = tuple(int(s) for s in os.environ.get("FTLAB_TEST_TOY_SEEDS", "0,1,2").split(",") if s.strip())
+
+
 @pytest.fixture(scope="session")
-def run_notebook(tmp_path_factory):
+def toy_models() -> None:
+    """Build the toy seeds once, side by side: one single-threaded ``ftlab toy-model`` process per seed, so both
+    cores work. Cached seeds return at once; with pytest-xdist the second worker waits on the first's folder
+    lock and reuses its build. Whatever a process failed to build is built (and its error shown) where used."""
+    procs = [subprocess.Popen([sys.executable, "-m", "ftlab", "toy-model", "--seed", str(s), "--json"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for s in TOY_SEEDS]
+    for proc in procs:
+        out, _ = proc.communicate(timeout=850)
+        if proc.returncode != 0:
+            print(out[-2000:])
+
+
+# run_notebook("06", ...), or notebook_path("03") for a test that executes the notebook itself in notebooks/
+_NOTEBOOK_CALL = re.compile(r"""(?:run_notebook|notebook_path)\(\s*["'](\d\d)["']""")
+
+
+def notebook_group(item) -> str | None:
+    """The notebook whose session-cached run a test reads (``run_notebook("06")``, or a notebook parameter), or
+    that it executes in ``notebooks/`` itself (``notebook_path("03")``: its files would race the cached run's)."""
+    try:
+        found = _NOTEBOOK_CALL.findall(inspect.getsource(item.function))
+    except (AttributeError, OSError, TypeError):
+        found = []
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if not found and "run_notebook" in getattr(item, "fixturenames", ()) and isinstance(params.get("path"), Path):
+        found = [params["path"].name[:2]]
+    return f"notebook-{found[0]}" if found else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """With pytest-xdist (``--dist loadgroup``), every test reading notebook NN's cached run goes to one worker,
+    so each notebook is executed once per suite, not once per worker."""
+    for item in items:
+        group = None if item.get_closest_marker("xdist_group") else notebook_group(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+class _GroupsInNodeIds:
+    """pytest-xdist 3.8 puts a test's group into its node id with ``item._nodeid = ...@group``; pytest 9 keeps
+    the node id in ``item._id``, so that does nothing and ``--dist loadgroup`` would spread a group over the
+    workers. This plugin does it the same way, after xdist's own hook, where xdist's did not take."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config, items):
+        if not getattr(config.option, "loadgroup", False):
+            return
+        from _pytest.nodeid import NodeId
+
+        for item in items:
+            names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                            for m in item.iter_markers("xdist_group")})
+            if names and "@" not in item.nodeid:
+                item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(_GroupsInNodeIds(), "ftlab-xdist-groups-in-node-ids")
+
+
+def _is_default(path: Path, name: str, value) -> bool:
+    import ast
+
+    from ftlab.runner import declared_parameters
+
+    try:
+        default = ast.literal_eval(declared_parameters(path)[name]["default"])
+    except (KeyError, ValueError, SyntaxError, TypeError):
+        return False
+    return type(default) is type(value) and default == value
+
+
+@pytest.fixture(scope="session")
+def run_notebook(tmp_path_factory, toy_models):
     """``run_notebook("04", lr=1e-3)`` executes a notebook once per session and parameter set.
 
     Returns the ``NotebookResult`` (status, figures, path of the executed notebook). A failed
-    notebook fails the test with the cell and the error.
+    notebook fails the test with the cell and the error. A notebook with exercises runs, with its
+    default parameters, as its solutions version (the same code plus a check cell per exercise:
+    ``tests/test_exercises.py``), so one execution serves the default-run tests and the exercise tests.
     """
+    from ftlab.exercises import find_exercises, write_exercises
     from ftlab.runner import execute_notebook
 
     def _run(name: str, *, expect_ok: bool = True, **params):
+        path = notebook_path(name)
+        params = {k: v for k, v in params.items() if not _is_default(path, k, v)}  # seed=0 is the default run
         key = (name, tuple(sorted(params.items())))
         if key not in _executed:
-            path = notebook_path(name)
-            out = tmp_path_factory.mktemp("nb") / path.name
-            _executed[key] = execute_notebook(path, out, params, progress=False, cwd=NOTEBOOKS)
+            folder = tmp_path_factory.mktemp("nb")
+            if not params and find_exercises(path):
+                path = write_exercises([path], folder / "solutions", solutions=True)[0][0]
+            _executed[key] = execute_notebook(path, folder / path.name, params, progress=False, cwd=NOTEBOOKS)
         result = _executed[key]
         if expect_ok:
             assert result.status == "ok", f"{name} failed: {result.error} (executed notebook: {result.output})"

@@ -14,8 +14,8 @@ Three pieces, each a context manager that always cleans up:
 
 Used by ``tests/test_browser.py``; handy from a REPL too::
 
-    with jupyterlab_server(["notebooks/02_cost_math.ipynb"], Path("/tmp/lab")) as lab, \
-         chromium(Path("/tmp/lab")) as ctx:
+    with jupyterlab_server(["notebooks/02_cost_math.ipynb"], Path("lab")) as lab, \
+         chromium(Path("lab")) as ctx:
         page = LabPage(ctx, lab)
         page.open("02_cost_math.ipynb")
         page.run_all()

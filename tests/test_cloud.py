@@ -15,7 +15,7 @@ from ftlab import cloud
 from ftlab.data import read_jsonl, support_splits, write_jsonl, write_toy_files
 from ftlab.errors import FtlabError
 
-DRONE = Path("/work/shared/peer-data/openai-cookbook/drone_training_first11.jsonl")
+DRONE = Path(__file__).parent / "data" / "peer" / "openai-cookbook" / "drone_training_first11.jsonl"
 
 
 def _openai(rows):
@@ -76,8 +76,7 @@ def test_multiturn_and_text_parts_survive(tmp_path):
 
 @pytest.fixture(scope="module")
 def drone():
-    if not DRONE.is_file():
-        pytest.skip("peer data not available")
+    assert DRONE.is_file(), f"{DRONE} is missing: it is committed with the tests (see tests/data/peer/README.md)"
     return read_jsonl(DRONE)
 
 

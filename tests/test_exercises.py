@@ -79,13 +79,10 @@ def test_exercise_version_hides_every_solution(path):
 @pytest.mark.notebook
 @pytest.mark.slow
 @pytest.mark.parametrize("path", WITH_EXERCISES, ids=lambda p: p.stem)
-def test_solutions_notebook_runs_and_every_check_passes(path, tmp_path):
-    from ftlab.runner import execute_notebook
-
-    written, exercises = write_exercises([path], tmp_path / "key", solutions=True)
-    result = execute_notebook(written[0], tmp_path / "executed.ipynb", progress=False, cwd=tmp_path / "key")
-    assert result.status == "ok", f"{path.name} (solutions) failed: {result.error}"
-    for ex in exercises:
+def test_solutions_notebook_runs_and_every_check_passes(path, run_notebook):
+    """The default run of a notebook with exercises *is* its solutions version (tests/conftest.py): one execution."""
+    result = run_notebook(path.name[:2])
+    for ex in find_exercises(path):
         assert result.figures.get(f"exercise:{ex.name}") is True, f"check {ex.name} did not pass"
 
 

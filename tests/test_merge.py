@@ -7,11 +7,14 @@ the merge has something to merge and no training is needed.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+from transformers import AutoModelForCausalLM
 
 from ftlab import data
 from ftlab.errors import FtlabError
+from ftlab.generation import chat_generate
 from ftlab.merge import (
     generation_latency,
     gguf_status,
@@ -26,6 +29,7 @@ from ftlab.merge import (
 )
 from ftlab.toymodel import TOY_MODEL_ID, toy_model_dir
 from ftlab.train import load_base
+from tests.conftest import skip_or_fail
 
 
 @pytest.fixture(scope="module")
@@ -122,19 +126,65 @@ def test_merge_adapter_names_a_missing_adapter(tmp_path):
         merge_adapter(tmp_path)
 
 
-def test_gguf_conversion_with_llama_cpp_converter(adapter_dir, convs, tmp_path):
-    """Runs where `ftlab gguf-setup` extracted the converter; the parity part where llama-cpp-python is built."""
-    from ftlab.merge import convert_to_gguf, gguf_parity
+@pytest.fixture(scope="module")
+def gguf_export(adapter_dir, tmp_path_factory):
+    """The merged toy model, saved and converted by llama.cpp's converter (once for the tests below)."""
+    from ftlab.merge import convert_to_gguf
 
     status = gguf_status()
-    if not status["converter"]:
-        pytest.skip(status["reason"])
+    if not status["ready"]:
+        skip_or_fail(f"the GGUF step cannot run here: {status['reason']}")
     merged, tok, _ = merge_adapter(adapter_dir)
-    saved = save_merged(merged, tok, tmp_path / "merged")
-    export = convert_to_gguf(saved["path"], tmp_path / "m.gguf")
-    assert (tmp_path / "m.gguf").read_bytes()[:4] == b"GGUF"
+    out = tmp_path_factory.mktemp("gguf")
+    saved = save_merged(merged, tok, out / "merged")
+    return merged, tok, convert_to_gguf(saved["path"], out / "m.gguf")
+
+
+def test_gguf_conversion_load_back_and_serve(gguf_export, convs):
+    """llama.cpp's converter writes the GGUF; llama.cpp's server (xllamacpp) loads it back, matches HF, answers the SDK."""
+    from ftlab.merge import gguf_parity, llama_server, server_reply
+
+    merged, tok, export = gguf_export
+    assert Path(export.path).read_bytes()[:4] == b"GGUF"
     assert export.pre_tokenizer == "smollm" and export.pre_tokenizer_from_declaration
-    if not status["bindings"]:
-        pytest.skip(status["reason"])
-    p = gguf_parity(export.path, merged, tok, convs, max_new_tokens=16)
-    assert p.tokenization_identical and p.greedy_identical and p.max_abs_logit_diff < 0.05
+    with llama_server(export.path) as server:
+        assert server.is_up() and server.base_url.startswith("http://127.0.0.1:")
+        p = gguf_parity(server, merged, tok, convs, max_new_tokens=16)
+        reply = server_reply(server, convs[0][:-1], max_tokens=16)
+    assert server.stopped and not server.is_up()
+    assert p.tokenization_identical and p.greedy_identical and p.max_abs_logprob_diff < 0.05, p
+    assert p.backend.startswith("xllamacpp") and p.n_prompts == len(convs)
+    assert reply["reply"] == chat_generate(merged, tok, [convs[0]], max_new_tokens=16)[0], reply
+
+
+def test_gguf_parity_catches_a_different_model(gguf_export, convs):
+    """The check can fail: the merged model's GGUF against the *base* model's HF weights."""
+    from ftlab.merge import gguf_parity
+
+    _, tok, export = gguf_export
+    base = AutoModelForCausalLM.from_pretrained(str(toy_model_dir()))
+    p = gguf_parity(export.path, base, tok, convs[:6], max_new_tokens=16)
+    assert p.tokenization_identical and p.max_abs_logprob_diff > 0.05, p
+
+
+def test_llama_server_names_a_missing_gguf(tmp_path):
+    from ftlab.merge import llama_server
+
+    with pytest.raises(FtlabError, match=r"gguf_file .*no such file"), llama_server(tmp_path / "none.gguf"):
+        pass
+
+
+def test_gguf_setup_checks_that_the_converter_starts_offline(tmp_path):
+    """`ftlab gguf-setup` runs the extracted converter once offline; an incomplete copy fails there, loudly."""
+    import shutil
+
+    from ftlab.merge import check_converter, llama_cpp_converter_dir
+
+    folder = llama_cpp_converter_dir()
+    if folder is None:
+        skip_or_fail("llama.cpp's converter is not extracted (run `ftlab gguf-setup`)")
+    check_converter(folder)  # the real one starts
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken, ignore=shutil.ignore_patterns("conversion"))
+    with pytest.raises(FtlabError, match=r"does not start offline: ModuleNotFoundError.*conversion"):
+        check_converter(broken)

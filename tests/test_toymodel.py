@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -14,22 +12,9 @@ from ftlab.toymodel import TOY_MODEL_ID, build_toy_model, resolve_model
 SEEDS = [0, 1, 2]
 
 
-@pytest.fixture(scope="module")
-def built_in_parallel():
-    """Build the seeds' models side by side, one single-threaded ``ftlab toy-model`` process per seed, so
-    both cores work (ftlab builds a model this small on one thread; the result is the same as in-process).
-    Cached seeds return at once. The test below still builds in-process whatever a process failed to do."""
-    procs = [subprocess.Popen([sys.executable, "-m", "ftlab", "toy-model", "--seed", str(s), "--json"],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for s in SEEDS]
-    for proc in procs:
-        out, _ = proc.communicate(timeout=850)
-        if proc.returncode != 0:
-            print(out[-2000:])
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", SEEDS)
-def test_toy_model_figures_hold_for_several_seeds(seed, built_in_parallel):
+def test_toy_model_figures_hold_for_several_seeds(seed, toy_models):  # built side by side: tests/conftest.py
     rep = build_toy_model(seed=seed)
     assert rep.general_accuracy >= 0.90, rep
     assert rep.refusal_rate >= 0.90, rep

@@ -4,8 +4,8 @@
     ftlab gguf-setup --sdist FILE     # from a source package already downloaded
     ftlab gguf-setup --build          # also pip install llama-cpp-python (compiles llama.cpp: minutes)
 
-Notebook 06 converts with the extracted converter and, when llama-cpp-python is installed, loads the
-GGUF back with llama.cpp to compare its greedy output with the merged model's.
+Notebook 06 converts with the extracted converter (checked here to start offline), then loads the GGUF
+back with llama.cpp's server (xllamacpp, a default dependency; llama-cpp-python is an optional second route).
 """
 
 from __future__ import annotations
@@ -25,9 +25,15 @@ def register(sub) -> None:
 
     def run(args) -> int:
         from ftlab.errors import FtlabError
-        from ftlab.merge import LLAMA_CPP_PYTHON_VERSION, fetch_llama_cpp_converter, gguf_status
+        from ftlab.merge import (
+            LLAMA_CPP_PYTHON_VERSION,
+            check_converter,
+            fetch_llama_cpp_converter,
+            gguf_status,
+        )
 
         folder = fetch_llama_cpp_converter(args.sdist, args.version)
+        check_converter(folder)  # it must start offline: notebooks run without the network
         if args.build:
             spec = args.sdist or f"llama-cpp-python=={args.version or LLAMA_CPP_PYTHON_VERSION}"
             proc = subprocess.run([sys.executable, "-m", "pip", "install", spec])
@@ -38,7 +44,8 @@ def register(sub) -> None:
             print(json.dumps(status))
         else:
             print(f"converter: {folder}")
-            print(f"llama.cpp bindings: {status['bindings'] or 'not installed'}")
+            print(f"llama.cpp server (xllamacpp): {status['server'] or 'not installed'}")
+            print(f"llama-cpp-python bindings (optional): {status['bindings'] or 'not installed'}")
             if status["reason"]:
                 print(f"not ready: {status['reason']}")
         return 0

@@ -24,6 +24,8 @@ def register(sub) -> None:
     p.add_argument("--org-status", choices=["new", "active", "inactive"],
                    help="the organisation the wind-down is emulated for: new (never fine-tuned), inactive (no "
                         "fine-tuned-model inference in 60 days) or active; with --as-of (alone: today)")
+    p.add_argument("--base-model", help="the local model jobs fine-tune and ft: models answer from (default: the toy; "
+                   "e.g. HuggingFaceTB/SmolLM2-135M-Instruct, built offline, or a local HF folder)")
     p.add_argument("--verbose", action="store_true", help="log every request")
     p.add_argument("--url-file", help="also write the base URL to this file once listening (for launchers)")
     p.add_argument("--exit-with-parent", action="store_true",
@@ -43,8 +45,13 @@ def register(sub) -> None:
             faults = Faults(rate=args.fault_rate, kinds=tuple(k.strip() for k in args.faults.split(",") if k.strip()))
         except ValueError as exc:
             raise ParameterError(str(exc)) from None
+        if args.base_model:
+            from ftlab.params import check_model_id
+            from ftlab.toymodel import TOY_MODEL_ID
+
+            check_model_id("--base-model", args.base_model, [TOY_MODEL_ID])
         sbx = Sandbox(args.data_dir, host=args.host, port=args.port, faults=faults, toy_seed=args.toy_seed,
-                      verbose=args.verbose, as_of=args.as_of, org_status=args.org_status)
+                      verbose=args.verbose, as_of=args.as_of, org_status=args.org_status, base_model=args.base_model)
         try:
             sbx.start()
         except OSError as exc:

@@ -72,6 +72,7 @@ class Faults:
     slow_s: float = 0.5
     seed: int = 0
     max_consecutive: int = 2
+    only: tuple[str, ...] = ()  # route keys (``Faults.route``) that get faults; empty: every route
     injected: list[tuple[str, str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -95,7 +96,8 @@ class Faults:
             n = self._count.get(key, 0)
             self._count[key] = n + 1
             rng = random.Random(f"{self.seed}|{key}|{n}")
-            if self.rate <= 0 or self._streak.get(key, 0) >= self.max_consecutive or rng.random() >= self.rate:
+            if (self.rate <= 0 or (self.only and key not in self.only) or self._streak.get(key, 0) >= self.max_consecutive
+                    or rng.random() >= self.rate):
                 self._streak[key] = 0
                 return None
             kind = rng.choice(self.kinds)

@@ -88,26 +88,113 @@ def connect(*, sandbox_dir: str | os.PathLike[str] | None = None, fault_rate: fl
     return Connection(sbx.client(max_retries=max_retries), "sandbox", sbx, tmp)
 
 
-def upload(client: Any, path: str | os.PathLike[str], *, check_personal_data: bool = True) -> Any:
+class RequestFailed(FtlabError):
+    """An API request still failed after the SDK's retries; the message says which, how often, and what is kept."""
+
+    def __init__(self, message: str, *, request: str, tries: int, status: int | None):
+        super().__init__(message)
+        self.request, self.tries, self.status = request, tries, status
+
+
+def _api(client: Any, request: str, call: Callable[[], Any], kept: str) -> Any:
+    """Run one SDK call; when a retryable failure (429, 5xx, timeout, no connection) outlasts the SDK's
+    retries, raise ``RequestFailed`` naming the request, the number of tries and what is safe on the server."""
+    import openai
+
+    try:
+        return call()
+    except (openai.APIStatusError, openai.APIConnectionError) as exc:
+        status = getattr(exc, "status_code", None)
+        if status is not None and status not in (408, 409, 429) and status < 500:
+            raise  # a 4xx: the API's own message says what is wrong with the request
+        retries = int(getattr(client, "max_retries", 0))
+        what = f"HTTP {status}" if status else type(exc).__name__
+        detail = (getattr(exc, "message", None) or str(exc)).splitlines()[0][:200]
+        raise RequestFailed(
+            f"{request} failed {retries + 1} times in a row ({what}: {detail}); the SDK's {retries} retries ran out. "
+            f"{kept} Wait a minute and run the cell again, or connect with more retries "
+            f"(wf.connect(max_retries={max(4, 2 * retries)})).", request=request, tries=retries + 1,
+            status=status) from exc
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """The first 12 hex digits of a file's SHA-256: ``upload`` names the uploaded file with it."""
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+
+def upload(client: Any, path: str | os.PathLike[str], *, check_personal_data: bool = True,
+           reuse: bool = True) -> Any:
     """Upload a JSONL file for fine-tuning and return the File object.
 
     Before anything is sent, the file is scanned for personal data (e-mails, phone numbers, card
     numbers); what is found is named by line in a ``PersonalDataWarning``. It warns, it does not
     block: masking is the uploader's call.
+
+    The upload is named ``<stem>.<sha256[:12]>.jsonl``, so the same content is never uploaded twice:
+    with ``reuse`` (the default) a file already on the server with that name and size is returned
+    instead, and running the cell again after a failure picks up what did get through.
     """
     p = Path(path)
     if not p.is_file():
         raise FtlabError(f"{p}: no such file to upload")
+    content = p.read_bytes()
     if check_personal_data:
         from ftlab.validate import describe_personal_data, personal_data_by_line
 
-        found = personal_data_by_line(p.read_bytes())
+        found = personal_data_by_line(content)
         if found:
             warnings.warn(PersonalDataWarning(
                 f"{p.name}: possible personal data, {describe_personal_data(found)}. Remove or mask it before "
                 "uploading: uploaded files stay with the provider until you delete them."), stacklevel=2)
-    with p.open("rb") as f:
-        return client.files.create(file=f, purpose="fine-tune")
+    name = f"{p.stem}.{file_digest(p)}{p.suffix}"
+    kept = "Nothing was lost: files uploaded before are kept on the server and reused by content."
+    if reuse:
+        for f in _api(client, f"GET /files (looking for {name})",
+                      lambda: list(client.files.list(purpose="fine-tune")), kept):
+            if f.filename == name and f.bytes == len(content) and getattr(f, "status", None) != "error":
+                return f
+    return _api(client, f"POST /files (uploading {p.name}, {len(content):,} bytes)",
+                lambda: client.files.create(file=(name, content), purpose="fine-tune"), kept)
+
+
+def job_key(**request: Any) -> str:
+    """A stable key for a job request (model, files, suffix, seed, method): equal requests, equal keys."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def start_job(client: Any, *, model: str, training_file: str, validation_file: str | None = None,
+              suffix: str | None = None, seed: int | None = None, method: dict[str, Any] | None = None,
+              metadata: dict[str, str] | None = None, reuse: bool = True,
+              show: Callable[[str], None] | None = print) -> Any:
+    """Create a fine-tuning job, or pick up the one this same request already created.
+
+    The request's ``job_key`` goes into the job's ``metadata`` (``ftlab_request``). With ``reuse``, a job
+    with that key that has not failed or been cancelled is returned instead of a new one: running the
+    cell again after a failure (or after a restart of the kernel) never starts, and pays for, a second job.
+    """
+    key = job_key(model=model, training_file=training_file, validation_file=validation_file, suffix=suffix,
+                  seed=seed, method=method)
+    kept = f"The uploaded files ({', '.join(f for f in (training_file, validation_file) if f)}) are kept on the server."
+    if reuse:
+        found = _api(client, f"GET /fine_tuning/jobs (looking for ftlab_request={key})",
+                     lambda: list(client.fine_tuning.jobs.list(metadata={"ftlab_request": key}, limit=100)), kept)
+        live = [j for j in found if j.status not in ("failed", "cancelled")]
+        if live:
+            if show is not None:
+                show(f"picking up job {live[0].id} ({live[0].status}): the same request created it before")
+            return live[0]
+    body: dict[str, Any] = {"model": model, "training_file": training_file,
+                            "metadata": {**(metadata or {}), "ftlab_request": key}}
+    body.update({k: v for k, v in {"validation_file": validation_file, "suffix": suffix, "seed": seed,
+                                   "method": method}.items() if v is not None})
+    return _api(client, f"POST /fine_tuning/jobs (model {model}, training file {training_file})",
+                lambda: client.fine_tuning.jobs.create(**body), kept + " Running the cell again creates the job, "
+                "or picks it up if this request did create one.")
 
 
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -122,10 +209,14 @@ def wait_for_job(client: Any, job_id: str, *, poll_s: float = 2.0, timeout_s: fl
     seen: set[str] = set()
     bar = None
     started = time.monotonic()
+    kept = (f"The job keeps running on the server: wf.wait_for_job(client, {job_id!r}) picks it up again, "
+            "and so does running the cells again (wf.start_job finds it).")
     try:
         while True:
-            job = client.fine_tuning.jobs.retrieve(job_id)
-            fresh = [e for e in client.fine_tuning.jobs.list_events(job_id, limit=100).data if e.id not in seen]
+            job = _api(client, f"GET /fine_tuning/jobs/{job_id}", lambda: client.fine_tuning.jobs.retrieve(job_id), kept)
+            events = _api(client, f"GET /fine_tuning/jobs/{job_id}/events",
+                          lambda: client.fine_tuning.jobs.list_events(job_id, limit=100).data, kept)
+            fresh = [e for e in events if e.id not in seen]
             for e in reversed(fresh):  # the API lists newest first
                 seen.add(e.id)
                 data = e.data if isinstance(e.data, dict) else {}
