@@ -65,7 +65,7 @@ def test_sandbox_fine_tunes_the_real_model_through_the_openai_sdk(tmp_path):
         with open(USERDATA / "helpdesk_triage.jsonl", "rb") as fh:
             up = client.files.create(file=fh, purpose="fine-tune")
         job = client.fine_tuning.jobs.create(model="gpt-4.1-mini", training_file=up.id,
-                                             hyperparameters={"n_epochs": 3, "batch_size": 16})
+                                             hyperparameters={"n_epochs": 1, "batch_size": 8})
         deadline = time.time() + 900
         while job.status not in ("succeeded", "failed", "cancelled") and time.time() < deadline:
             time.sleep(1)
@@ -77,4 +77,5 @@ def test_sandbox_fine_tunes_the_real_model_through_the_openai_sdk(tmp_path):
             {"role": "system", "content": "You triage IT helpdesk tickets for Larkspur Dental's three clinics. "
                                           "Reply with the team and the priority only."},
             {"role": "user", "content": "The printer at Old Town is jammed and no prescriptions print."}])
-        assert reply.choices[0].message.content.strip().startswith("team:")
+        assert reply.model == job.fine_tuned_model and reply.choices[0].message.content.strip()
+        assert job.trained_tokens and job.trained_tokens > 0
