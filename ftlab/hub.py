@@ -13,7 +13,7 @@ When the package is absent, ``resolve_real_model`` returns None and the id passe
 network the normal hub download happens; offline ``ftlab.params.check_model_id`` stops with a clear
 message. Example::
 
-    path = resolve_real_model("HuggingFaceTB/SmolLM2-135M-Instruct")  # ~20 s the first time, then cached
+    path = resolve_real_model("HuggingFaceTB/SmolLM2-135M-Instruct")  # 20-50 s the first time, then cached
     model = AutoModelForCausalLM.from_pretrained(path)
 """
 

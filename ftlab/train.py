@@ -594,7 +594,8 @@ def heldout_metrics(model, tokenizer, rows: Sequence[dict[str, Any]], *, loss_ro
     ``rows``), ``exact_match`` (normalized reply == the held-out assistant message, ``ftlab.userdata``),
     ``target_accuracy`` (the toy support-reply score, with ``support_score``; else None) and the ``replies``.
 
-    Example: ``heldout_metrics(tuned, tok, test, support_score=True)["target_accuracy"]`` -> 0.97 on the toy.
+    Example: ``heldout_metrics(tuned, tok, test, support_score=True)["target_accuracy"]`` is notebook 04's
+    ``target_accuracy_after``.
     """
     from ftlab.generation import chat_generate
     from ftlab.probes import target_accuracy
