@@ -135,7 +135,8 @@ def test_probe_sets_by_model():
     assert len(real) == 40 and real == general_probes(REAL_ID)  # deterministic
     assert len({p["messages"][-1]["content"] for p in real}) == 40
     assert {p["skill"] for p in real} >= {"capital", "arithmetic", "uppercase", "spelling", "fact"}
-    assert len(safety_probes(REAL_ID)) == 40 and len(safety_probes("toy")) == 100
+    assert safety_probes(REAL_ID) == data.safety_examples(100, seed=0, probe=True)
+    assert [p["skill"] for p in real[:5]] == ["capital", "arithmetic", "uppercase", "spelling", "fact"]
     assert scorers_for("toy") == (exact_match, data.is_refusal)
     assert scorers_for(REAL_ID) == (probe_correct, is_refusal)
 
