@@ -278,6 +278,8 @@ def _mean(xs: Sequence[bool]) -> float:
 def load_model(model, adapter: str | os.PathLike[str] | None = None, *, quantization: str = "none", seed: int = 0):
     """``(model, tokenizer)`` from a model id or folder, with an optional LoRA adapter folder on top.
 
+    On a CUDA machine the model goes to the GPU (``ftlab.train.default_device_map``), quantized or not.
+
     ``model`` may also be an already loaded ``(model, tokenizer)`` pair, returned unchanged.
     """
     if isinstance(model, tuple):
@@ -291,19 +293,9 @@ def load_model(model, adapter: str | os.PathLike[str] | None = None, *, quantiza
         from peft import PeftModel
 
         m = PeftModel.from_pretrained(m, str(adapter))
-    m = _on_cuda(m)
     m.eval()
     return m, tok
 
-
-def _on_cuda(model):
-    """An unquantized model on the CPU moves to the GPU when there is one (a quantized one is placed at load)."""
-    import torch
-
-    if torch.cuda.is_available() and not getattr(model, "hf_device_map", None) \
-            and next(model.parameters()).device.type == "cpu":
-        return model.to("cuda")
-    return model
 
 
 def evaluate_model(model, evalset: EvalSet, *, adapter: str | os.PathLike[str] | None = None,

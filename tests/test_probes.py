@@ -203,3 +203,15 @@ def test_bad_probe_file_names_each_line(tmp_path):
         load_probe_file(tmp_path / "missing.jsonl")
     with pytest.raises(ParameterError, match="holds no probes"):
         load_probe_file(_write(tmp_path, [""], "empty.jsonl"))
+
+
+@pytest.mark.parametrize("book", ["00_start_here", "07_evaluate"])
+@pytest.mark.parametrize("param", ["general_probe_file", "safety_probe_file"])
+def test_a_bad_probe_file_stops_the_notebook_in_its_check_cell(tmp_path, book, param):
+    from tests.conftest import NOTEBOOKS
+    from tests.test_bad_params import run_check_cell
+
+    bad = _write(tmp_path, ['{"messages": [{"role": "user", "content": "2+2?"}], "answer": "4"}', "{oops",
+                            '{"messages": []}'])
+    msg = str(run_check_cell(NOTEBOOKS / f"{book}.ipynb", **{param: str(bad)}))
+    assert msg.startswith(f"{param}: line 2: not JSON; line 3: ") and "line 1" not in msg
