@@ -11,7 +11,8 @@ layer module(s)                   stage
                                   real models built offline from a GGUF
 1     data, toymodel              the toy world: datasets, probes, the base model
 2     tokens, validate, cost,     exact token counts, the JSONL validator, the
-      paths                       price catalog, choosing a path
+      paths, userdata             price catalog, choosing a path, the learner's
+                                  own data (validated, split)
 3     train, memory               QLoRA training with TRL, the VRAM estimator
 4     sandbox                     the local OpenAI-compatible API
 5     diagnose                    loss-curve diagnosis

@@ -100,7 +100,16 @@ def _count_params(model_or_config) -> tuple[int, Any]:
     """(number of parameters, dtype or None) of a model, a config, a config dict, or a model id/folder."""
     if hasattr(model_or_config, "parameters") and hasattr(model_or_config, "named_modules"):
         params = list(model_or_config.parameters())
-        return sum(p.numel() for p in params), params[0].dtype if params else None
+        dtype = getattr(model_or_config, "dtype", None) or (params[0].dtype if params else None)
+        config = getattr(model_or_config, "config", None)
+        if config is not None and getattr(config, "quantization_config", None) is not None:
+            from ftlab.memory import shape_from_config  # packed 4-bit weights count half: use the shape
+
+            try:
+                return shape_from_config(config.to_dict()).num_params, dtype
+            except Exception:  # not a Llama-like config: count what is there
+                pass
+        return sum(p.numel() for p in params), dtype
     config = model_or_config
     if isinstance(config, str):
         from transformers import AutoConfig
@@ -542,6 +551,64 @@ def preflight_loss_mask(tokenizer, rows: Sequence[dict[str, Any]], *, assistant_
         )
     return {"trained_tokens": trained, "total_tokens": total, "eos_trained": eos_trained, "example": example,
             "loss_mask": mask_kind}
+
+
+def heldout_loss(model, tokenizer, rows: Sequence[dict[str, Any]], *, max_length: int = 128, loss: str = "auto",
+                 batch_size: int = 8) -> float:
+    """Mean cross-entropy per trained token on held-out rows, masked exactly as training masks them
+    (:func:`choose_loss_mask`): the same quantity as the trainer's ``eval_loss``, for a model before or after.
+
+    Example: ``heldout_loss(base, tok, eval_rows) > heldout_loss(tuned, tok, eval_rows)`` after a good run.
+    """
+    import torch
+
+    rows = list(rows)
+    kind = choose_loss_mask(tokenizer, rows, loss)
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    total, count = 0.0, 0
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, len(rows), batch_size):
+            encoded = [_masked_ids(tokenizer, r["messages"], kind) for r in rows[start:start + batch_size]]
+            encoded = [(ids[:max_length], mask[:max_length]) for ids, mask in encoded]
+            width = max(len(ids) for ids, _ in encoded)
+            ids = torch.tensor([i + [pad] * (width - len(i)) for i, _ in encoded], device=device)
+            att = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in encoded], device=device)
+            keep = torch.tensor([m + [0] * (width - len(m)) for _, m in encoded], device=device).bool()
+            with torch.no_grad():
+                logits = model(input_ids=ids, attention_mask=att).logits[:, :-1].float()
+            sel = keep[:, 1:]
+            total += torch.nn.functional.cross_entropy(logits[sel], ids[:, 1:][sel], reduction="sum").item()
+            count += int(sel.sum())
+    finally:
+        model.train(was_training)
+    return total / max(count, 1)
+
+
+def heldout_metrics(model, tokenizer, rows: Sequence[dict[str, Any]], *, loss_rows: Sequence[dict[str, Any]] | None = None,
+                    max_length: int = 128, support_score: bool = False, max_new_tokens: int | None = None
+                    ) -> dict[str, Any]:
+    """Scores of one model on held-out rows: ``eval_loss`` (:func:`heldout_loss` on ``loss_rows``, default
+    ``rows``), ``exact_match`` (normalized reply == the held-out assistant message, ``ftlab.userdata``),
+    ``target_accuracy`` (the toy support-reply score, with ``support_score``; else None) and the ``replies``.
+
+    Example: ``heldout_metrics(tuned, tok, test, support_score=True)["target_accuracy"]`` -> 0.97 on the toy.
+    """
+    from ftlab.generation import chat_generate
+    from ftlab.probes import target_accuracy
+    from ftlab.userdata import exact_match, reference_reply
+
+    rows = list(rows)
+    target = None
+    if support_score:
+        target, replies = target_accuracy(model, tokenizer, rows, max_new_tokens=max_new_tokens or 32)
+    else:
+        longest = max(len(tokenizer(reference_reply(r), add_special_tokens=False)["input_ids"]) for r in rows)
+        replies = chat_generate(model, tokenizer, [r["messages"] for r in rows], max_new_tokens=max_new_tokens or longest + 8)
+    return {"eval_loss": heldout_loss(model, tokenizer, loss_rows if loss_rows is not None else rows, max_length=max_length),
+            "exact_match": exact_match(replies, rows), "target_accuracy": target, "replies": replies}
 
 
 def _overfit_detector_cls():

@@ -74,3 +74,38 @@ def test_the_real_model_loads_and_answers(smol_path):
         out = model.generate(**enc, max_new_tokens=12, do_sample=False)
     reply = tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
     assert "Paris" in reply, reply
+
+
+def test_smollm2_trains_assistant_only_with_a_generation_tagged_template(smol_path):
+    from transformers import AutoTokenizer
+
+    from ftlab import data
+    from ftlab.train import preflight_loss_mask
+
+    tok = AutoTokenizer.from_pretrained(smol_path)
+    rows = data.support_splits(0)["train"][:8]
+    pre = preflight_loss_mask(tok, rows, max_length=256)  # its own template has no {% generation %}
+    assert pre["loss_mask"].mode == "assistant_only" and "SmolLM2 (ChatML)" in pre["loss_mask"].source
+    assert pre["example"].count("[[") == 1 and pre["example"].rstrip().endswith("<|im_end|>]]")
+    # No system message: SmolLM2's default system prompt is rendered, and still not trained.
+    no_sys = [{"messages": r["messages"][1:]} for r in rows]
+    pre2 = preflight_loss_mask(tok, no_sys, max_length=256)
+    assert "named SmolLM" in pre2["example"] and "[[intent:" in pre2["example"]
+
+
+def test_trl_templates_are_used_for_their_families_and_others_fall_back(smol_path):
+    from pathlib import Path
+
+    import trl
+    from transformers import AutoTokenizer
+
+    from ftlab import data
+    from ftlab.train import choose_loss_mask
+
+    tok = AutoTokenizer.from_pretrained(smol_path)
+    rows = data.support_splits(0)["train"][:8]
+    tok.chat_template = (Path(trl.__file__).parent / "chat_templates" / "qwen2_5.jinja").read_text()
+    assert "TRL's" in choose_loss_mask(tok, rows).source
+    tok.chat_template = ("{% for m in messages %}{{ '### ' + m['role'] + ': ' + m['content'] + eos_token }}"
+                         "{% endfor %}{% if add_generation_prompt %}{{ '### assistant: ' }}{% endif %}")
+    assert choose_loss_mask(tok, rows).mode == "completion_only"
