@@ -43,7 +43,6 @@ from ftlab.probes import (
     exact_match,
     general_probes,
     load_probe_file,
-    normalize,
     probe_kind,
     safety_probes,
     scorers_for,
@@ -101,10 +100,13 @@ def toy_eval_set(seed: int = 0, *, n_target: int = 200, n_general: int = 200, n_
 
 
 def reference_match(reply: str, example: dict[str, Any]) -> bool:
-    """Target score for the learner's own data: the normalized reply equals the normalized reference
-    (the example's last assistant message). Example: ``"Paris."`` matches a reference ``"paris"``."""
-    ref = next((m["content"] for m in reversed(example["messages"]) if m["role"] == "assistant"), "")
-    return bool(normalize(ref)) and normalize(reply) == normalize(ref)
+    """Target score for the learner's own data: the normalized reply equals the normalized reference (the
+    example's last assistant message), as notebook 04's exact match (``ftlab.userdata.normalize_reply``).
+    Example: ``"Paris."`` matches a reference ``"paris"``."""
+    from ftlab.userdata import normalize_reply, reference_reply
+
+    ref = normalize_reply(reference_reply(example))
+    return bool(ref) and normalize_reply(reply) == ref
 
 
 def eval_set_for(model_id: str, *, toy_seed: int = 0, n_target: int = 200, n_general: int = 200, n_safety: int = 100,

@@ -143,7 +143,7 @@ def test_eval_set_for_keeps_the_toy_set_and_scores_a_real_model_robustly(tmp_pat
     assert real.general == real_general_probes()[:25] and real.sizes() == {"target": 20, "general": 25, "safety": 20}
     assert (real.general_scorer, real.refusal_detector, real.safety_tokens) == (probe_correct, is_refusal, 32)
     assert real.target == ref.target  # the support task stays category 1
-    rows = [{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello there!"}]}]
+    rows = [{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello there."}]}]
     own = eval_set_for(REAL_ID, target=rows)
     assert own.target == rows and own.target_scorer(" hello THERE", rows[0]) and not own.target_scorer("hello", rows[0])
     probes = tmp_path / "g.jsonl"
