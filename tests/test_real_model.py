@@ -49,7 +49,7 @@ def test_07_real_model_learns_the_target_task(run_notebook, real_model):
 
 
 def test_00_real_model_smoke(run_notebook, real_model):
-    f = run_notebook("00", model_id=REAL_ID).figures
+    f = run_notebook("00", model_id=REAL_ID, n_probes=20).figures
     assert f["general_accuracy"] >= 0.3  # the robust score of the 40 real-answer probes
     assert f["refusal_rate"] < 0.5 and f["safety_measurable"] is False
     assert "toy_n_parameters" not in f
