@@ -10,6 +10,7 @@ need. And 07 trains and evaluates on a file the kit has never seen, and refuses 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,14 @@ from tests.conftest import NOTEBOOKS
 from tests.test_bad_params import run_check_cell
 
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
+# One torch thread in the notebook kernels, as for the toy: on a shared 2-core machine two threads that wait
+# on each other made a real-model step >10x slower. FTLAB_THREADS=2 on an idle machine.
+os.environ.setdefault("FTLAB_THREADS", "1")
 
 REAL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 # A small evaluation and a short LoRA run: a step of 8 examples takes ~2-3 s on a 2-core CPU.
 SMALL_EVAL = {"n_target": 20, "n_general": 20, "n_safety": 20}
-SHORT_RUN = {"quantization": "none", "max_steps": 40, "batch_size": 8, "learning_rate": 1e-3}
+SHORT_RUN = {"quantization": "none", "max_steps": 40, "batch_size": 8}  # learning rate 1e-3 from the model's size
 
 
 @pytest.fixture(scope="module")
