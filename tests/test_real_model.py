@@ -26,7 +26,7 @@ os.environ.setdefault("FTLAB_THREADS", "1")
 REAL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 # A small evaluation and a short LoRA run: a step of 8 examples takes ~2-3 s on a 2-core CPU.
 SMALL_EVAL = {"n_target": 20, "n_general": 20, "n_safety": 20}
-SHORT_RUN = {"quantization": "none", "max_steps": 40, "batch_size": 8}  # learning rate 1e-3 from the model's size
+SHORT_RUN = {"quantization": "none", "max_steps": 30, "batch_size": 8}  # learning rate 1e-3 from the model's size
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +99,10 @@ def test_07_refuses_a_broken_train_file_naming_each_bad_line(tmp_path):
     msg = str(run_check_cell(NOTEBOOKS / "07_evaluate.ipynb", train_file=str(path)))
     assert msg.startswith("train_file: ") and "line 3:" in msg and "line 7:" in msg, msg
     assert "line 1:" not in msg
+
+
+def test_05_real_model_smoke(run_notebook, real_model):
+    """Notebook 05's five training runs on the real model, with as few steps and examples as they need."""
+    f = run_notebook("05", model_id=REAL_ID, steps=8, batch_size=2, overfit_examples=2, eval_examples=4,
+                     openai_job_examples=0).figures
+    assert f, "notebook 05 recorded no figures"
