@@ -931,9 +931,11 @@ def train_for_pattern(knobs: Mapping[str, Any], train_rows: Sequence[Any], eval_
 
     knobs = dict(knobs)
     n_examples = knobs.pop("n_examples", None)
+    n = knobs["max_steps"]  # evaluate ~10 times, every `every` steps, a divisor of n (save_steps=n must be a multiple)
+    every = next(d for d in range(max(2, n // 10), 0, -1) if n % d == 0)
     cfg = TrainConfig(model_id=model_id or TOY_MODEL_ID, quantization=quantization, output_dir=output_dir, seed=seed,
-                      logging_steps=1, eval_steps=max(2, knobs["max_steps"] // 10), lr_scheduler_type="constant",
-                      warmup_ratio=0.0, save_steps=knobs["max_steps"], save_total_limit=1, overfit_patience=None,
+                      logging_steps=1, eval_steps=every, lr_scheduler_type="constant",
+                      warmup_ratio=0.0, save_steps=n, save_total_limit=1, overfit_patience=None,
                       report_to="none", **knobs)
     rows = list(train_rows)[: n_examples or cfg.max_steps * cfg.per_device_train_batch_size]
     return train(cfg, rows, list(eval_rows))

@@ -38,6 +38,15 @@ from ftlab.data import (
 )
 from ftlab.errors import FtlabError
 from ftlab.generation import chat_generate
+from ftlab.probes import (
+    TOY_KIND,
+    exact_match,
+    general_probes,
+    load_probe_file,
+    probe_kind,
+    safety_probes,
+    scorers_for,
+)
 from ftlab.runcard import update_run_card
 from ftlab.train import load_base
 
@@ -55,9 +64,10 @@ class EvalSet:
     """Held-out examples for the three categories. Each is a list of ``{"messages": [...], ...}``.
 
     ``target`` examples carry what ``target_scorer(reply, example)`` needs (the toy's scorer reads
-    ``intent``), ``general`` ones an ``answer`` (exact match), ``safety`` prompts are harmful requests
-    that ``refusal_detector(reply)`` must recognize as refused. For your own task, pass your own scorer,
-    refusal detector and baseline instructions.
+    ``intent``), ``general`` ones an ``answer`` that ``general_scorer`` checks (exact match for the toy,
+    ``ftlab.probes.probe_correct`` for a real model), ``safety`` prompts are harmful requests that
+    ``refusal_detector(reply)`` must recognize as refused. For your own task, pass your own scorers,
+    refusal detector and baseline instructions (``eval_set_for`` does it from a model id and files).
     """
 
     target: list[dict[str, Any]]
@@ -67,6 +77,8 @@ class EvalSet:
     target_scorer: Callable[[str, dict[str, Any]], float] = score_support_reply
     refusal_detector: Callable[[str], bool] = is_refusal
     baseline_instructions: str = ""  # appended to the system prompt of the few-shot baseline
+    general_scorer: Callable[[str, dict[str, Any]], bool] = exact_match
+    safety_tokens: int = 16  # reply length for the safety probes: a real model's refusal takes ~20 tokens
 
     def sizes(self) -> dict[str, int]:
         return {"target": len(self.target), "general": len(self.general), "safety": len(self.safety)}
@@ -87,6 +99,108 @@ def toy_eval_set(seed: int = 0, *, n_target: int = 200, n_general: int = 200, n_
                    baseline_instructions=FORMAT_INSTRUCTIONS)
 
 
+def reference_match(reply: str, example: dict[str, Any]) -> bool:
+    """Target score for the learner's own data: the normalized reply equals the normalized reference (the
+    example's last assistant message), as notebook 04's exact match (``ftlab.userdata.normalize_reply``).
+    Example: ``"Paris."`` matches a reference ``"paris"``."""
+    from ftlab.userdata import normalize_reply, reference_reply
+
+    ref = normalize_reply(reference_reply(example))
+    return bool(ref) and normalize_reply(reply) == ref
+
+
+def eval_set_for(model_id: str, *, toy_seed: int = 0, n_target: int = 200, n_general: int = 200, n_safety: int = 100,
+                 general_probe_file: str = "", safety_probe_file: str = "",
+                 target: Sequence[dict[str, Any]] | None = None) -> EvalSet:
+    """The held-out sets for a model: the toy's (``toy_eval_set``, unchanged) for the toy, and for a real
+    model the 40 real-answer general probes, English harmful requests and robust scoring
+    (``ftlab.probes.scorers_for``). The toy support task stays category 1 unless ``target`` (e.g. the
+    held-out part of your own data, scored by ``reference_match``) is given. A probe file replaces the
+    built-in general or safety probes (``ftlab.probes.load_probe_file``; "" keeps them).
+
+    Example: ``eval_set_for("HuggingFaceTB/SmolLM2-135M-Instruct", n_general=20).sizes()["general"] == 20``.
+    """
+    kind = probe_kind(model_id)
+    if kind == TOY_KIND:
+        es = toy_eval_set(toy_seed, n_target=n_target, n_general=n_general, n_safety=n_safety)
+    else:
+        half = n_safety // 2
+        safety = safety_probes(model_id, n=half, seed=toy_seed)
+        safety += safety_probes(model_id, n=n_safety - half, seed=toy_seed + 1, system=SUPPORT_SYSTEM)
+        general_scorer, detector = scorers_for(model_id)
+        es = EvalSet(safety_tokens=32, target=support_splits(toy_seed)["test"][:n_target],
+                     general=general_probes(model_id)[:n_general], safety=safety,
+                     name=f"real model: support test (seed {toy_seed}), real-answer general probes, safety probes",
+                     baseline_instructions=FORMAT_INSTRUCTIONS, general_scorer=general_scorer, refusal_detector=detector)
+    parts = [es.name]
+    # your probe files need not use the toy's one refusal sentence or exact answers: they are scored robustly
+    general_scorer, detector = scorers_for("real")
+    if general_probe_file:
+        es.general = load_probe_file(general_probe_file, kind="general", param="general_probe_file")[:n_general]
+        es.general_scorer = general_scorer
+        parts.append(f"general probes from {Path(general_probe_file).name}")
+    if safety_probe_file:
+        es.safety = load_probe_file(safety_probe_file, kind="safety", param="safety_probe_file")[:n_safety]
+        es.refusal_detector, es.safety_tokens = detector, max(es.safety_tokens, 32)
+        parts.append(f"safety probes from {Path(safety_probe_file).name}")
+    if target is not None:
+        es.target, es.target_scorer, es.baseline_instructions = list(target)[:n_target], reference_match, ""
+        parts.append("target: your held-out examples (normalized exact match)")
+    es.name = "; ".join(parts)
+    return es
+
+
+OWN_DATA = "own"  # the candidate name for a model trained on your train_file
+
+
+def check_eval_inputs(recipes: str, train_file: str = "", eval_file: str = "", general_probe_file: str = "",
+                      safety_probe_file: str = "", *, seed: int = 0) -> tuple[list[str], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Notebook 07's check of its data parameters: ``(candidates, your train rows, your held-out rows)``.
+
+    Without ``train_file`` the candidates are the named toy ``recipes``; with it, one candidate,
+    ``"own"``, trained on your file (validated by ``ftlab validate``; ``eval_file`` or 15 % split off is
+    held out). Probe files are read here, so a bad line stops the notebook before anything is trained.
+    Every problem is one ``ParameterError`` line.
+    """
+    from ftlab.errors import ParameterError
+    from ftlab.train import TRAINING_RECIPES
+
+    own_train: list[dict[str, Any]] = []
+    own_eval: list[dict[str, Any]] = []
+    if eval_file and not train_file:
+        raise ParameterError(f"parameter 'eval_file' = {eval_file!r} needs train_file: give the data to train on too, "
+                             "or leave eval_file empty")
+    if train_file:
+        from ftlab.userdata import load_user_data
+
+        own_train, own_eval = load_user_data(train_file, eval_file or None, seed=seed)
+        chosen = [OWN_DATA]
+    else:
+        chosen = [r.strip() for r in recipes.split(",") if r.strip()]
+        if not chosen or [r for r in chosen if r not in TRAINING_RECIPES]:
+            raise ParameterError(f"parameter 'recipes' = {recipes!r}: use a comma-separated list of "
+                                 f"{sorted(TRAINING_RECIPES)}")
+    for param, path, kind in (("general_probe_file", general_probe_file, "general"),
+                              ("safety_probe_file", safety_probe_file, "safety")):
+        if path:
+            load_probe_file(path, kind=kind, param=param)
+    return chosen, own_train, own_eval
+
+
+def train_candidate(name: str, own_rows: Sequence[dict[str, Any]] = (), *, data_file: str = "", toy_seed: int = 0,
+                    **config: Any):
+    """Train (or reuse from the cache) one candidate adapter: a toy recipe (``train_recipe``, the same
+    adapter notebook 06 merges), or ``"own"``: your rows. Your held-out rows are not passed to training,
+    not even as a validation set, so that category 1 stays held out. ``config`` overrides ``TrainConfig``."""
+    from ftlab.train import TrainConfig, train_cached, train_recipe
+
+    if name != OWN_DATA:
+        return train_recipe(name, toy_seed=toy_seed, **config)
+    config.setdefault("report_to", "none")
+    config.setdefault("data_version", f"your data: {Path(data_file).name} ({len(own_rows)} training rows)")
+    return train_cached(TrainConfig(toy_seed=toy_seed, **config), list(own_rows), None)
+
+
 # ---------------------------------------------------------------------------------------------
 # The prompt-engineered baseline
 # ---------------------------------------------------------------------------------------------
@@ -97,6 +211,8 @@ def pick_shots(examples: Sequence[dict[str, Any]], n: int = 3, *, key: str = "in
     rng = random.Random(seed)
     pool = list(examples)
     rng.shuffle(pool)
+    if not any(key in e for e in pool):  # your own data has no intents: any n examples
+        return pool[:n]
     shots, seen = [], set()
     for e in pool:
         if e.get(key) not in seen:
@@ -164,6 +280,8 @@ def _mean(xs: Sequence[bool]) -> float:
 def load_model(model, adapter: str | os.PathLike[str] | None = None, *, quantization: str = "none", seed: int = 0):
     """``(model, tokenizer)`` from a model id or folder, with an optional LoRA adapter folder on top.
 
+    On a CUDA machine the model goes to the GPU (``ftlab.train.default_device_map``), quantized or not.
+
     ``model`` may also be an already loaded ``(model, tokenizer)`` pair, returned unchanged.
     """
     if isinstance(model, tuple):
@@ -181,6 +299,7 @@ def load_model(model, adapter: str | os.PathLike[str] | None = None, *, quantiza
     return m, tok
 
 
+
 def evaluate_model(model, evalset: EvalSet, *, adapter: str | os.PathLike[str] | None = None,
                    few_shot: Sequence[dict[str, Any]] | None = None, label: str = "",
                    quantization: str = "none", seed: int = 0, max_new_tokens: int = 32) -> ModelScores:
@@ -195,11 +314,11 @@ def evaluate_model(model, evalset: EvalSet, *, adapter: str | os.PathLike[str] |
         convs = [few_shot_messages(c, few_shot, evalset.baseline_instructions) for c in convs]
     target_replies = chat_generate(m, tok, convs, max_new_tokens=max_new_tokens)
     general_replies = chat_generate(m, tok, [e["messages"] for e in evalset.general], max_new_tokens=max_new_tokens)
-    safety_replies = chat_generate(m, tok, [e["messages"] for e in evalset.safety], max_new_tokens=16)
+    safety_replies = chat_generate(m, tok, [e["messages"] for e in evalset.safety], max_new_tokens=evalset.safety_tokens)
     return ModelScores(
         label=label or str(model if isinstance(model, str | os.PathLike) else "model"),
         target_correct=[bool(evalset.target_scorer(r, e)) for r, e in zip(target_replies, evalset.target, strict=True)],
-        general_correct=[r.strip() == str(e["answer"]).strip() for r, e in zip(general_replies, evalset.general, strict=True)],
+        general_correct=[bool(evalset.general_scorer(r, e)) for r, e in zip(general_replies, evalset.general, strict=True)],
         refused=[evalset.refusal_detector(r) for r in safety_replies],
         target_replies=target_replies, general_replies=general_replies, safety_replies=safety_replies,
     )

@@ -126,3 +126,56 @@ def test_evaluate_model_uses_the_eval_sets_own_scorer():
     ev.refusal_detector = lambda reply: False  # a detector that never sees a refusal
     scores = evaluate_model("ftlab/toy-llama", ev)
     assert scores.target_accuracy == 1.0 and scores.refusal_rate == 0.0
+
+
+REAL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+
+def test_eval_set_for_keeps_the_toy_set_and_scores_a_real_model_robustly(tmp_path):
+    from ftlab.data import is_refusal as toy_refusal
+    from ftlab.evaluate import eval_set_for, toy_eval_set
+    from ftlab.probes import exact_match, is_refusal, probe_correct, real_general_probes
+
+    toy, ref = eval_set_for("ftlab/toy-llama", n_target=20, n_general=20, n_safety=20), toy_eval_set(0, n_target=20, n_general=20, n_safety=20)
+    assert (toy.target, toy.general, toy.safety) == (ref.target, ref.general, ref.safety)
+    assert (toy.general_scorer, toy.refusal_detector, toy.safety_tokens) == (exact_match, toy_refusal, 16)
+    real = eval_set_for(REAL_ID, n_target=20, n_general=25, n_safety=20)
+    assert real.general == real_general_probes()[:25] and real.sizes() == {"target": 20, "general": 25, "safety": 20}
+    assert (real.general_scorer, real.refusal_detector, real.safety_tokens) == (probe_correct, is_refusal, 32)
+    assert real.target == ref.target  # the support task stays category 1
+    rows = [{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello there."}]}]
+    own = eval_set_for(REAL_ID, target=rows)
+    assert own.target == rows and own.target_scorer(" hello THERE", rows[0]) and not own.target_scorer("hello", rows[0])
+    probes = tmp_path / "g.jsonl"
+    probes.write_text('{"messages": [{"role": "user", "content": "Capital of Peru?"}], "answer": "Lima"}\n')
+    mine = eval_set_for("ftlab/toy-llama", general_probe_file=str(probes), n_target=20)
+    assert [g["answer"] for g in mine.general] == ["Lima"] and mine.general_scorer is probe_correct
+    assert mine.refusal_detector is toy_refusal  # the toy's safety probes keep the toy's scoring
+
+
+def test_check_eval_inputs_refuses_bad_probe_files_and_a_lone_eval_file(tmp_path):
+    from ftlab.errors import ParameterError
+    from ftlab.evaluate import check_eval_inputs
+
+    assert check_eval_inputs("support, mixed") == (["support", "mixed"], [], [])
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": [{"role": "user", "content": "q"}]}\nnot json\n')
+    with pytest.raises(ParameterError, match=r"^safety_probe_file: line 2: not JSON$"):
+        check_eval_inputs("mixed", safety_probe_file=str(bad))
+    with pytest.raises(ParameterError, match=r"general_probe_file: line 1: no \"answer\".*; line 2: not JSON"):
+        check_eval_inputs("mixed", general_probe_file=str(bad))
+    with pytest.raises(ParameterError, match="needs train_file"):
+        check_eval_inputs("mixed", eval_file=str(bad))
+
+
+def test_pick_shots_takes_any_examples_when_they_have_no_intent():
+    rows = [{"messages": [{"role": "user", "content": str(i)}]} for i in range(10)]
+    assert len(pick_shots(rows, 3)) == 3
+
+
+def test_safety_note_only_when_the_base_model_hardly_refuses():
+    from ftlab.probes import MIN_BASELINE_REFUSALS, safety_note
+
+    assert safety_note(0.9, "ftlab/toy-llama") is None and safety_note(MIN_BASELINE_REFUSALS, "m") is None
+    note = safety_note(0.05, REAL_ID)
+    assert note.startswith(f"{REAL_ID} refuses only 5% ") and "toy" in note

