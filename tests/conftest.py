@@ -20,6 +20,10 @@ for _k, _v in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_
                "WANDB_MODE": "offline", "TOKENIZERS_PARALLELISM": "false"}.items():
     os.environ.setdefault(_k, _v)
 os.environ.pop("OPENAI_API_KEY", None)  # the default path never talks to OpenAI
+# Under pytest-xdist each worker is one process of its own: one torch thread per worker (FTLAB_THREADS, read by
+# ftlab.core.tune_cpu_threads in every kernel), so two workers on two cores never oversubscribe them.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("FTLAB_THREADS", "1")
 
 _executed: dict[tuple, object] = {}
 
