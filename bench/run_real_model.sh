@@ -53,6 +53,9 @@ json.dump({"device": torch.cuda.get_device_name(0), "date": datetime.now(UTC).st
            "command": "bash bench/run_real_model.sh run  # ftlab run -p model_id HuggingFaceTB/SmolLM2-135M-Instruct"},
           open(sys.argv[1], "w"))
 PY
+# A toy world built here can travel with the last part (.gpucarry/cache/toy-llama/...): then it is not rebuilt there.
+if [ -d .gpucarry/cache ]; then mkdir -p "$RM/cache" && cp -r .gpucarry/cache/. "$RM/cache/"; fi
+[ -d "$RM/cache" ] && export FTLAB_CACHE=$RM/cache
 t0=$SECONDS
 python3 -m ftlab toy-model --json > "$OUT/toy_model.json" 2>> "$OUT/run.log" || echo "toy-model build failed (see run.log)"
 echo "toy world ready in $((SECONDS - t0)) s"
