@@ -24,6 +24,9 @@ def register(sub) -> None:
     p.add_argument("--encoding", choices=["o200k_base", "cl100k_base"],
                    help="tokenizer override (default: the model's); cl100k_base + --max-tokens 4096 = the cookbook's rules")
     p.add_argument("--epochs", type=int, help="epochs for trained tokens and cost (default: the cookbook's heuristic)")
+    p.add_argument("--method", choices=["sft", "dpo"], default="sft",
+                   help="the file's format: sft (chat 'messages', the default) or dpo (OpenAI preference pairs: "
+                        "'input', 'preferred_output', 'non_preferred_output')")
     p.add_argument("--json", action="store_true", help="print one JSON object: ok, n_examples, errors, warnings, stats")
 
     def run(args) -> int:
@@ -32,6 +35,8 @@ def register(sub) -> None:
 
         if args.epochs is not None and args.epochs < 1:
             raise ParameterError(f"--epochs {args.epochs}: expected an int >= 1")
+        if args.method == "dpo":
+            from ftlab.validate_dpo import validate_dpo_file as validate_file
         report = validate_file(args.file, model=args.model, max_tokens=args.max_tokens,
                                encoding=args.encoding, n_epochs=args.epochs)
         if args.json:
