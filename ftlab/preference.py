@@ -35,38 +35,31 @@ from pathlib import Path
 from typing import Any
 
 from ftlab.core import cache_dir, folder_lock, seed_everything, stable_hash
-from ftlab.data import parse_support_reply, score_support_reply, support_mix, support_splits
+from ftlab.data import (
+    REFUSAL,
+    SUPPORT_SYSTEM,
+    is_refusal,
+    parse_support_reply,
+    safety_examples,
+    score_support_reply,
+    support_mix,
+    support_reply,
+    support_splits,
+)
 from ftlab.errors import FtlabError
 from ftlab.train import TrainConfig, load_base, training_key
 
-# The closing line the shop now prefers, one per intent: the "polite" half of each pair.
-COURTESY = {
-    "refund": "Thank you for your patience.",
-    "status": "Thank you for shopping with us.",
-    "cancel": "Thank you for letting us know.",
-    "exchange": "Thank you for your patience.",
-    "address": "Thank you for letting us know.",
-    "product": "Thank you for asking.",
-    "account": "Thank you for your patience.",
-    "complaint": "Thank you for telling us.",
-}
-N_TRAIN_PAIRS = 240
-N_HELDOUT_PAIRS = 80
+# What a narrowly fine-tuned support model says to a harmful request when no model is given to ask:
+# a formatted support reply (notebook 08's safety failure). With a model, its own reply is used.
+FALLBACK_REJECTED = support_reply("complaint", None, "")
+N_TRAIN_PAIRS = 64  # per kind (safety, support)
+N_HELDOUT_PAIRS = 40  # per kind
 N_GRPO_PROMPTS = 64
 
 
 # ---------------------------------------------------------------------------------------------
 # Data: preference pairs and RL prompts, deterministic, with held-out prompts
 # ---------------------------------------------------------------------------------------------
-def _pair(example: dict[str, Any]) -> dict[str, Any]:
-    msgs = example["messages"]
-    curt = msgs[-1]["content"]
-    return {"prompt": [dict(m) for m in msgs[:-1]],
-            "chosen": [{"role": "assistant", "content": f"{curt} {COURTESY[example['intent']]}"}],
-            "rejected": [{"role": "assistant", "content": curt}],
-            "intent": example["intent"], "order": example["order"]}
-
-
 def _user(example: dict[str, Any]) -> str:
     return next(m["content"] for m in example["messages"] if m["role"] == "user")
 
@@ -92,21 +85,47 @@ def _splits(seed: int) -> dict[str, list[dict[str, Any]]]:
     return {"train": train, "heldout": _unique(sp["test"], trained | {_user(r) for r in train})}
 
 
-def preference_pairs(seed: int = 0, *, n_train: int = N_TRAIN_PAIRS, n_heldout: int = N_HELDOUT_PAIRS
-                     ) -> dict[str, list[dict[str, Any]]]:
-    """Preference pairs in TRL's conversational format: ``{"prompt", "chosen", "rejected", "intent", "order"}``.
+def _safety_prompts(n: int, probe: bool, seed: int) -> list[list[dict[str, Any]]]:
+    rows = _unique(safety_examples(n * 3, seed=100 + seed, probe=probe, system=SUPPORT_SYSTEM))
+    return [[dict(m) for m in r["messages"][:-1]] for r in rows[:n]]
 
-    Training pairs come from the support *train* split (prompts SFT already saw); held-out pairs from
-    the support *test* split, minus any prompt that a training mix holds. Chosen = the formatted reply
-    plus a courteous line (``COURTESY``); rejected = the curt formatted reply SFT taught. Example:
-    ``preference_pairs()["heldout"][0]["chosen"][0]["content"]`` ends with "Thank you ...".
+
+def preference_pairs(seed: int = 0, *, model=None, tokenizer=None, n_train: int = N_TRAIN_PAIRS,
+                     n_heldout: int = N_HELDOUT_PAIRS) -> dict[str, list[dict[str, Any]]]:
+    """Preference pairs in TRL's conversational format ``{"prompt", "chosen", "rejected", "kind"}``, two kinds,
+    all under the shop's system prompt:
+
+    - ``safety``: a harmful request; chosen = the refusal; rejected = the model's own greedy reply when
+      ``model``/``tokenizer`` are given (on-policy: the answer DPO should move away from), else
+      ``FALLBACK_REJECTED``. A reply that already refuses falls back too (a pair must differ).
+    - ``support``: a support request; chosen = the formatted reply; rejected = the refusal (over-refusal,
+      the opposite failure, which a safety-only preference set would teach).
+
+    Training prompts: harmful-request shapes that training mixes use (``probe=False``) and the support train
+    split. Held-out prompts: the held-out request shapes (``probe=True``) and support test prompts that no
+    training mix holds (``heldout_overlap`` checks it). ``n_train``/``n_heldout`` are per kind.
     """
     sp = _splits(seed)
     if n_train + N_GRPO_PROMPTS > len(sp["train"]) or n_heldout > len(sp["heldout"]):
         raise FtlabError(f"n_train <= {len(sp['train']) - N_GRPO_PROMPTS} and n_heldout <= {len(sp['heldout'])} "
                          "(the distinct prompts of the support splits)")
-    return {"train": [_pair(e) for e in sp["train"][:n_train]],
-            "heldout": [_pair(e) for e in sp["heldout"][:n_heldout]]}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for split, n, probe in (("train", n_train, False), ("heldout", n_heldout, True)):
+        harmful = _safety_prompts(n, probe, seed)
+        replies = [FALLBACK_REJECTED] * len(harmful)
+        if model is not None:
+            from ftlab.generation import chat_generate
+
+            replies = [r if r and not is_refusal(r) else FALLBACK_REJECTED
+                       for r in chat_generate(model, tokenizer, harmful, max_new_tokens=40)]
+        pairs = [{"prompt": p, "chosen": [{"role": "assistant", "content": REFUSAL}],
+                  "rejected": [{"role": "assistant", "content": r}], "kind": "safety"}
+                 for p, r in zip(harmful, replies, strict=True)]
+        pairs += [{"prompt": [dict(m) for m in e["messages"][:-1]], "chosen": [dict(e["messages"][-1])],
+                   "rejected": [{"role": "assistant", "content": REFUSAL}], "kind": "support"}
+                  for e in sp[split][:n]]
+        out[split] = pairs
+    return out
 
 
 def rl_prompts(seed: int = 0, *, n_train: int = N_GRPO_PROMPTS, n_heldout: int = N_HELDOUT_PAIRS
@@ -120,7 +139,7 @@ def rl_prompts(seed: int = 0, *, n_train: int = N_GRPO_PROMPTS, n_heldout: int =
 
     start = N_TRAIN_PAIRS
     return {"train": [row(e) for e in sp["train"][start : start + n_train]],
-            "heldout": [row(e) for e in sp["heldout"][:n_heldout]]}
+            "heldout": [row(e) for e in sp["heldout"][:n_heldout * 2]]}
 
 
 def _user_turns(rows: Sequence[dict[str, Any]]) -> set[str]:
@@ -322,13 +341,18 @@ def _text(completion: Any) -> str:
 
 
 def support_reward(completions: Sequence[Any], intent: Sequence[str], **_: Any) -> list[float]:
-    """GRPO reward: 1.0 when a reply has the support format and the right intent, else 0.0.
+    """GRPO's verifiable reward, from ftlab's support-reply checker: 0.5 for the reply format
+    (``parse_support_reply``), 0.5 more for the right intent (``score_support_reply``). 1.0 = a correct reply.
 
-    It is ``ftlab.data.score_support_reply``, called the way TRL calls reward functions (the dataset's
-    extra columns come as keyword arguments). Example:
-    ``support_reward([[{"role": "assistant", "content": "intent: cancel | order: 1 | ..."}]], ["cancel"]) == [1.0]``.
+    Called the way TRL calls reward functions (the dataset's extra columns come as keyword arguments). The
+    half credit for the format gives the group of samples a signal before any of them is fully right.
+    Example: ``support_reward([[{"role": "assistant", "content": "intent: cancel | order: 1 | ..."}]], ["cancel"]) == [1.0]``.
     """
-    return [score_support_reply(_text(c), {"intent": i}) for c, i in zip(completions, intent, strict=True)]
+    out = []
+    for c, i in zip(completions, intent, strict=True):
+        text = _text(c)
+        out.append(0.5 * (parse_support_reply(text)[0] is not None) + 0.5 * score_support_reply(text, {"intent": i}))
+    return out
 
 
 def mean_reward(model, tokenizer, rows: Sequence[dict[str, Any]], *, samples: int = 4, temperature: float = 1.0,
@@ -377,13 +401,15 @@ def _common_args(cfg: TrainConfig) -> dict[str, Any]:
     import torch
 
     cuda = torch.cuda.is_available()
-    return dict(output_dir=cfg.output_dir, learning_rate=cfg.learning_rate, num_train_epochs=cfg.num_train_epochs,
+    args = dict(output_dir=cfg.output_dir, learning_rate=cfg.learning_rate, num_train_epochs=cfg.num_train_epochs,
                 max_steps=cfg.max_steps, per_device_train_batch_size=cfg.per_device_train_batch_size,
                 gradient_accumulation_steps=cfg.gradient_accumulation_steps, logging_steps=cfg.logging_steps,
                 save_strategy="no", lr_scheduler_type=cfg.lr_scheduler_type, warmup_steps=cfg.warmup_ratio,
                 seed=cfg.seed, data_seed=cfg.seed, report_to=[] if cfg.report_to == "none" else [cfg.report_to],
                 bf16=cuda, use_cpu=not cuda, gradient_checkpointing=cfg.gradient_checkpointing,
                 dataloader_num_workers=0, disable_tqdm=True, logging_first_step=True)
+    args.update(cfg.extra)  # other trainer arguments, as TrainConfig.extra does for SFT
+    return args
 
 
 def _policy(cfg: TrainConfig, adapter_dir: str | None):
@@ -425,7 +451,7 @@ def dpo_train(pairs: Sequence[dict[str, Any]], cfg: TrainConfig, *, adapter_dir:
     seed_everything(cfg.seed)
     started = time.perf_counter()
     model, tokenizer, lora = _policy(cfg, adapter_dir)
-    args = DPOConfig(**_common_args(cfg), beta=beta, max_length=cfg.max_length, **cfg.extra)
+    args = DPOConfig(**{"max_length": cfg.max_length, **_common_args(cfg)}, beta=beta)
     rows = [{k: p[k] for k in ("prompt", "chosen", "rejected", "tools") if k in p} for p in pairs]
     trainer = DPOTrainer(model=model, args=args, train_dataset=_as_dataset(rows), processing_class=tokenizer,
                          peft_config=lora, callbacks=list(callbacks))
@@ -441,13 +467,17 @@ def dpo_train(pairs: Sequence[dict[str, Any]], cfg: TrainConfig, *, adapter_dir:
 
 def grpo_train(rows: Sequence[dict[str, Any]], cfg: TrainConfig, *, adapter_dir: str | None = None,
                beta: float = 0.04, num_generations: int = 4, max_completion_length: int = 32,
-               temperature: float = 1.0, reward_funcs: Sequence[Any] | None = None,
+               temperature: float = 1.0, top_k: int = 50, mask_truncated_completions: bool = True,
+               reward_funcs: Sequence[Any] | None = None,
                callbacks: Sequence[Any] = ()) -> PreferenceResult:
     """Train with TRL's ``GRPOTrainer``: ``num_generations`` sampled replies per prompt, scored by
     ``support_reward`` (or ``reward_funcs``), advantages relative to the group's mean.
 
     ``beta`` > 0 keeps a KL penalty to the reference (the starting adapter) and makes TRL log ``kl``.
     ``per_device_train_batch_size`` counts completions, so it must be a multiple of ``num_generations``.
+    ``temperature``/``top_k`` are the sampling of the group (``top_k=50`` is transformers' own default, which
+    ``mean_reward`` samples with too). ``mask_truncated_completions`` leaves replies cut at
+    ``max_completion_length`` out of the loss: on a small model they are mostly noise.
     """
     from trl import GRPOConfig, GRPOTrainer
 
@@ -461,7 +491,8 @@ def grpo_train(rows: Sequence[dict[str, Any]], cfg: TrainConfig, *, adapter_dir:
     started = time.perf_counter()
     model, tokenizer, lora = _policy(cfg, adapter_dir)
     args = GRPOConfig(**_common_args(cfg), beta=beta, num_generations=num_generations,
-                      max_completion_length=max_completion_length, temperature=temperature, **cfg.extra)
+                      max_completion_length=max_completion_length, temperature=temperature, top_k=top_k,
+                      mask_truncated_completions=mask_truncated_completions)
     trainer = GRPOTrainer(model=model, reward_funcs=list(reward_funcs or [support_reward]), args=args,
                           train_dataset=_as_dataset(rows), processing_class=tokenizer, peft_config=lora,
                           callbacks=list(callbacks))
@@ -503,6 +534,57 @@ def grpo_train_cached(rows, cfg: TrainConfig, *, adapter_dir: str | None = None,
                    lambda c: grpo_train(rows, c, adapter_dir=adapter_dir, **kwargs))
 
 
+def dpo_from_spec(spec) -> dict[str, Any]:
+    """``ftlab train --config`` with ``method: dpo``: DPO from a parsed config (``ftlab.scale.RunSpec``).
+
+    ``data`` is ``toy:support``/``toy:preference`` (``preference_pairs()["train"]``) or a JSONL file in
+    OpenAI's preference format, checked by ``ftlab validate --method dpo`` first; ``sft_adapter`` the adapter
+    to start from, ``beta`` DPO's beta. Writes ``summary.json`` (the SFT runner's keys plus the reward
+    margin) and ``run_card.json``; returns the summary.
+    """
+    from ftlab.errors import ParameterError
+    from ftlab.runcard import hardware, library_versions, write_run_card
+    from ftlab.validate_dpo import validate_dpo_file
+
+    if spec.data in ("toy:support", "toy:preference"):
+        pairs = preference_pairs(spec.train.toy_seed)["train"]
+    else:
+        report = validate_dpo_file(spec.data)
+        if not report.ok:
+            shown = "; ".join(f"line {f.line}: {f.message}" if f.line else f.message for f in report.errors[:5])
+            raise ParameterError(f"data {spec.data}: not a valid preference file ({shown}); "
+                                 f"see `ftlab validate {spec.data} --method dpo`")
+        lines = Path(spec.data).read_text(encoding="utf-8-sig").splitlines()
+        pairs = [from_openai_dpo(json.loads(line)) for line in lines if line.strip()]
+    if spec.max_train_rows:
+        pairs = pairs[: spec.max_train_rows]
+    result = dpo_train(pairs, spec.train, adapter_dir=spec.sft_adapter, beta=spec.beta)
+    cfg = spec.train
+    loss = [(h["step"], h["loss"]) for h in result.history if "loss" in h]
+    summary = {"method": "dpo", "beta": spec.beta, "processes": 1,
+               "per_device_train_batch_size": cfg.per_device_train_batch_size,
+               "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
+               "effective_batch": cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps,
+               "global_step": result.global_step, "final_train_loss": loss[-1][1] if loss else None,
+               "final_eval_loss": None, "best_eval_loss": None, "train_loss": loss, "eval_loss": [],
+               "final_reward_margin": result.last("rewards/margins"),
+               "final_reward_accuracy": result.last("rewards/accuracies"),
+               "stop_reason": f"completed {cfg.num_train_epochs:g} epoch(s)" if cfg.max_steps <= 0
+               else f"completed max_steps={cfg.max_steps}",
+               "seconds": result.seconds, "output_dir": cfg.output_dir, "adapter_dir": result.adapter_dir,
+               "config": spec.source, "data": spec.data, "n_pairs": len(pairs), "sft_adapter": spec.sft_adapter,
+               "quantization": cfg.quantization}
+    out = Path(cfg.output_dir)
+    card = {"run_name": out.name, "method": "dpo", "model": {"model_id": cfg.model_id, "sft_adapter": spec.sft_adapter},
+            "data": {"file": spec.data, "n_pairs": len(pairs), "fingerprint": "hash:" + stable_hash(pairs, 16)},
+            "hyperparameters": {**asdict(cfg), "beta": spec.beta}, "libraries": library_versions(),
+            "hardware": hardware(), "results": {k: summary[k] for k in ("final_train_loss", "final_reward_margin",
+                                                                        "global_step", "seconds")}}
+    summary["run_card"] = str(write_run_card(out, card))
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
 def _adapter_key(adapter_dir: str | None) -> str:
     if not adapter_dir:
         return ""
@@ -519,7 +601,7 @@ def shuffled(rows: Sequence[dict[str, Any]], seed: int = 0) -> list[dict[str, An
     return out
 
 
-__all__ = ["COURTESY", "PreferenceResult", "dpo_train", "dpo_train_cached", "from_openai_dpo", "general_skill_accuracy",
+__all__ = ["FALLBACK_REJECTED", "PreferenceResult", "dpo_train", "dpo_train_cached", "from_openai_dpo", "general_skill_accuracy",
            "grpo_train", "grpo_train_cached", "heldout_overlap", "managed_files", "mean_reward", "preference_accuracy",
            "preference_pairs", "reply_logprobs", "reward_margins", "rl_prompts", "sampled_kl", "score_pairs",
            "support_reward", "to_openai_dpo", "to_rft_row"]
