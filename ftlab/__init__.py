@@ -10,8 +10,9 @@ layer module(s)                   stage
       offline, generation         the network guard, chat generation helpers
 1     data, toymodel              the toy world: datasets, probes, the base model
 2     tokens, validate, cost,     exact token counts, the JSONL validator, the
-      paths                       price catalog, choosing a path
-3     train, memory               QLoRA training with TRL, the VRAM estimator
+      paths, validate_dpo         price catalog, choosing a path, the DPO validator
+3     train, memory, preference   QLoRA training with TRL, the VRAM estimator,
+                                  DPO and GRPO after SFT
 4     sandbox                     the local OpenAI-compatible API
 5     diagnose                    loss-curve diagnosis
 6     merge                       merging adapters and exporting
