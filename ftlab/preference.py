@@ -297,7 +297,7 @@ def reward_margins(scores: Sequence[tuple[float, float]], reference: Sequence[tu
 
     ``reward = beta * (log p(reply) - log p_ref(reply))``; the margin is chosen minus rejected, and
     ``reward_accuracy`` the share of pairs with a positive margin (what TRL logs as ``rewards/accuracies``).
-    Example: scores ``[(-1, -5)]`` against reference ``[(-3, -3)]`` with ``beta=0.1`` give a margin of 0.6.
+    Example: scores ``[(-1, -5)]`` against reference ``[(-3, -3)]`` with ``beta=0.1`` give a margin of 0.4 (0.2 - -0.2).
     """
     ch = [beta * (c - rc) for (c, _), (rc, _) in zip(scores, reference, strict=True)]
     rj = [beta * (r - rr) for (_, r), (_, rr) in zip(scores, reference, strict=True)]
@@ -407,7 +407,7 @@ def _common_args(cfg: TrainConfig) -> dict[str, Any]:
                 save_strategy="no", lr_scheduler_type=cfg.lr_scheduler_type, warmup_steps=cfg.warmup_ratio,
                 seed=cfg.seed, data_seed=cfg.seed, report_to=[] if cfg.report_to == "none" else [cfg.report_to],
                 bf16=cuda, use_cpu=not cuda, gradient_checkpointing=cfg.gradient_checkpointing,
-                dataloader_num_workers=0, disable_tqdm=True, logging_first_step=True)
+                dataloader_num_workers=0, disable_tqdm=False, logging_first_step=True)
     args.update(cfg.extra)  # other trainer arguments, as TrainConfig.extra does for SFT
     return args
 

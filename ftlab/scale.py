@@ -194,7 +194,7 @@ def load_run_spec(config: str | os.PathLike[str] | dict[str, Any], **overrides: 
                                  f"or {', '.join(DATA_KEYS + PREFERENCE_KEYS)}")
     for key in ("data", "eval_data", "sft_adapter"):
         value = spec_kwargs.get(key)
-        if value and value != TOY_DATA and value.lower() != "none" and not Path(value).is_absolute():
+        if value and not value.startswith("toy:") and value.lower() != "none" and not Path(value).is_absolute():
             spec_kwargs[key] = str(folder / value)
         if isinstance(value, str) and value.lower() == "none":
             spec_kwargs[key] = "none"
