@@ -7,10 +7,12 @@ module imports from a module in a later stage (``tests/test_layers.py`` checks i
 layer module(s)                   stage
 ====  ==========================  ===============================================
 0     core, figures, params,      seeds, recorded figures, parameter checks,
-      offline, generation         the network guard, chat generation helpers
+      offline, generation, hub    the network guard, chat generation helpers,
+                                  real models built offline from a GGUF
 1     data, toymodel              the toy world: datasets, probes, the base model
 2     tokens, validate, cost,     exact token counts, the JSONL validator, the
-      paths, validate_dpo         price catalog, choosing a path, the DPO validator
+      paths, userdata,            price catalog, choosing a path, the learner's
+      validate_dpo                own data (validated, split), the DPO validator
 3     train, memory, preference   QLoRA training with TRL, the VRAM estimator,
                                   DPO and GRPO after SFT
 4     sandbox                     the local OpenAI-compatible API

@@ -99,7 +99,9 @@ def check_model_id(name: str, value: str, known: list[str] | tuple[str, ...] = (
     Example: ``check_model_id("model_id", "./no-such-folder")`` raises ``ParameterError: parameter
     'model_id' = './no-such-folder': no such model folder (looked in /…/no-such-folder); give …``.
     """
-    if value in known:
+    from ftlab.hub import can_provide
+
+    if value in known or can_provide(value):  # can_provide: a real model ftlab builds offline (ftlab.hub)
         return value
     local = [*(f"{k!r}" for k in known), "a local model folder (with config.json)"]
     hint = "give " + ", ".join([*local, f"or a Hugging Face id such as {EXAMPLE_HUB_ID!r}"])

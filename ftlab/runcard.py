@@ -81,10 +81,24 @@ def _markdown(card: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _with_provenance(card: dict[str, Any]) -> dict[str, Any]:
+    """Add ``model.provenance`` when the base model is one ftlab built (e.g. SmolLM2 dequantized from a GGUF)."""
+    from ftlab.hub import provenance
+
+    model = card.get("model")
+    if not isinstance(model, dict) or "provenance" in model:
+        return card
+    prov = provenance(str(model.get("resolved") or model.get("model_id") or ""))
+    if prov is None:
+        return card
+    return {**card, "model": {**model, "provenance": prov, "weights": prov["weights"]}}
+
+
 def write_run_card(folder: str | os.PathLike[str], card: dict[str, Any]) -> Path:
     """Write ``run_card.json`` and ``run_card.md`` into ``folder``; returns the JSON path."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    card = _with_provenance(card)
     card = _redact(card)
     path = folder / "run_card.json"
     tmp = path.with_suffix(".tmp")

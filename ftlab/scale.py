@@ -59,7 +59,7 @@ ACCELERATE_CONFIGS = {
     "fsdp_qlora": "FSDP + QLoRA: a 4-bit model sharded over N GPUs, for models that do not fit one",
     "cpu_ddp": "2 CPU processes over gloo: the distributed code path, testable without a GPU",
 }
-DATA_KEYS = ("data", "eval_data", "max_train_rows", "max_eval_rows")
+DATA_KEYS = ("data", "eval_data", "train_file", "eval_file", "max_train_rows", "max_eval_rows")
 PREFERENCE_KEYS = ("method", "beta", "sft_adapter")  # method: dpo (notebook 11)
 TOY_DATA = "toy:support"
 STRATEGIES = ("ddp", "fsdp")
@@ -77,6 +77,8 @@ class RunSpec:
     max_train_rows: int | None = None
     max_eval_rows: int | None = None
     source: str = ""  # the file it came from
+    train_file: str = ""  # the learner's OpenAI chat JSONL, validated first (ftlab.userdata); wins over data
+    eval_file: str = ""  # its held-out file; empty: 15 % of train_file held out deterministically
     method: str = "sft"  # "sft" (SFTTrainer) or "dpo" (DPOTrainer on preference pairs: ftlab.preference)
     beta: float = 0.1  # DPO's beta (method: dpo)
     sft_adapter: str | None = None  # method: dpo: the SFT adapter to start from (its copy is the reference)
@@ -84,7 +86,8 @@ class RunSpec:
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
 
-        return {"data": self.data, "eval_data": self.eval_data, "max_train_rows": self.max_train_rows,
+        return {"data": self.data, "eval_data": self.eval_data, "train_file": self.train_file,
+                "eval_file": self.eval_file, "max_train_rows": self.max_train_rows,
                 "max_eval_rows": self.max_eval_rows, **asdict(self.train)}
 
 
@@ -175,7 +178,11 @@ def load_run_spec(config: str | os.PathLike[str] | dict[str, Any], **overrides: 
     spec_kwargs: dict[str, Any] = {}
     for key, value in raw.items():
         at = f"{where} line {lines[key]}" if key in lines else where
-        if key in ("data", "eval_data"):
+        if key in ("train_file", "eval_file"):
+            if value is not None and not isinstance(value, str):
+                raise ParameterError(f"{at}: {key} must be a JSONL path, got {value!r}")
+            spec_kwargs[key] = value or ""
+        elif key in ("data", "eval_data"):
             if value is not None and not isinstance(value, str):
                 raise ParameterError(f"{at}: {key} must be '{TOY_DATA}' or a JSONL path, got {value!r}")
             spec_kwargs[key] = value
@@ -192,6 +199,9 @@ def load_run_spec(config: str | os.PathLike[str] | dict[str, Any], **overrides: 
         else:
             raise ParameterError(f"{at}: unknown setting {key!r}; use TrainConfig fields ({', '.join(names)}) "
                                  f"or {', '.join(DATA_KEYS + PREFERENCE_KEYS)}")
+    for key in ("train_file", "eval_file"):
+        if spec_kwargs.get(key) and not Path(spec_kwargs[key]).expanduser().is_absolute():
+            spec_kwargs[key] = str(folder / spec_kwargs[key])
     for key in ("data", "eval_data", "sft_adapter"):
         value = spec_kwargs.get(key)
         if value and not value.startswith("toy:") and value.lower() != "none" and not Path(value).is_absolute():
@@ -229,14 +239,21 @@ def load_rows(spec: RunSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     from ftlab import data as toy
 
     data_file = None
-    if spec.data == TOY_DATA:
+    if spec.train_file:  # the learner's own data: validated, 15 % held out unless eval_file is given
+        from ftlab.userdata import load_user_data
+
+        train_rows, eval_rows = load_user_data(spec.train_file, spec.eval_file or None, seed=spec.train.seed)
+        data_file = spec.train_file
+    elif spec.data == TOY_DATA:
         splits = toy.support_splits(spec.train.toy_seed)
         train_rows, eval_rows = splits["train"], splits["validation"]
     elif spec.data.startswith("toy:"):
         raise ParameterError(f"{spec.source}: data={spec.data!r}: the toy data set is '{TOY_DATA}'")
     else:
         train_rows, eval_rows, data_file = _read_rows(spec.data, "training data"), None, spec.data
-    if spec.eval_data == "none":
+    if spec.train_file:
+        pass  # train_file/eval_file decide the eval rows
+    elif spec.eval_data == "none":
         eval_rows = None
     elif spec.eval_data and spec.eval_data != TOY_DATA:
         eval_rows = _read_rows(spec.eval_data, "eval_data")

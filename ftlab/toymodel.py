@@ -328,4 +328,6 @@ def resolve_model(model_id: str, seed: int = 0) -> str:
     """
     if model_id == TOY_MODEL_ID:
         return build_toy_model(seed=seed).path
-    return model_id
+    from ftlab.hub import resolve_real_model  # a real model ftlab can build offline (SmolLM2), else None
+
+    return resolve_real_model(model_id) or model_id

@@ -86,6 +86,64 @@ class TrainConfig:
                              f"{', '.join(STORAGE_DTYPES)} (bfloat16 for FSDP + QLoRA), or leave it unset")
 
 
+# Size classes for size_defaults: (upper bound in parameters, name, learning rate, max_length, epochs, GGUF outtype).
+# The toy's row is the toy's own tested values; "larger models need lower LR" (the seeds).
+SIZE_CLASSES = [
+    (20e6, "toy", 5e-3, 128, 2.0, "f32"),
+    (1e9, "small (< 1B)", 1e-3, 512, 2.0, "f16"),
+    (15e9, "medium (1-15B)", 2e-4, 1024, 2.0, "q8_0"),
+    (float("inf"), "large (> 15B)", 1e-4, 1024, 1.0, "q8_0"),
+]
+
+
+def _count_params(model_or_config) -> tuple[int, Any]:
+    """(number of parameters, dtype or None) of a model, a config, a config dict, or a model id/folder."""
+    if hasattr(model_or_config, "parameters") and hasattr(model_or_config, "named_modules"):
+        params = list(model_or_config.parameters())
+        dtype = getattr(model_or_config, "dtype", None) or (params[0].dtype if params else None)
+        config = getattr(model_or_config, "config", None)
+        if config is not None and getattr(config, "quantization_config", None) is not None:
+            from ftlab.memory import shape_from_config  # packed 4-bit weights count half: use the shape
+
+            try:
+                return shape_from_config(config.to_dict()).num_params, dtype
+            except Exception:  # not a Llama-like config: count what is there
+                pass
+        return sum(p.numel() for p in params), dtype
+    config = model_or_config
+    if isinstance(config, str):
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(resolve_model(config))
+    if hasattr(config, "to_dict"):
+        config = config.to_dict()
+    from ftlab.memory import shape_from_config
+
+    return shape_from_config(config).num_params, None
+
+
+def size_defaults(model_or_config) -> dict[str, Any]:
+    """Training defaults from the model's size: ``learning_rate``, ``max_length``, ``epochs``, ``merge_atol``,
+    ``gguf_outtype`` (plus ``size_class``, ``n_params`` and ``dtype``). Use them where a parameter is unset.
+
+    ``merge_atol`` is the max |Δlogit| accepted between merged and unmerged models: float32 1e-3 for the toy and
+    1e-2 for deeper real models (30+ layers accumulate more rounding); bfloat16/float16 (training dtype on CUDA)
+    0.1 and 0.25. The toy's values are the ones its notebooks always used (5e-3, 128, 2 epochs, 1e-3, f32).
+    Example: ``size_defaults(AutoConfig.from_pretrained(smollm2_path))["learning_rate"] == 1e-3``.
+    """
+    import torch
+
+    n, dtype = _count_params(model_or_config)
+    if dtype is None:  # a config: the dtype load_base trains in
+        dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    _, name, lr, max_length, epochs, outtype = next(c for c in SIZE_CLASSES if n < c[0])
+    half = dtype in (torch.bfloat16, torch.float16)
+    toy = name == "toy"
+    atol = (0.1 if toy else 0.25) if half else (1e-3 if toy else 1e-2)
+    return {"learning_rate": lr, "max_length": max_length, "epochs": epochs, "merge_atol": atol,
+            "gguf_outtype": outtype, "size_class": name, "n_params": n, "dtype": str(dtype).removeprefix("torch.")}
+
+
 @dataclass
 class TrainResult:
     """What a run produced: the adapter folder, the loss history and why it stopped."""
@@ -107,21 +165,119 @@ class TrainResult:
         return asdict(self)
 
 
-def target_modules_for(model) -> list[str]:
-    """The LoRA target modules: the seeds' 7 Llama projections that exist in this model.
+# Fused projections (Phi-3: one qkv_proj and one gate_up_proj per block).
+FUSED_TARGET_MODULES = ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"]
+# Mixture-of-experts experts stored as nn.Linear modules per expert (Mixtral's w1/w3 gate/up, w2 down; older layouts).
+EXPERT_LINEAR_NAMES = ["w1", "w2", "w3"]
+# Linear layers that are routers, not projections: left out on purpose (training them destabilizes routing).
+ROUTER_NAMES = {"gate", "router", "shared_expert_gate"}
 
-    Mixture-of-experts models (Llama 4 Scout/Maverick, Mixtral, Qwen-MoE) name their expert
-    projections differently: check ``config.json`` and the module names printed by
-    ``model.named_modules()`` before training, as seed 001 warns.
+
+@dataclass
+class LoraTargets:
+    """What LoRA trains in a model: ``modules`` (PEFT ``target_modules``), ``parameters`` (PEFT
+    ``target_parameters``: mixture-of-experts expert tensors stored as 3-D parameters) and why."""
+
+    family: str
+    modules: list[str]
+    parameters: list[str] = field(default_factory=list)
+    note: str = ""
+
+    def lora_kwargs(self) -> dict[str, Any]:
+        """The ``LoraConfig`` arguments: ``target_modules`` and, for MoE experts, ``target_parameters``."""
+        return {"target_modules": self.modules, **({"target_parameters": self.parameters} if self.parameters else {})}
+
+
+def _linear_leaf_names(model) -> dict[str, str]:
+    """Leaf name -> one full name, for every linear layer inside the transformer blocks (``lm_head`` excluded)."""
+    import torch
+
+    out: dict[str, str] = {}
+    for name, module in model.named_modules():
+        leaf = name.rsplit(".", 1)[-1]
+        if ".lora_" in name or leaf == "base_layer":  # inside a PEFT LoRA wrapper: the wrapper stands for it
+            continue
+        is_linear = (isinstance(module, torch.nn.Linear) or hasattr(module, "base_layer")
+                     or type(module).__name__ in ("Linear4bit", "Linear8bitLt"))
+        if is_linear and ".layers." in f".{name}" and leaf not in ("lm_head",) and not leaf.isdigit():
+            out.setdefault(leaf, name)
+    return out
+
+
+def lora_targets(model) -> LoraTargets:
+    """Every projection of the model's blocks, by family, and never a silent subset.
+
+    - Llama, Qwen2, Mistral, Gemma: the seeds' seven projections ``q k v o gate up down``;
+    - fused layouts (Phi-3): ``qkv_proj o_proj gate_up_proj down_proj``;
+    - mixture of experts: the attention projections, any shared-expert/dense MLP projections, and the experts:
+      as modules (``w1 w2 w3``) when each expert is a linear layer, or as PEFT ``target_parameters`` when
+      transformers stores them as 3-D tensors (Mixtral and Qwen2-MoE in transformers 5: ``experts.gate_up_proj``,
+      ``experts.down_proj``). Routers (``gate``) are left out on purpose, and the note says so.
+
+    A linear layer in the blocks that none of these names covers is an error naming it (pass ``target_modules``).
+    Example: ``lora_targets(llama).modules == LLAMA_TARGET_MODULES``.
     """
-    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
-    found = [m for m in LLAMA_TARGET_MODULES if m in names]
-    if not found:
+    import torch
+
+    linears = _linear_leaf_names(model)
+    wanted = LLAMA_TARGET_MODULES + [m for m in FUSED_TARGET_MODULES if m not in LLAMA_TARGET_MODULES]
+    modules = [m for m in wanted + EXPERT_LINEAR_NAMES if m in linears]
+    expert_params: list[str] = []
+    for name, module in model.named_modules():
+        if name.rsplit(".", 1)[-1] == "experts" and not isinstance(module, torch.nn.ModuleList):
+            for pname, param in module.named_parameters(recurse=False):
+                if param.dim() == 3:
+                    entry = f"experts.{pname}"
+                    if entry not in expert_params:
+                        expert_params.append(entry)
+    uncovered = sorted(set(linears) - set(modules) - ROUTER_NAMES)
+    if not modules and not expert_params:
         raise FtlabError(
-            f"none of the Llama projections {LLAMA_TARGET_MODULES} exist in {type(model).__name__}; "
-            "pass target_modules=[...] with names from model.named_modules() (MoE models name experts differently)"
-        )
-    return found
+            f"{type(model).__name__}: none of the known projections ({', '.join(wanted + EXPERT_LINEAR_NAMES)}) "
+            "exist in this model; pass target_modules=[...] with names from model.named_modules() "
+            "(MoE models name experts differently)")
+    if uncovered:
+        raise FtlabError(
+            f"{type(model).__name__}: these linear layers would not get LoRA: {', '.join(uncovered)} "
+            f"(ftlab knows {', '.join(modules)}); pass target_modules=[...] naming every projection you want "
+            "trained, from model.named_modules()")
+    routers = sorted(set(linears) & ROUTER_NAMES)
+    moe = bool(expert_params) or any(m in modules for m in EXPERT_LINEAR_NAMES)
+    if moe:
+        family = "mixture of experts"
+        note = ("MoE: LoRA on the attention projections and on every expert"
+                + (f" (3-D expert tensors through PEFT target_parameters: {', '.join(expert_params)})" if expert_params else "")
+                + "; the router stays frozen on purpose (training it destabilizes routing)")
+    elif "qkv_proj" in modules:
+        family, note = "fused projections", "fused q/k/v and gate/up projections (Phi-3 layout)"
+    else:
+        family, note = "dense (Llama layout)", "the seven projections of each block (seed 001)"
+    if routers and not moe:
+        note += f"; routers left frozen: {', '.join(routers)}"
+    return LoraTargets(family=family, modules=modules, parameters=expert_params, note=note)
+
+
+def target_modules_for(model) -> list[str]:
+    """The LoRA ``target_modules`` of ``model`` (see :func:`lora_targets`, which also gives MoE expert tensors).
+
+    Example: ``target_modules_for(llama) == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+    "down_proj"]``; Phi-3 gives ``["qkv_proj", "o_proj", "gate_up_proj", "down_proj"]``.
+    """
+    return lora_targets(model).modules
+
+
+def first_lora_module(model) -> tuple[str, Any]:
+    """The first module LoRA targets, as ``(full name, module)``: shows what a projection became (``Linear4bit``,
+    ``lora.Linear``) without hard-coding a model's module path.
+
+    Example: ``first_lora_module(llama)[0] == "model.layers.0.self_attn.q_proj"``.
+    """
+    targets = lora_targets(model)
+    for name, module in model.named_modules():
+        leaf = name.rsplit(".", 1)[-1]
+        if leaf in targets.modules and "." in name:
+            return name, module
+    raise FtlabError(f"{type(model).__name__}: no module named {targets.modules[0]!r} (found by lora_targets)")
 
 
 def quantization_config(kind: str, quant_storage: str | None = None):
@@ -158,22 +314,32 @@ def distributed_env() -> dict[str, Any]:
             "fsdp": os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true")}
 
 
-def _device_map(quantized: bool, cuda: bool) -> Any:
-    """Where ``from_pretrained`` puts a quantized model. One process: ``"auto"``. Under DDP each process holds a
-    whole copy on its own GPU, ``{"": local_rank}`` (transformers refuses to train a ``device_map="auto"``
-    model in a distributed run). Under FSDP none: FSDP places the shards, and with
+def default_device_map(quantized: bool, cuda: bool | None = None) -> Any:
+    """Where ``from_pretrained`` puts a model. On the CPU: ``"cpu"`` for a quantized model, None (the CPU) otherwise.
+    On CUDA, one process: ``"auto"`` for a quantized model, the first visible GPU (``{"": 0}``) for an unquantized one
+    (a small model is not worth splitting across GPUs, and the trainer then keeps it where it is). Under DDP each
+    process holds a whole copy on its own GPU, ``{"": local_rank}`` (transformers refuses to train a
+    ``device_map="auto"`` model in a distributed run). Under FSDP none: FSDP places the shards, and with
     ``fsdp_cpu_ram_efficient_loading`` only rank 0 reads the weights (the PEFT FSDP + QLoRA guide,
-    https://huggingface.co/docs/peft/accelerate/fsdp)."""
-    if not quantized:
-        return None
+    https://huggingface.co/docs/peft/accelerate/fsdp).
+
+    Example: ``default_device_map(False, cuda=True) == {"": 0}`` on a one-GPU machine.
+    """
+    if cuda is None:
+        import torch
+
+        cuda = torch.cuda.is_available()
     if not cuda:
-        return "cpu"
+        return "cpu" if quantized else None
     env = distributed_env()
     if env["fsdp"]:
         return None
-    if env["world_size"] > 1:
+    if env["world_size"] > 1 or not quantized:
         return {"": env["local_rank"]}
     return "auto"
+
+
+_device_map = default_device_map  # the old private name
 
 
 def load_base(model_id: str, quantization: str = "4bit", *, seed: int = 0, attn_implementation: str | None = None,
@@ -192,7 +358,7 @@ def load_base(model_id: str, quantization: str = "4bit", *, seed: int = 0, attn_
         tokenizer = AutoTokenizer.from_pretrained(path)
         kwargs: dict[str, Any] = {}
         q = quantization_config(quantization, quant_storage)
-        device_map = _device_map(q is not None, torch.cuda.is_available())
+        device_map = default_device_map(q is not None, torch.cuda.is_available())
         if q is not None:
             kwargs["quantization_config"] = q
         if device_map is not None:
@@ -214,24 +380,149 @@ def load_base(model_id: str, quantization: str = "4bit", *, seed: int = 0, attn_
     return model, tokenizer, path
 
 
+# Generation-tagged ChatML training templates, for ChatML families whose templates TRL does not patch. Each renders
+# exactly like the model's own template (checked on the data before use) and marks the assistant's reply + <|im_end|>.
+def _chatml_training_template(default_system: str | None) -> str:
+    first = ("{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\n"
+             + default_system + "<|im_end|>\\n' }}{% endif %}") if default_system else ""
+    return ("{% for message in messages %}" + first
+            + "{% if message['role'] == 'assistant' %}{{ '<|im_start|>assistant\\n' }}"
+            "{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}{{ '\\n' }}"
+            "{% else %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+            "{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+
+
+FTLAB_TRAINING_TEMPLATES = {
+    "SmolLM2 (ChatML)": _chatml_training_template("You are a helpful AI assistant named SmolLM, trained by Hugging Face"),
+    "Qwen2 (ChatML)": _chatml_training_template("You are a helpful assistant."),
+    "ChatML": _chatml_training_template(None),
+}
+LOSS_MODES = ("auto", "assistant_only", "completion_only", "all")
+
+
+@dataclass
+class LossMask:
+    """Which tokens the loss sees. ``mode``: ``assistant_only`` (every assistant turn, through a template with
+    ``{% generation %}``), ``completion_only`` (the last assistant message of each conversation: the fallback
+    for templates ftlab has no generation-tagged version of), or ``all``. ``template``: the chat template to
+    train with (None: the tokenizer's own); ``source`` says where it came from."""
+
+    mode: str
+    template: str | None
+    source: str
+
+    def describe(self) -> str:
+        what = {"assistant_only": "assistant-only loss (every assistant turn)",
+                "completion_only": "completion-only loss (the last assistant message of each conversation)",
+                "all": "loss on every token"}[self.mode]
+        return f"{what}; {self.source}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "source": self.source, "description": self.describe()}
+
+
+def _has_generation(template: str | None) -> bool:
+    import re
+
+    return bool(template) and re.search(r"\{%-?\s*generation\s*-?%\}", template) is not None
+
+
+def _renders_like(tokenizer, template: str, rows: Sequence[dict[str, Any]]) -> bool:
+    """True when ``template`` renders the rows (and their prompts) exactly as the tokenizer's own template does."""
+    try:
+        for row in list(rows)[:8]:
+            msgs = row["messages"]
+            for m, gen in ((msgs, False), (msgs[:-1], True)):
+                if not m:
+                    continue
+                own = tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=gen)
+                other = tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=gen, chat_template=template)
+                if own != other:
+                    return False
+    except Exception:  # a template that cannot render these rows
+        return False
+    return True
+
+
+def choose_loss_mask(tokenizer, rows: Sequence[dict[str, Any]], loss: str = "auto") -> LossMask:
+    """Pick how to mask the loss, as TRL 1.x does for known families, and say which was used.
+
+    ``auto``: the tokenizer's template if it has ``{% generation %}``; else TRL's training template for its family
+    (Llama 3, Qwen2.5/3, Gemma, Phi-3, ...; ``trl.chat_template_utils.get_training_chat_template``); else ftlab's
+    generation-tagged ChatML variants (SmolLM2, Qwen2, plain ChatML); any of them only if it renders the data
+    exactly like the model's own template. Otherwise completion-only loss on the last assistant message.
+    ``assistant_only`` forces the tokenizer's own template (every label masked if it has no markers: the
+    pre-flight then stops); ``completion_only`` and ``all`` are taken as given.
+    Example: ``choose_loss_mask(smollm2_tokenizer, rows).source`` names ftlab's SmolLM2 (ChatML) template.
+    """
+    if loss not in LOSS_MODES:
+        raise FtlabError(f"loss={loss!r}: use one of {', '.join(LOSS_MODES)}")
+    if loss == "all":
+        return LossMask("all", None, "every token of the conversation is trained")
+    if loss == "completion_only":
+        return LossMask("completion_only", None, "asked for (loss='completion_only')")
+    own = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else None
+    if loss == "assistant_only" or _has_generation(own):
+        return LossMask("assistant_only", None, "the model's own chat template marks assistant turns "
+                        "with {% generation %}" if _has_generation(own) else "the model's own chat template (forced)")
+    rows = [rows[i] for i in range(len(rows))] if hasattr(rows, "column_names") else list(rows)
+    try:
+        from trl.chat_template_utils import get_training_chat_template
+
+        trl_template = get_training_chat_template(tokenizer)
+    except Exception:  # TRL could not inspect this template
+        trl_template = None
+    if trl_template and _renders_like(tokenizer, trl_template, rows):
+        return LossMask("assistant_only", trl_template, "TRL's generation-tagged training template for this family")
+    for name, template in FTLAB_TRAINING_TEMPLATES.items():
+        if _renders_like(tokenizer, template, rows):
+            return LossMask("assistant_only", template, f"ftlab's generation-tagged {name} training template "
+                            "(renders exactly like the model's own)")
+    if rows and all(r["messages"] and r["messages"][-1]["role"] == "assistant" for r in rows):
+        return LossMask("completion_only", None, "no generation-tagged version of this chat template is known, "
+                        "so only the last assistant message of each conversation is trained")
+    raise FtlabError("pre-flight: this chat template has no {% generation %} markers and no known training version, "
+                     "and some conversations do not end with an assistant message (completion-only loss needs that): "
+                     "end every example with the assistant reply, or pass a template with {% generation %}")
+
+
+def _masked_ids(tokenizer, messages, mask: LossMask) -> tuple[list[int], list[int]]:
+    """Token ids of a conversation and which of them the loss sees (1) under ``mask``."""
+    if mask.mode == "completion_only":
+        prompt = list(tokenizer.apply_chat_template(messages[:-1], tokenize=True, return_dict=True,
+                                                    add_generation_prompt=True)["input_ids"])
+        ids = list(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"])
+        n = 0
+        while n < min(len(prompt), len(ids)) and prompt[n] == ids[n]:
+            n += 1
+        return ids, [0] * n + [1] * (len(ids) - n)
+    if mask.mode == "all":
+        ids = list(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"])
+        return ids, [1] * len(ids)
+    kwargs = {"chat_template": mask.template} if mask.template else {}
+    enc = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True,
+                                        **kwargs)
+    return list(enc["input_ids"]), list(enc["assistant_masks"])
+
+
 def preflight_loss_mask(tokenizer, rows: Sequence[dict[str, Any]], *, assistant_only_loss: bool = True,
-                        max_length: int = 128, show: int = 1) -> dict[str, Any]:
+                        max_length: int = 128, show: int = 1, loss: str = "auto") -> dict[str, Any]:
     """Check which tokens will be trained on, before training. Fails loudly on the two silent killers.
 
     - every label masked (the chat template has no ``{% generation %}`` block, or max_length cuts the reply);
     - no EOS trained (the model never learns to stop).
 
-    Returns ``{"trained_tokens", "total_tokens", "eos_trained", "example"}`` where ``example`` shows
-    the first conversation with trained tokens in ``[[...]]``.
+    ``loss`` picks the masking (:func:`choose_loss_mask`; ``assistant_only_loss=False`` means ``"all"``).
+    Returns ``{"trained_tokens", "total_tokens", "eos_trained", "example", "loss_mask"}`` where ``example``
+    shows the first conversation with trained tokens in ``[[...]]`` and ``loss_mask`` is the :class:`LossMask`.
     """
+    mask_kind = choose_loss_mask(tokenizer, rows, loss if assistant_only_loss else "all")
     trained = total = 0
     eos_trained = False
     example = ""
     for i, row in enumerate(rows[: max(8, show)]):
-        enc = tokenizer.apply_chat_template(row["messages"], tokenize=True, return_dict=True,
-                                            return_assistant_tokens_mask=assistant_only_loss)
-        ids = list(enc["input_ids"])[:max_length]
-        mask = list(enc["assistant_masks"])[:max_length] if assistant_only_loss else [1] * len(ids)
+        ids, mask = _masked_ids(tokenizer, row["messages"], mask_kind)
+        ids, mask = ids[:max_length], mask[:max_length]
         trained += sum(mask)
         total += len(ids)
         eos_trained |= any(m and t == tokenizer.eos_token_id for t, m in zip(ids, mask, strict=True))
@@ -258,7 +549,66 @@ def preflight_loss_mask(tokenizer, rows: Sequence[dict[str, Any]], *, assistant_
             "pre-flight: no EOS token is trained, so the model would never learn to stop. Make the chat template "
             "emit eos_token inside the {% generation %} block of assistant turns."
         )
-    return {"trained_tokens": trained, "total_tokens": total, "eos_trained": eos_trained, "example": example}
+    return {"trained_tokens": trained, "total_tokens": total, "eos_trained": eos_trained, "example": example,
+            "loss_mask": mask_kind}
+
+
+def heldout_loss(model, tokenizer, rows: Sequence[dict[str, Any]], *, max_length: int = 128, loss: str = "auto",
+                 batch_size: int = 8) -> float:
+    """Mean cross-entropy per trained token on held-out rows, masked exactly as training masks them
+    (:func:`choose_loss_mask`): the same quantity as the trainer's ``eval_loss``, for a model before or after.
+
+    Example: ``heldout_loss(base, tok, eval_rows) > heldout_loss(tuned, tok, eval_rows)`` after a good run.
+    """
+    import torch
+
+    rows = list(rows)
+    kind = choose_loss_mask(tokenizer, rows, loss)
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    total, count = 0.0, 0
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, len(rows), batch_size):
+            encoded = [_masked_ids(tokenizer, r["messages"], kind) for r in rows[start:start + batch_size]]
+            encoded = [(ids[:max_length], mask[:max_length]) for ids, mask in encoded]
+            width = max(len(ids) for ids, _ in encoded)
+            ids = torch.tensor([i + [pad] * (width - len(i)) for i, _ in encoded], device=device)
+            att = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in encoded], device=device)
+            keep = torch.tensor([m + [0] * (width - len(m)) for _, m in encoded], device=device).bool()
+            with torch.no_grad():
+                logits = model(input_ids=ids, attention_mask=att).logits[:, :-1].float()
+            sel = keep[:, 1:]
+            total += torch.nn.functional.cross_entropy(logits[sel], ids[:, 1:][sel], reduction="sum").item()
+            count += int(sel.sum())
+    finally:
+        model.train(was_training)
+    return total / max(count, 1)
+
+
+def heldout_metrics(model, tokenizer, rows: Sequence[dict[str, Any]], *, loss_rows: Sequence[dict[str, Any]] | None = None,
+                    max_length: int = 128, support_score: bool = False, max_new_tokens: int | None = None
+                    ) -> dict[str, Any]:
+    """Scores of one model on held-out rows: ``eval_loss`` (:func:`heldout_loss` on ``loss_rows``, default
+    ``rows``), ``exact_match`` (normalized reply == the held-out assistant message, ``ftlab.userdata``),
+    ``target_accuracy`` (the toy support-reply score, with ``support_score``; else None) and the ``replies``.
+
+    Example: ``heldout_metrics(tuned, tok, test, support_score=True)["target_accuracy"]`` -> 0.97 on the toy.
+    """
+    from ftlab.generation import chat_generate
+    from ftlab.probes import target_accuracy
+    from ftlab.userdata import exact_match, reference_reply
+
+    rows = list(rows)
+    target = None
+    if support_score:
+        target, replies = target_accuracy(model, tokenizer, rows, max_new_tokens=max_new_tokens or 32)
+    else:
+        longest = max(len(tokenizer(reference_reply(r), add_special_tokens=False)["input_ids"]) for r in rows)
+        replies = chat_generate(model, tokenizer, [r["messages"] for r in rows], max_new_tokens=max_new_tokens or longest + 8)
+    return {"eval_loss": heldout_loss(model, tokenizer, loss_rows if loss_rows is not None else rows, max_length=max_length),
+            "exact_match": exact_match(replies, rows), "target_accuracy": target, "replies": replies}
 
 
 def _overfit_detector_cls():
@@ -324,6 +674,14 @@ def _as_dataset(rows):
     if hasattr(rows, "column_names"):
         return rows.select_columns(["messages"])
     return Dataset.from_list([{"messages": r["messages"]} for r in rows])
+
+
+def _as_prompt_completion(ds):
+    """``{"messages"}`` rows as TRL's conversational prompt-completion rows (the last message is the completion)."""
+    if ds is None:
+        return None
+    return ds.map(lambda r: {"prompt": r["messages"][:-1], "completion": r["messages"][-1:]},
+                  remove_columns=["messages"])
 
 
 def data_fingerprint(rows: Sequence[dict[str, Any]] | None, data_file: str | None = None) -> str:
@@ -422,23 +780,34 @@ def train(cfg: TrainConfig, train_rows, eval_rows=None, *, callbacks: Sequence[A
     rows_list = list(train_rows) if not hasattr(train_rows, "column_names") else train_rows
     preflight = preflight_loss_mask(tokenizer, rows_list, assistant_only_loss=cfg.assistant_only_loss,
                                     max_length=cfg.max_length)
+    loss_mask = preflight.pop("loss_mask")
+    print(f"loss mask: {loss_mask.describe()}")
+    own_template = tokenizer.chat_template
+    train_ds, eval_ds = _as_dataset(rows_list), _as_dataset(eval_rows)
+    if loss_mask.template:  # a generation-tagged version of the model's template: TRL masks with it
+        tokenizer.chat_template = loss_mask.template
+    if loss_mask.mode == "completion_only":  # TRL's prompt-completion format: the loss sees the completion only
+        train_ds, eval_ds = _as_prompt_completion(train_ds), _as_prompt_completion(eval_ds)
+        extra.update(assistant_only_loss=False, completion_only_loss=True)
     if cfg.quantization != "none" and cfg.kbit_prep:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
     elif cfg.gradient_checkpointing:
         model.enable_input_require_grads()
-    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=cfg.target_modules or target_modules_for(model), task_type="CAUSAL_LM")
+    targets = LoraTargets("given", list(cfg.target_modules), note="target_modules given") if cfg.target_modules \
+        else lora_targets(model)
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, task_type="CAUSAL_LM",
+                      **targets.lora_kwargs())
     detector = OverfitDetector(cfg.overfit_patience) if (eval_rows is not None and cfg.overfit_patience) else None
     all_callbacks = list(callbacks) + ([detector] if detector else [])
     args = sft_config(cfg, has_eval=eval_rows is not None, extra=extra)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=_as_dataset(rows_list),
-                         eval_dataset=_as_dataset(eval_rows), processing_class=tokenizer,
-                         peft_config=lora, callbacks=all_callbacks)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
+                         processing_class=tokenizer, peft_config=lora, callbacks=all_callbacks)
     resume = cfg.resume_from_checkpoint
     if resume is True:  # the newest complete checkpoint (None: start from scratch)
         last = last_complete_checkpoint(cfg.output_dir)
         resume = str(last) if last else None
     trainer.train(resume_from_checkpoint=resume)
+    tokenizer.chat_template = own_template  # the saved tokenizer keeps the model's own template
     state = trainer.state
     history = state.log_history
     train_loss = [(h["step"], h["loss"]) for h in history if "loss" in h]
@@ -472,6 +841,9 @@ def train(cfg: TrainConfig, train_rows, eval_rows=None, *, callbacks: Sequence[A
                  "n_eval": len(eval_rows) if eval_rows is not None else 0, "file": data_file},
         "hyperparameters": {k: v for k, v in asdict(cfg).items() if k not in ("output_dir",)},
         "preflight": {k: v for k, v in preflight.items() if k != "example"},
+        "loss_mask": loss_mask.to_dict(),
+        "lora_targets": {"family": targets.family, "modules": targets.modules, "parameters": targets.parameters,
+                         "note": targets.note},
         "libraries": library_versions(),
         "hardware": hardware(),
         "distributed": {"processes": world, "distributed_type": getattr(trainer.accelerator.distributed_type, "value",

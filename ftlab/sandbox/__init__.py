@@ -35,13 +35,15 @@ class Sandbox:
     """Start and stop the sandbox in this process (a server thread and a job-runner thread)."""
 
     def __init__(self, data_dir: str | os.PathLike[str] | None = None, *, host: str = "127.0.0.1", port: int = 0,
-                 faults: Faults | dict[str, Any] | None = None, toy_seed: int = 0, verbose: bool = False):
+                 faults: Faults | dict[str, Any] | None = None, toy_seed: int = 0, verbose: bool = False,
+                 base_model: str | None = None):
         from ftlab.core import cache_dir
 
         self.data_dir = Path(data_dir) if data_dir else cache_dir("sandbox")
         self.host, self.port = host, port
         self.faults = Faults(**faults) if isinstance(faults, dict) else (faults or Faults())
         self.toy_seed = toy_seed
+        self.base_model = base_model  # the local model jobs fine-tune (None: the toy)
         self.verbose = verbose
         self.server: SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -59,8 +61,8 @@ class Sandbox:
         from ftlab.sandbox.store import Store
 
         store = Store(self.data_dir)
-        self.runner = Runner(store, toy_seed=self.toy_seed)
-        self.app = App(store, self.runner, Inference(self.toy_seed), self.faults)
+        self.runner = Runner(store, toy_seed=self.toy_seed, base_model=self.base_model)
+        self.app = App(store, self.runner, Inference(self.toy_seed, base_model=self.base_model), self.faults)
         try:
             self.server = SandboxHTTPServer((self.host, self.port), self.app, verbose=self.verbose)
         except OSError:
@@ -107,11 +109,13 @@ class SandboxProcess:
     """
 
     def __init__(self, data_dir: str | os.PathLike[str] | None = None, *, port: int = 0, fault_rate: float = 0.0,
-                 toy_seed: int = 0, startup_timeout_s: float = 60.0, verbose: bool = False):
+                 toy_seed: int = 0, startup_timeout_s: float = 60.0, verbose: bool = False,
+                 base_model: str | None = None):
         from ftlab.core import cache_dir
 
         self.data_dir = Path(data_dir) if data_dir else cache_dir("sandbox")
         self.port, self.fault_rate, self.toy_seed = port, fault_rate, toy_seed
+        self.base_model = base_model
         self.verbose = verbose  # log every request line to sandbox.log
         self.startup_timeout_s = startup_timeout_s
         self.proc = None
@@ -139,7 +143,8 @@ class SandboxProcess:
         ready.unlink(missing_ok=True)
         cmd = [sys.executable, "-m", "ftlab", "sandbox", "--port", str(self.port), "--data-dir", str(self.data_dir),
                "--fault-rate", str(self.fault_rate), "--toy-seed", str(self.toy_seed), "--url-file", str(ready),
-               "--exit-with-parent", *(["--verbose"] if self.verbose else [])]
+               "--exit-with-parent", *(["--verbose"] if self.verbose else []),
+               *(["--base-model", self.base_model] if self.base_model else [])]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + self.startup_timeout_s

@@ -10,8 +10,9 @@ from typing import Any
 class Inference:
     """Loads the toy base model once and LoRA adapters on demand; generation is serialized by a lock."""
 
-    def __init__(self, toy_seed: int = 0):
+    def __init__(self, toy_seed: int = 0, base_model: str | None = None):
         self.toy_seed = toy_seed
+        self.base_model = base_model  # None: the toy
         self._lock = threading.Lock()
         self._base = None
         self._tok = None
@@ -28,7 +29,7 @@ class Inference:
 
             from ftlab.toymodel import TOY_MODEL_ID, resolve_model
 
-        path = resolve_model(TOY_MODEL_ID, seed=self.toy_seed)
+        path = resolve_model(self.base_model or TOY_MODEL_ID, seed=self.toy_seed)
         self._tok = AutoTokenizer.from_pretrained(path)
         self._base = AutoModelForCausalLM.from_pretrained(path)
         self._base.eval()

@@ -109,7 +109,7 @@ def _file_error(report, param: str) -> JobFailed:
 class Runner:
     """Runs jobs one at a time in a background thread."""
 
-    def __init__(self, store: Store, *, toy_seed: int = 0):
+    def __init__(self, store: Store, *, toy_seed: int = 0, base_model: str | None = None):
         self.store = store
         self.toy_seed = toy_seed
         self._wake = threading.Event()
@@ -119,7 +119,7 @@ class Runner:
             from ftlab.toymodel import TOY_MODEL_ID
         except ImportError:
             TOY_MODEL_ID = "ftlab/toy-llama"
-        self.toy_model_id = TOY_MODEL_ID
+        self.toy_model_id = base_model or TOY_MODEL_ID  # the local model jobs fine-tune
         self.current: str | None = None
 
     # -- thread control --------------------------------------------------------------------
@@ -296,6 +296,7 @@ class Runner:
                 train_rows, valid_rows, method=job["method"]["type"], beta=hp.get("beta"),
                 n_epochs=hp["n_epochs"], batch_size=hp["batch_size"],
                 learning_rate_multiplier=hp["learning_rate_multiplier"], seed=job["seed"], toy_seed=self.toy_seed,
+                model_id=self.toy_model_id,
                 out_dir=out_dir / "train", on_step=on_step, on_epoch=on_epoch,
                 should_stop=lambda: self.cancelled(jid) or self._stop.is_set())
         except TrainingUnavailable as exc:

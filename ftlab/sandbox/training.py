@@ -98,6 +98,7 @@ def train_job(
     seed: int,
     toy_seed: int,
     out_dir: Path,
+    model_id: str | None = None,
     on_step: Callable[[int, int, dict[str, Any]], None],
     on_epoch: Callable[[int, int, Callable[[Path], None]], None],
     should_stop: Callable[[], bool],
@@ -112,11 +113,19 @@ def train_job(
     except ImportError as exc:
         raise TrainingUnavailable(f"the sandbox cannot train: {exc}. Install ftlab with its training module.") from None
 
+    base_lr = TOY_BASE_LR
+    if model_id and model_id != TOY_MODEL_ID:  # a real base: its size's LR (multiplier 1 = ftlab.train.size_defaults)
+        from transformers import AutoConfig
+
+        from ftlab.toymodel import resolve_model
+        from ftlab.train import size_defaults
+
+        base_lr = size_defaults(AutoConfig.from_pretrained(resolve_model(model_id)))["learning_rate"]
     steps_per_epoch = max(1, -(-len(train_rows) // batch_size))
     eval_every = max(1, steps_per_epoch // 2)
     cfg = TrainConfig(
-        model_id=TOY_MODEL_ID, toy_seed=toy_seed, output_dir=str(out_dir), quantization="none",
-        learning_rate=learning_rate_multiplier * TOY_BASE_LR, num_train_epochs=float(n_epochs),
+        model_id=model_id or TOY_MODEL_ID, toy_seed=toy_seed, output_dir=str(out_dir), quantization="none",
+        learning_rate=learning_rate_multiplier * base_lr, num_train_epochs=float(n_epochs),
         per_device_train_batch_size=batch_size, seed=int(seed) % (2**31), logging_steps=1,
         eval_steps=eval_every if valid_rows else 0, save_steps=eval_every * 10**6,
         save_total_limit=1, overfit_patience=None, report_to="none",
