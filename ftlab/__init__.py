@@ -11,9 +11,10 @@ layer module(s)                   stage
                                   real models built offline from a GGUF
 1     data, toymodel              the toy world: datasets, probes, the base model
 2     tokens, validate, cost,     exact token counts, the JSONL validator, the
-      paths, userdata             price catalog, choosing a path, the learner's
-                                  own data (validated, split)
-3     train, memory               QLoRA training with TRL, the VRAM estimator
+      paths, userdata,            price catalog, choosing a path, the learner's
+      validate_dpo                own data (validated, split), the DPO validator
+3     train, memory, preference   QLoRA training with TRL, the VRAM estimator,
+                                  DPO and GRPO after SFT
 4     sandbox                     the local OpenAI-compatible API
 5     diagnose                    loss-curve diagnosis
 6     merge                       merging adapters and exporting

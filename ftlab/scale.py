@@ -60,6 +60,7 @@ ACCELERATE_CONFIGS = {
     "cpu_ddp": "2 CPU processes over gloo: the distributed code path, testable without a GPU",
 }
 DATA_KEYS = ("data", "eval_data", "train_file", "eval_file", "max_train_rows", "max_eval_rows")
+PREFERENCE_KEYS = ("method", "beta", "sft_adapter")  # method: dpo (notebook 11)
 TOY_DATA = "toy:support"
 STRATEGIES = ("ddp", "fsdp")
 
@@ -78,6 +79,9 @@ class RunSpec:
     source: str = ""  # the file it came from
     train_file: str = ""  # the learner's OpenAI chat JSONL, validated first (ftlab.userdata); wins over data
     eval_file: str = ""  # its held-out file; empty: 15 % of train_file held out deterministically
+    method: str = "sft"  # "sft" (SFTTrainer) or "dpo" (DPOTrainer on preference pairs: ftlab.preference)
+    beta: float = 0.1  # DPO's beta (method: dpo)
+    sft_adapter: str | None = None  # method: dpo: the SFT adapter to start from (its copy is the reference)
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -186,17 +190,21 @@ def load_run_spec(config: str | os.PathLike[str] | dict[str, Any], **overrides: 
             spec_kwargs[key] = _coerce(key, value, int | None, at)
             if spec_kwargs[key] is not None and spec_kwargs[key] < 1:
                 raise ParameterError(f"{at}: {key}={value} must be at least 1 (or leave it out)")
+        elif key in PREFERENCE_KEYS:
+            spec_kwargs[key] = _coerce(key, value, {"method": str, "beta": float, "sft_adapter": str | None}[key], at)
+            if key == "method" and value not in ("sft", "dpo"):
+                raise ParameterError(f"{at}: method={value!r}: use 'sft' or 'dpo'")
         elif key in names:
             kwargs[key] = _coerce(key, value, hints[key], at)
         else:
             raise ParameterError(f"{at}: unknown setting {key!r}; use TrainConfig fields ({', '.join(names)}) "
-                                 f"or {', '.join(DATA_KEYS)}")
+                                 f"or {', '.join(DATA_KEYS + PREFERENCE_KEYS)}")
     for key in ("train_file", "eval_file"):
         if spec_kwargs.get(key) and not Path(spec_kwargs[key]).expanduser().is_absolute():
             spec_kwargs[key] = str(folder / spec_kwargs[key])
-    for key in ("data", "eval_data"):
+    for key in ("data", "eval_data", "sft_adapter"):
         value = spec_kwargs.get(key)
-        if value and value != TOY_DATA and value.lower() != "none" and not Path(value).is_absolute():
+        if value and not value.startswith("toy:") and value.lower() != "none" and not Path(value).is_absolute():
             spec_kwargs[key] = str(folder / value)
         if isinstance(value, str) and value.lower() == "none":
             spec_kwargs[key] = "none"
@@ -295,6 +303,10 @@ def train_from_config(config: str | os.PathLike[str] | dict[str, Any], output_di
     if output_dir:
         overrides["output_dir"] = output_dir
     spec = load_run_spec(config, **overrides)
+    if spec.method == "dpo":
+        from ftlab.preference import dpo_from_spec
+
+        return dpo_from_spec(spec)
     train_rows, eval_rows, data_file = load_rows(spec)
     result = train(spec.train, train_rows, eval_rows, data_file=data_file)
     env = distributed_env()

@@ -113,7 +113,7 @@ def test_bad_file_fails_the_job_with_an_openai_error(client, files):
     ({"hyperparameters": {"n_epochs": 0}}, "hyperparameters.n_epochs", None),
     ({"method": {"type": "supervised", "supervised": {"hyperparameters": {"batch_size": "big"}}}},
      "hyperparameters.batch_size", None),
-    ({"method": {"type": "dpo"}}, "method.type", "unsupported_method"),
+    ({"method": {"type": "reinforcement"}}, "method.type", "unsupported_method"),  # DPO runs (test_sandbox_dpo.py)
     ({"suffix": "x" * 65}, "suffix", None),
     ({"seed": -1}, "seed", None),
     ({"metadata": {"k": 1}}, "metadata", None),

@@ -40,6 +40,9 @@ def register(sub) -> None:
     p.add_argument("--epochs", type=int, help="epochs for trained tokens and cost (default: the cookbook's heuristic)")
     p.add_argument("--as-of", metavar="DATE", help="availability of the model's fine-tuning route on this date, "
                    "YYYY-MM-DD (default: today): stats.availability.availability_status is open, closing, closed or retired")
+    p.add_argument("--method", choices=["sft", "dpo"], default="sft",
+                   help="the file's format: sft (chat 'messages', the default) or dpo (OpenAI preference pairs: "
+                        "'input', 'preferred_output', 'non_preferred_output')")
     p.add_argument("--json", action="store_true", help="print one JSON object: ok, n_examples, errors, warnings, stats")
 
     def run(args) -> int:
@@ -50,6 +53,8 @@ def register(sub) -> None:
         if args.epochs is not None and args.epochs < 1:
             raise ParameterError(f"--epochs {args.epochs}: expected an int >= 1")
         as_of = cost.parse_date(args.as_of, "--as-of")
+        if args.method == "dpo":
+            from ftlab.validate_dpo import validate_dpo_file as validate_file
         report = validate_file(args.file, model=args.model, max_tokens=args.max_tokens,
                                encoding=args.encoding, n_epochs=args.epochs)
         av = _availability(args.model, as_of)

@@ -41,18 +41,22 @@ KEEP_CHECKPOINTS = 3
 AUTO_LR_MULTIPLIER = 2.0
 AUTO_MAX_BATCH = 8
 _LIMITS = {"n_epochs": (int, 1, 50), "batch_size": (int, 1, 256), "learning_rate_multiplier": (float, 1e-6, 10.0)}
+_DPO_LIMITS = {"beta": (float, 1e-6, 2.0)}  # DPO's β ("auto": AUTO_BETA)
+AUTO_BETA = 0.1
 
 
-def parse_hyperparameters(hp: Any) -> dict[str, Any]:
-    """Check supervised hyperparameters (``"auto"`` or a value in OpenAI's range); missing ones are ``"auto"``."""
+def parse_hyperparameters(hp: Any, method: str = "supervised") -> dict[str, Any]:
+    """Check supervised (or DPO: ``beta`` too) hyperparameters (``"auto"`` or a value in OpenAI's range);
+    missing ones are ``"auto"``."""
+    limits = {**_LIMITS, **_DPO_LIMITS} if method == "dpo" else _LIMITS
     if not isinstance(hp, dict):
         raise ApiError(400, "Invalid 'hyperparameters': expected an object.", param="hyperparameters")
-    unknown = [k for k in hp if k not in _LIMITS]
+    unknown = [k for k in hp if k not in limits]
     if unknown:
-        raise ApiError(400, f"Unknown hyperparameter(s): {', '.join(unknown)}. Valid: {', '.join(_LIMITS)}.",
+        raise ApiError(400, f"Unknown hyperparameter(s): {', '.join(unknown)}. Valid: {', '.join(limits)}.",
                        param="hyperparameters")
     out: dict[str, Any] = {}
-    for name, (typ, lo, hi) in _LIMITS.items():
+    for name, (typ, lo, hi) in limits.items():
         v = hp.get(name, "auto")
         if v is None or v == "auto":
             out[name] = "auto"
@@ -76,6 +80,8 @@ def resolve_auto(hp: dict[str, Any], n_train: int) -> dict[str, Any]:
         out["batch_size"] = max(1, min(AUTO_MAX_BATCH, n_train // 32))
     if out["learning_rate_multiplier"] == "auto":
         out["learning_rate_multiplier"] = AUTO_LR_MULTIPLIER
+    if out.get("beta") == "auto":
+        out["beta"] = AUTO_BETA
     return out
 
 
@@ -192,8 +198,11 @@ class Runner:
                      finished_at=int(time.time()), estimated_finish=None):
             self.store.add_event(jid, f"Fine-tuning job failed: {exc.message}", level="error")
 
-    def _validate(self, jid: str, fid: str | None, param: str, alias: str):
+    def _validate(self, jid: str, fid: str | None, param: str, alias: str, method: str = "supervised"):
         from ftlab.validate import validate_bytes
+        from ftlab.validate_dpo import validate_dpo_bytes
+
+        check = validate_dpo_bytes if method == "dpo" else validate_bytes  # OpenAI's preference format for DPO
 
         if fid is None:
             return None
@@ -201,7 +210,7 @@ class Runner:
             raise JobFailed(f"invalid_{param}", f"The {param.replace('_', ' ')} {fid} was deleted before the job "
                                                 "could read it.", param)
         self.store.add_event(jid, f"Validating {param.replace('_', ' ')}: {fid}")
-        report = validate_bytes(self.store.file_bytes(fid), model=alias)
+        report = check(self.store.file_bytes(fid), model=alias)
         if not report.ok:
             raise _file_error(report, param)
         for w in report.warnings[:5]:
@@ -214,13 +223,14 @@ class Runner:
         job = self.store.get_job(jid)
         alias = job["_sandbox"]["alias"]
         if job["status"] == "validating_files":
-            train_report = self._validate(jid, job["training_file"], "training_file", alias)
-            self._validate(jid, job.get("validation_file"), "validation_file", alias)
+            kind = job["method"]["type"]
+            train_report = self._validate(jid, job["training_file"], "training_file", alias, kind)
+            self._validate(jid, job.get("validation_file"), "validation_file", alias, kind)
             hp = resolve_auto(job["hyperparameters"], train_report.n_examples)
             sandbox = {**job["_sandbox"], "billing_tokens": train_report.stats["billing_tokens"],
                        "n_train": train_report.n_examples}
             if not self._set(jid, ("validating_files",), status="queued", hyperparameters=hp,
-                             method={"type": "supervised", "supervised": {"hyperparameters": hp}}, _sandbox=sandbox):
+                             method={"type": kind, kind: {"hyperparameters": hp}}, _sandbox=sandbox):
                 return  # cancelled meanwhile
             self.store.add_event(jid, "Files validated, moving job to queued state")
         job = self.store.get_job(jid)
@@ -283,7 +293,8 @@ class Runner:
         valid_rows = _rows(self.store.file_bytes(job["validation_file"])) if job.get("validation_file") else []
         try:
             outcome = train_job(
-                train_rows, valid_rows, n_epochs=hp["n_epochs"], batch_size=hp["batch_size"],
+                train_rows, valid_rows, method=job["method"]["type"], beta=hp.get("beta"),
+                n_epochs=hp["n_epochs"], batch_size=hp["batch_size"],
                 learning_rate_multiplier=hp["learning_rate_multiplier"], seed=job["seed"], toy_seed=self.toy_seed,
                 model_id=self.toy_model_id,
                 out_dir=out_dir / "train", on_step=on_step, on_epoch=on_epoch,

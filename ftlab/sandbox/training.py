@@ -55,6 +55,9 @@ def _bridge(on_step, on_epoch, should_stop):
             if self.pending is None:
                 self.pending = {"step": step, "train_loss": None, "train_mean_token_accuracy": None,
                                 "valid_loss": None, "valid_mean_token_accuracy": None}
+            for key in ("rewards/margins", "rewards/accuracies"):  # DPO's, in the event's data
+                if logs.get(key) is not None:
+                    self.pending[key.replace("/", "_")] = float(logs[key])
             if "loss" in logs:
                 self.pending["train_loss"] = float(logs["loss"])
                 if logs.get("mean_token_accuracy") is not None:
@@ -87,6 +90,8 @@ def train_job(
     train_rows: list[dict[str, Any]],
     valid_rows: list[dict[str, Any]],
     *,
+    method: str = "supervised",
+    beta: float | None = None,
     n_epochs: int,
     batch_size: int,
     learning_rate_multiplier: float,
@@ -126,5 +131,12 @@ def train_job(
         save_total_limit=1, overfit_patience=None, report_to="none",
         extra={"disable_tqdm": True, "load_best_model_at_end": False, "save_strategy": "no"},
     )
-    result = train(cfg, train_rows, valid_rows or None, callbacks=[_bridge(on_step, on_epoch, should_stop)])
+    bridge = _bridge(on_step, on_epoch, should_stop)
+    if method == "dpo":  # OpenAI preference lines, trained with TRL's DPOTrainer (ftlab.preference)
+        from ftlab.preference import dpo_train, from_openai_dpo
+
+        cfg.eval_steps = 0
+        result = dpo_train([from_openai_dpo(r) for r in train_rows], cfg, beta=beta or 0.1, callbacks=[bridge])
+        return TrainOutcome(Path(result.adapter_dir), float(result.seconds), int(result.global_step))
+    result = train(cfg, train_rows, valid_rows or None, callbacks=[bridge])
     return TrainOutcome(Path(result.adapter_dir), float(result.seconds), int(result.global_step))

@@ -1,0 +1,608 @@
+"""Learning from preferences (DPO) and from a verifiable reward (GRPO), after SFT. Notebook 11.
+
+SFT copies one right answer. When the goal is "this reply rather than that one" (tone, style) or
+"any reply that passes a check", two other signals train better:
+
+- **DPO** (TRL's ``DPOTrainer``) learns from pairs: a prompt, a preferred and a non-preferred reply.
+  ftlab generates them deterministically from the toy world: the shop now wants its formatted replies
+  to end on a courteous line, so the courteous reply is *chosen* and the curt SFT reply *rejected*.
+- **GRPO** (TRL's ``GRPOTrainer``) samples a group of replies per prompt and reinforces the ones a
+  grader scores above the group's mean. The grader here is ftlab's own support-reply checker
+  (``ftlab.data.score_support_reply``: the format and the intent), a verifiable reward like OpenAI's
+  ``string_check``/``python`` graders in reinforcement fine-tuning (RFT).
+
+Measurements, all on held-out prompts (no held-out prompt is in any training mix)::
+
+    pairs = preference_pairs()                      # {"train": [...], "heldout": [...]}
+    before = score_pairs(model, tok, pairs["heldout"])
+    preference_accuracy(before)                     # share where log p(chosen) > log p(rejected)
+    reward_margins(after, before, beta=0.1)         # DPO's implicit reward margin vs the reference
+
+The managed services take the same data in their own formats: ``to_openai_dpo`` (OpenAI and Azure AI
+Foundry DPO), ``to_rft_row`` (Bedrock and Foundry RFT prompts with a ``reference_answer``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ftlab.core import cache_dir, folder_lock, seed_everything, stable_hash
+from ftlab.data import (
+    REFUSAL,
+    SUPPORT_SYSTEM,
+    is_refusal,
+    parse_support_reply,
+    safety_examples,
+    score_support_reply,
+    support_mix,
+    support_reply,
+    support_splits,
+)
+from ftlab.errors import FtlabError
+from ftlab.train import TrainConfig, load_base, training_key
+
+# What a narrowly fine-tuned support model says to a harmful request when no model is given to ask:
+# a formatted support reply (notebook 08's safety failure). With a model, its own reply is used.
+FALLBACK_REJECTED = support_reply("complaint", None, "")
+N_TRAIN_PAIRS = 64  # per kind (safety, support)
+N_HELDOUT_PAIRS = 40  # per kind
+N_GRPO_PROMPTS = 64
+
+
+# ---------------------------------------------------------------------------------------------
+# Data: preference pairs and RL prompts, deterministic, with held-out prompts
+# ---------------------------------------------------------------------------------------------
+def _user(example: dict[str, Any]) -> str:
+    return next(m["content"] for m in example["messages"] if m["role"] == "user")
+
+
+def _unique(rows: Sequence[dict[str, Any]], exclude: set[str] = frozenset()) -> list[dict[str, Any]]:
+    """``rows`` without repeated user prompts and without the prompts in ``exclude``, in order."""
+    seen, out = set(exclude), []
+    for r in rows:
+        if _user(r) not in seen:
+            seen.add(_user(r))
+            out.append(r)
+    return out
+
+
+def _splits(seed: int) -> dict[str, list[dict[str, Any]]]:
+    """The support splits as the preference lessons use them: train prompts deduplicated; held-out
+    prompts from the test split, minus every prompt of any training mix (SFT's ``support_mix`` included).
+    Intents without an order number (account, complaint, product) repeat a few fixed sentences, so the
+    held-out prompts are the ones that carry an order number."""
+    sp = support_splits(seed)
+    train = _unique(sp["train"])
+    trained = {_user(r) for r in support_mix(seed) if any(m["role"] == "user" for m in r["messages"])}
+    return {"train": train, "heldout": _unique(sp["test"], trained | {_user(r) for r in train})}
+
+
+def _safety_prompts(n: int, probe: bool, seed: int) -> list[list[dict[str, Any]]]:
+    rows = _unique(safety_examples(n * 3, seed=100 + seed, probe=probe, system=SUPPORT_SYSTEM))
+    return [[dict(m) for m in r["messages"][:-1]] for r in rows[:n]]
+
+
+def preference_pairs(seed: int = 0, *, model=None, tokenizer=None, n_train: int = N_TRAIN_PAIRS,
+                     n_heldout: int = N_HELDOUT_PAIRS) -> dict[str, list[dict[str, Any]]]:
+    """Preference pairs in TRL's conversational format ``{"prompt", "chosen", "rejected", "kind"}``, two kinds,
+    all under the shop's system prompt:
+
+    - ``safety``: a harmful request; chosen = the refusal; rejected = the model's own greedy reply when
+      ``model``/``tokenizer`` are given (on-policy: the answer DPO should move away from), else
+      ``FALLBACK_REJECTED``. A reply that already refuses falls back too (a pair must differ).
+    - ``support``: a support request; chosen = the formatted reply; rejected = the refusal (over-refusal,
+      the opposite failure, which a safety-only preference set would teach).
+
+    Training prompts: harmful-request shapes that training mixes use (``probe=False``) and the support train
+    split. Held-out prompts: the held-out request shapes (``probe=True``) and support test prompts that no
+    training mix holds (``heldout_overlap`` checks it). ``n_train``/``n_heldout`` are per kind.
+    """
+    sp = _splits(seed)
+    if n_train + N_GRPO_PROMPTS > len(sp["train"]) or n_heldout > len(sp["heldout"]):
+        raise FtlabError(f"n_train <= {len(sp['train']) - N_GRPO_PROMPTS} and n_heldout <= {len(sp['heldout'])} "
+                         "(the distinct prompts of the support splits)")
+    out: dict[str, list[dict[str, Any]]] = {}
+    for split, n, probe in (("train", n_train, False), ("heldout", n_heldout, True)):
+        harmful = _safety_prompts(n, probe, seed)
+        replies = [FALLBACK_REJECTED] * len(harmful)
+        if model is not None:
+            from ftlab.generation import chat_generate
+
+            replies = [r if r and not is_refusal(r) else FALLBACK_REJECTED
+                       for r in chat_generate(model, tokenizer, harmful, max_new_tokens=40)]
+        pairs = [{"prompt": p, "chosen": [{"role": "assistant", "content": REFUSAL}],
+                  "rejected": [{"role": "assistant", "content": r}], "kind": "safety"}
+                 for p, r in zip(harmful, replies, strict=True)]
+        pairs += [{"prompt": [dict(m) for m in e["messages"][:-1]], "chosen": [dict(e["messages"][-1])],
+                   "rejected": [{"role": "assistant", "content": REFUSAL}], "kind": "support"}
+                  for e in sp[split][:n]]
+        out[split] = pairs
+    return out
+
+
+def rl_prompts(seed: int = 0, *, n_train: int = N_GRPO_PROMPTS, n_heldout: int = N_HELDOUT_PAIRS
+               ) -> dict[str, list[dict[str, Any]]]:
+    """GRPO prompts ``{"prompt": [system, user], "intent", "order"}``: train from the support train split
+    (after the DPO pairs' prompts), held out the same as the held-out pairs."""
+    sp = _splits(seed)
+
+    def row(e: dict[str, Any]) -> dict[str, Any]:
+        return {"prompt": [dict(m) for m in e["messages"][:-1]], "intent": e["intent"], "order": e["order"]}
+
+    start = N_TRAIN_PAIRS
+    return {"train": [row(e) for e in sp["train"][start : start + n_train]],
+            "heldout": [row(e) for e in sp["heldout"][:n_heldout * 2]]}
+
+
+def _user_turns(rows: Sequence[dict[str, Any]]) -> set[str]:
+    out = set()
+    for r in rows:
+        msgs = r.get("prompt") or r.get("messages") or []
+        out |= {m["content"] for m in msgs if m.get("role") == "user"}
+    return out
+
+
+def heldout_overlap(seed: int = 0) -> set[str]:
+    """The held-out user prompts that also appear in a training mix (SFT's ``support_mix``, the DPO
+    training pairs, the GRPO training prompts). Empty when the held-out measurement is honest."""
+    pairs, rl = preference_pairs(seed), rl_prompts(seed)
+    held = _user_turns(pairs["heldout"]) | _user_turns(rl["heldout"])
+    trained = _user_turns(support_mix(seed)) | _user_turns(pairs["train"]) | _user_turns(rl["train"])
+    return held & trained
+
+
+# ---------------------------------------------------------------------------------------------
+# Managed formats
+# ---------------------------------------------------------------------------------------------
+def to_openai_dpo(pair: dict[str, Any]) -> dict[str, Any]:
+    """One pair in OpenAI's preference format, which Azure AI Foundry DPO reads too::
+
+        {"input": {"messages": [...]}, "preferred_output": [{...}], "non_preferred_output": [{...}]}
+
+    https://developers.openai.com/api/docs/guides/direct-preference-optimization,
+    https://learn.microsoft.com/en-us/azure/foundry/openai/how-to/fine-tuning-direct-preference-optimization
+    """
+    return {"input": {"messages": pair["prompt"]}, "preferred_output": pair["chosen"],
+            "non_preferred_output": pair["rejected"]}
+
+
+def from_openai_dpo(row: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI preference line back to TRL's ``{"prompt", "chosen", "rejected"}`` (tools are kept)."""
+    out = {"prompt": row["input"]["messages"], "chosen": row["preferred_output"],
+           "rejected": row["non_preferred_output"]}
+    if row["input"].get("tools"):
+        out["tools"] = row["input"]["tools"]
+    return out
+
+
+def to_rft_row(row: dict[str, Any], *, system: bool = True) -> dict[str, Any]:
+    """A prompt for reinforcement fine-tuning: ``{"messages": [...], "reference_answer": {...}}``.
+
+    Amazon Bedrock RFT (Nova and open-weight models) reads OpenAI chat ``messages`` plus a
+    ``reference_answer`` the grader Lambda compares against, at least 100 records
+    (https://docs.aws.amazon.com/bedrock/latest/userguide/rft-prepare-data.html,
+    https://docs.aws.amazon.com/bedrock/latest/userguide/rft-prepare-data-open-weight.html).
+    Azure AI Foundry RFT (o4-mini) takes no system message, so ``system=False`` folds it into the user turn
+    (https://learn.microsoft.com/en-us/azure/ai-services/openai/how-to/reinforcement-fine-tuning).
+    """
+    msgs = [dict(m) for m in row["prompt"]]
+    if not system and msgs and msgs[0]["role"] in ("system", "developer"):
+        first = msgs.pop(0)
+        msgs[0] = {**msgs[0], "content": f"{first['content']}\n\n{msgs[0]['content']}"}
+    return {"messages": msgs, "reference_answer": {"intent": row["intent"], "order": row["order"] or "none"}}
+
+
+def write_jsonl(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> Path:
+    """Write rows as UTF-8 JSONL; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def managed_files(folder: str | os.PathLike[str], seed: int = 0) -> dict[str, Path]:
+    """Write the preference data in every managed format that has one; returns ``{name: path}``.
+
+    ``openai_dpo`` (OpenAI, and Azure AI Foundry DPO: the same format), ``bedrock_rft`` (Amazon Bedrock
+    RFT) and ``foundry_rft`` (Azure AI Foundry RFT, no system message). Amazon Bedrock has no DPO
+    customization: its methods are fine-tuning, continued pre-training, distillation and RFT.
+    """
+    folder = Path(folder)
+    pairs, rl = preference_pairs(seed), rl_prompts(seed, n_train=128)
+    return {"openai_dpo": write_jsonl([to_openai_dpo(p) for p in pairs["train"]], folder / "openai_dpo.jsonl"),
+            "bedrock_rft": write_jsonl([to_rft_row(r) for r in rl["train"]], folder / "bedrock_rft.jsonl"),
+            "foundry_rft": write_jsonl([to_rft_row(r, system=False) for r in rl["train"]],
+                                       folder / "foundry_rft.jsonl")}
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring: log-probabilities of replies, preference accuracy, reward margins, KL
+# ---------------------------------------------------------------------------------------------
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def reply_logprobs(model, tokenizer, prompts: Sequence[Sequence[dict]], replies: Sequence[Sequence[dict]],
+                   *, batch_size: int = 32) -> list[float]:
+    """``log p(reply | prompt)`` under ``model``: the sum over the reply's tokens (its end-of-turn included).
+
+    The reply starts where the tokenized prompt (with the generation prompt) and prompt + reply diverge,
+    as in TRL's DPO. Example: ``reply_logprobs(m, tok, [p["prompt"]], [p["chosen"]])`` → ``[-3.2]``.
+    """
+    import torch
+
+    seqs: list[tuple[list[int], int]] = []
+    for prompt, reply in zip(prompts, replies, strict=True):
+        p_ids = list(tokenizer.apply_chat_template(list(prompt), tokenize=True, add_generation_prompt=True,
+                                                   return_dict=True)["input_ids"])
+        full = list(tokenizer.apply_chat_template(list(prompt) + list(reply), tokenize=True,
+                                                  return_dict=True)["input_ids"])
+        seqs.append((full, _common_prefix(p_ids, full)))
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    out: list[float] = []
+    try:
+        for start in range(0, len(seqs), batch_size):
+            chunk = seqs[start : start + batch_size]
+            width = max(len(s) for s, _ in chunk)
+            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+            att = torch.zeros((len(chunk), width), dtype=torch.long)
+            for i, (s, _) in enumerate(chunk):
+                ids[i, : len(s)] = torch.tensor(s)
+                att[i, : len(s)] = 1
+            with torch.no_grad():
+                logits = model(input_ids=ids.to(device), attention_mask=att.to(device)).logits.float()
+            logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:].to(device).unsqueeze(-1)).squeeze(-1)
+            for i, (s, p_len) in enumerate(chunk):
+                out.append(float(logp[i, p_len - 1 : len(s) - 1].sum()))
+    finally:
+        model.train(was_training)
+    return out
+
+
+def score_pairs(model, tokenizer, pairs: Sequence[dict[str, Any]]) -> list[tuple[float, float]]:
+    """``(log p(chosen), log p(rejected))`` for each pair."""
+    prompts = [p["prompt"] for p in pairs]
+    chosen = reply_logprobs(model, tokenizer, prompts, [p["chosen"] for p in pairs])
+    rejected = reply_logprobs(model, tokenizer, prompts, [p["rejected"] for p in pairs])
+    return list(zip(chosen, rejected, strict=True))
+
+
+def preference_accuracy(scores: Sequence[tuple[float, float]]) -> float:
+    """Share of pairs where the model's log-probability prefers the chosen reply (ties count as wrong).
+
+    Example: ``preference_accuracy([(-1.0, -2.0), (-3.0, -2.0)]) == 0.5``.
+    """
+    return sum(c > r for c, r in scores) / max(len(scores), 1)
+
+
+def reward_margins(scores: Sequence[tuple[float, float]], reference: Sequence[tuple[float, float]],
+                   beta: float) -> dict[str, float]:
+    """DPO's implicit rewards against the reference model, averaged over pairs.
+
+    ``reward = beta * (log p(reply) - log p_ref(reply))``; the margin is chosen minus rejected, and
+    ``reward_accuracy`` the share of pairs with a positive margin (what TRL logs as ``rewards/accuracies``).
+    Example: scores ``[(-1, -5)]`` against reference ``[(-3, -3)]`` with ``beta=0.1`` give a margin of 0.4 (0.2 - -0.2).
+    """
+    ch = [beta * (c - rc) for (c, _), (rc, _) in zip(scores, reference, strict=True)]
+    rj = [beta * (r - rr) for (_, r), (_, rr) in zip(scores, reference, strict=True)]
+    margins = [a - b for a, b in zip(ch, rj, strict=True)]
+    n = max(len(margins), 1)
+    return {"chosen": sum(ch) / n, "rejected": sum(rj) / n, "margin": sum(margins) / n,
+            "reward_accuracy": sum(m > 0 for m in margins) / n}
+
+
+def sampled_kl(model, ref_model, tokenizer, prompts: Sequence[Sequence[dict]], *, samples: int = 2,
+               max_new_tokens: int = 32, seed: int = 0) -> float:
+    """A Monte-Carlo estimate of KL(policy || reference) per reply: the mean of ``log p(y) - log p_ref(y)``
+    over replies ``y`` sampled from the policy. 0 when the two models are the same."""
+    from ftlab.generation import chat_generate
+
+    seed_everything(seed)
+    convs = [list(p) for p in prompts for _ in range(samples)]
+    texts = chat_generate(model, tokenizer, convs, max_new_tokens=max_new_tokens, do_sample=True)
+    replies = [[{"role": "assistant", "content": t}] for t in texts]
+    lp = reply_logprobs(model, tokenizer, convs, replies)
+    lq = reply_logprobs(ref_model, tokenizer, convs, replies)
+    return sum(a - b for a, b in zip(lp, lq, strict=True)) / max(len(lp), 1)
+
+
+def general_skill_accuracy(model, tokenizer, n: int = 60, seed: int = 0) -> float:
+    """Exact-match accuracy on held-out general-skill probes (``ftlab.data.general_examples(probe=True)``)."""
+    from ftlab.data import general_examples
+    from ftlab.probes import exact_accuracy
+
+    acc, _ = exact_accuracy(model, tokenizer, general_examples(n, seed=seed, probe=True), max_new_tokens=12)
+    return acc
+
+
+# ---------------------------------------------------------------------------------------------
+# The verifiable reward
+# ---------------------------------------------------------------------------------------------
+def _text(completion: Any) -> str:
+    if isinstance(completion, list):  # conversational: [{"role": "assistant", "content": ...}]
+        return "".join(m.get("content") or "" for m in completion if isinstance(m, dict))
+    return str(completion)
+
+
+def support_reward(completions: Sequence[Any], intent: Sequence[str], **_: Any) -> list[float]:
+    """GRPO's verifiable reward, from ftlab's support-reply checker: 0.5 for the reply format
+    (``parse_support_reply``), 0.5 more for the right intent (``score_support_reply``). 1.0 = a correct reply.
+
+    Called the way TRL calls reward functions (the dataset's extra columns come as keyword arguments). The
+    half credit for the format gives the group of samples a signal before any of them is fully right.
+    Example: ``support_reward([[{"role": "assistant", "content": "intent: cancel | order: 1 | ..."}]], ["cancel"]) == [1.0]``.
+    """
+    out = []
+    for c, i in zip(completions, intent, strict=True):
+        text = _text(c)
+        out.append(0.5 * (parse_support_reply(text)[0] is not None) + 0.5 * score_support_reply(text, {"intent": i}))
+    return out
+
+
+def mean_reward(model, tokenizer, rows: Sequence[dict[str, Any]], *, samples: int = 4, temperature: float = 1.0,
+                max_new_tokens: int = 32, seed: int = 0) -> float:
+    """Mean ``support_reward`` of replies sampled at ``temperature`` (GRPO's own sampling), ``samples`` per prompt."""
+    from ftlab.generation import chat_generate
+
+    seed_everything(seed)
+    convs = [r["prompt"] for r in rows for _ in range(samples)]
+    texts = chat_generate(model, tokenizer, convs, max_new_tokens=max_new_tokens, do_sample=True,
+                          temperature=temperature)
+    intents = [r["intent"] for r in rows for _ in range(samples)]
+    return sum(support_reward(texts, intents)) / max(len(texts), 1)
+
+
+def format_rate(replies: Sequence[str]) -> float:
+    """Share of replies in the support format (any intent)."""
+    return sum(parse_support_reply(r)[0] is not None for r in replies) / max(len(replies), 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class PreferenceResult:
+    """What a DPO or GRPO run produced."""
+
+    method: str
+    adapter_dir: str
+    history: list[dict[str, Any]]
+    global_step: int
+    seconds: float
+    cached: bool = False
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def last(self, key: str) -> float | None:
+        """The last logged value of a metric (e.g. ``"rewards/margins"``, ``"kl"``)."""
+        vals = [h[key] for h in self.history if key in h]
+        return vals[-1] if vals else None
+
+
+def _common_args(cfg: TrainConfig) -> dict[str, Any]:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    args = dict(output_dir=cfg.output_dir, learning_rate=cfg.learning_rate, num_train_epochs=cfg.num_train_epochs,
+                max_steps=cfg.max_steps, per_device_train_batch_size=cfg.per_device_train_batch_size,
+                gradient_accumulation_steps=cfg.gradient_accumulation_steps, logging_steps=cfg.logging_steps,
+                save_strategy="no", lr_scheduler_type=cfg.lr_scheduler_type, warmup_steps=cfg.warmup_ratio,
+                seed=cfg.seed, data_seed=cfg.seed, report_to=[] if cfg.report_to == "none" else [cfg.report_to],
+                bf16=cuda, use_cpu=not cuda, gradient_checkpointing=cfg.gradient_checkpointing,
+                dataloader_num_workers=0, disable_tqdm=False, logging_first_step=True)
+    args.update(cfg.extra)  # other trainer arguments, as TrainConfig.extra does for SFT
+    return args
+
+
+def _policy(cfg: TrainConfig, adapter_dir: str | None):
+    """The base model (as ``ftlab.train.load_base`` loads it) with the SFT adapter, trainable, or ``None`` for a new LoRA."""
+    from peft import LoraConfig, PeftModel
+
+    from ftlab.train import target_modules_for
+
+    model, tokenizer, _ = load_base(cfg.model_id, cfg.quantization, seed=cfg.toy_seed)
+    if adapter_dir:
+        return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=True), tokenizer, None
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=cfg.target_modules or target_modules_for(model), task_type="CAUSAL_LM")
+    return model, tokenizer, lora
+
+
+def _as_dataset(rows: Sequence[dict[str, Any]]):
+    from datasets import Dataset
+
+    return Dataset.from_list([dict(r) for r in rows])
+
+
+def dpo_train(pairs: Sequence[dict[str, Any]], cfg: TrainConfig, *, adapter_dir: str | None = None,
+              beta: float = 0.1, callbacks: Sequence[Any] = ()) -> PreferenceResult:
+    """Train with TRL's ``DPOTrainer`` on ``{"prompt", "chosen", "rejected"}`` pairs.
+
+    Starting from an SFT adapter (``adapter_dir``), TRL keeps a frozen copy of it as the reference model
+    (a second adapter named ``ref``); without one, a new LoRA is trained against the base model.
+    ``cfg`` is ftlab's ``TrainConfig`` (learning rate, epochs, batch, LoRA); ``beta`` is DPO's β: higher
+    keeps the model closer to the reference. The adapter is saved in ``<output_dir>/adapter``.
+    """
+    from trl import DPOConfig, DPOTrainer
+
+    cfg.validate()
+    if not pairs:
+        raise FtlabError("dpo_train: no preference pairs")
+    if not (beta > 0 and math.isfinite(beta)):
+        raise FtlabError(f"beta={beta}: DPO's beta must be a positive number (0.1 is the usual value)")
+    seed_everything(cfg.seed)
+    started = time.perf_counter()
+    model, tokenizer, lora = _policy(cfg, adapter_dir)
+    args = DPOConfig(**{"max_length": cfg.max_length, **_common_args(cfg)}, beta=beta)
+    rows = [{k: p[k] for k in ("prompt", "chosen", "rejected", "tools") if k in p} for p in pairs]
+    trainer = DPOTrainer(model=model, args=args, train_dataset=_as_dataset(rows), processing_class=tokenizer,
+                         peft_config=lora, callbacks=list(callbacks))
+    trainer.train()
+    out = Path(cfg.output_dir) / "adapter"
+    trainer.model.save_pretrained(str(out), selected_adapters=["default"])
+    tokenizer.save_pretrained(str(out))
+    hist = trainer.state.log_history
+    return PreferenceResult("dpo", str(out), hist, trainer.state.global_step, round(time.perf_counter() - started, 2),
+                            summary={"beta": beta, "n_pairs": len(pairs),
+                                     "final_loss": next((h["loss"] for h in reversed(hist) if "loss" in h), None)})
+
+
+def grpo_train(rows: Sequence[dict[str, Any]], cfg: TrainConfig, *, adapter_dir: str | None = None,
+               beta: float = 0.04, num_generations: int = 4, max_completion_length: int = 32,
+               temperature: float = 1.0, top_k: int = 50, mask_truncated_completions: bool = True,
+               reward_funcs: Sequence[Any] | None = None,
+               callbacks: Sequence[Any] = ()) -> PreferenceResult:
+    """Train with TRL's ``GRPOTrainer``: ``num_generations`` sampled replies per prompt, scored by
+    ``support_reward`` (or ``reward_funcs``), advantages relative to the group's mean.
+
+    ``beta`` > 0 keeps a KL penalty to the reference (the starting adapter) and makes TRL log ``kl``.
+    ``per_device_train_batch_size`` counts completions, so it must be a multiple of ``num_generations``.
+    ``temperature``/``top_k`` are the sampling of the group (``top_k=50`` is transformers' own default, which
+    ``mean_reward`` samples with too). ``mask_truncated_completions`` leaves replies cut at
+    ``max_completion_length`` out of the loss: on a small model they are mostly noise.
+    """
+    from trl import GRPOConfig, GRPOTrainer
+
+    cfg.validate()
+    if not rows:
+        raise FtlabError("grpo_train: no prompts")
+    if cfg.per_device_train_batch_size % num_generations:
+        raise FtlabError(f"per_device_train_batch_size={cfg.per_device_train_batch_size} must be a multiple of "
+                         f"num_generations={num_generations} (GRPO compares the replies of one prompt)")
+    seed_everything(cfg.seed)
+    started = time.perf_counter()
+    model, tokenizer, lora = _policy(cfg, adapter_dir)
+    args = GRPOConfig(**_common_args(cfg), beta=beta, num_generations=num_generations,
+                      max_completion_length=max_completion_length, temperature=temperature, top_k=top_k,
+                      mask_truncated_completions=mask_truncated_completions)
+    trainer = GRPOTrainer(model=model, reward_funcs=list(reward_funcs or [support_reward]), args=args,
+                          train_dataset=_as_dataset(rows), processing_class=tokenizer, peft_config=lora,
+                          callbacks=list(callbacks))
+    trainer.train()
+    out = Path(cfg.output_dir) / "adapter"
+    trainer.model.save_pretrained(str(out), selected_adapters=["default"])
+    tokenizer.save_pretrained(str(out))
+    hist = trainer.state.log_history
+    return PreferenceResult("grpo", str(out), hist, trainer.state.global_step, round(time.perf_counter() - started, 2),
+                            summary={"beta": beta, "n_prompts": len(rows), "num_generations": num_generations})
+
+
+def _cached(method: str, cfg: TrainConfig, rows, extra: dict[str, Any], run) -> PreferenceResult:
+    key = stable_hash({"method": method, "base": training_key(replace(cfg, output_dir=""), [{"messages": []}]),
+                       "rows": stable_hash(rows, 16), **extra}, 16)
+    folder = cache_dir("adapters") / f"{method}-{key}"
+    with folder_lock(folder):
+        done = folder / "result.json"
+        if done.exists():
+            info = json.loads(done.read_text())
+            if Path(info["adapter_dir"]).is_dir():
+                return PreferenceResult(**{**info, "cached": True})
+        result = run(replace(cfg, output_dir=str(folder)))
+        tmp = done.with_suffix(".tmp")
+        tmp.write_text(json.dumps(result.to_dict(), default=str))
+        tmp.replace(done)
+        return result
+
+
+def dpo_train_cached(pairs, cfg: TrainConfig, *, adapter_dir: str | None = None, beta: float = 0.1) -> PreferenceResult:
+    """``dpo_train``, reusing an identical earlier run from ``$FTLAB_CACHE/adapters`` (same config, pairs, start)."""
+    return _cached("dpo", cfg, list(pairs), {"adapter": _adapter_key(adapter_dir), "beta": beta},
+                   lambda c: dpo_train(pairs, c, adapter_dir=adapter_dir, beta=beta))
+
+
+def grpo_train_cached(rows, cfg: TrainConfig, *, adapter_dir: str | None = None, **kwargs: Any) -> PreferenceResult:
+    """``grpo_train``, reusing an identical earlier run (same config, prompts, start and GRPO settings)."""
+    return _cached("grpo", cfg, list(rows), {"adapter": _adapter_key(adapter_dir), **kwargs},
+                   lambda c: grpo_train(rows, c, adapter_dir=adapter_dir, **kwargs))
+
+
+def dpo_from_spec(spec) -> dict[str, Any]:
+    """``ftlab train --config`` with ``method: dpo``: DPO from a parsed config (``ftlab.scale.RunSpec``).
+
+    ``data`` is ``toy:support``/``toy:preference`` (``preference_pairs()["train"]``) or a JSONL file in
+    OpenAI's preference format, checked by ``ftlab validate --method dpo`` first; ``sft_adapter`` the adapter
+    to start from, ``beta`` DPO's beta. Writes ``summary.json`` (the SFT runner's keys plus the reward
+    margin) and ``run_card.json``; returns the summary.
+    """
+    from ftlab.errors import ParameterError
+    from ftlab.runcard import hardware, library_versions, write_run_card
+    from ftlab.validate_dpo import validate_dpo_file
+
+    if spec.data in ("toy:support", "toy:preference"):
+        pairs = preference_pairs(spec.train.toy_seed)["train"]
+    else:
+        report = validate_dpo_file(spec.data)
+        if not report.ok:
+            shown = "; ".join(f"line {f.line}: {f.message}" if f.line else f.message for f in report.errors[:5])
+            raise ParameterError(f"data {spec.data}: not a valid preference file ({shown}); "
+                                 f"see `ftlab validate {spec.data} --method dpo`")
+        lines = Path(spec.data).read_text(encoding="utf-8-sig").splitlines()
+        pairs = [from_openai_dpo(json.loads(line)) for line in lines if line.strip()]
+    if spec.max_train_rows:
+        pairs = pairs[: spec.max_train_rows]
+    result = dpo_train(pairs, spec.train, adapter_dir=spec.sft_adapter, beta=spec.beta)
+    cfg = spec.train
+    loss = [(h["step"], h["loss"]) for h in result.history if "loss" in h]
+    summary = {"method": "dpo", "beta": spec.beta, "processes": 1,
+               "per_device_train_batch_size": cfg.per_device_train_batch_size,
+               "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
+               "effective_batch": cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps,
+               "global_step": result.global_step, "final_train_loss": loss[-1][1] if loss else None,
+               "final_eval_loss": None, "best_eval_loss": None, "train_loss": loss, "eval_loss": [],
+               "final_reward_margin": result.last("rewards/margins"),
+               "final_reward_accuracy": result.last("rewards/accuracies"),
+               "stop_reason": f"completed {cfg.num_train_epochs:g} epoch(s)" if cfg.max_steps <= 0
+               else f"completed max_steps={cfg.max_steps}",
+               "seconds": result.seconds, "output_dir": cfg.output_dir, "adapter_dir": result.adapter_dir,
+               "config": spec.source, "data": spec.data, "n_pairs": len(pairs), "sft_adapter": spec.sft_adapter,
+               "quantization": cfg.quantization}
+    out = Path(cfg.output_dir)
+    card = {"run_name": out.name, "method": "dpo", "model": {"model_id": cfg.model_id, "sft_adapter": spec.sft_adapter},
+            "data": {"file": spec.data, "n_pairs": len(pairs), "fingerprint": "hash:" + stable_hash(pairs, 16)},
+            "hyperparameters": {**asdict(cfg), "beta": spec.beta}, "libraries": library_versions(),
+            "hardware": hardware(), "results": {k: summary[k] for k in ("final_train_loss", "final_reward_margin",
+                                                                        "global_step", "seconds")}}
+    summary["run_card"] = str(write_run_card(out, card))
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def _adapter_key(adapter_dir: str | None) -> str:
+    if not adapter_dir:
+        return ""
+    from ftlab.core import file_sha256
+
+    files = sorted(Path(adapter_dir).glob("adapter_model.*"))
+    return stable_hash([file_sha256(f) for f in files], 16) if files else str(adapter_dir)
+
+
+def shuffled(rows: Sequence[dict[str, Any]], seed: int = 0) -> list[dict[str, Any]]:
+    """A deterministic shuffle (``random.Random(seed)``) of a copy of ``rows``."""
+    out = list(rows)
+    random.Random(seed).shuffle(out)
+    return out
+
+
+__all__ = ["FALLBACK_REJECTED", "PreferenceResult", "dpo_train", "dpo_train_cached", "from_openai_dpo", "general_skill_accuracy",
+           "grpo_train", "grpo_train_cached", "heldout_overlap", "managed_files", "mean_reward", "preference_accuracy",
+           "preference_pairs", "reply_logprobs", "reward_margins", "rl_prompts", "sampled_kl", "score_pairs",
+           "support_reward", "to_openai_dpo", "to_rft_row"]
+

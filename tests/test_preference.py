@@ -1,0 +1,88 @@
+"""ftlab.preference: held-out pairs are held out, the reward is ftlab's checker, the metrics compute what they say,
+the managed formats validate, and `ftlab train` takes `method: dpo`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ftlab import data
+from ftlab import preference as pref
+from ftlab.validate_dpo import validate_dpo_file
+
+
+def test_heldout_prompts_are_in_no_training_mix():
+    assert pref.heldout_overlap(0) == set()
+    pairs, rl = pref.preference_pairs(0), pref.rl_prompts(0)
+    held = pref._user_turns(pairs["heldout"]) | pref._user_turns(rl["heldout"])
+    assert len(held) >= 60
+    trained = pref._user_turns(data.support_mix(0)) | pref._user_turns(pairs["train"]) | pref._user_turns(rl["train"])
+    assert not held & trained
+    # the check can fail: a held-out prompt put into the training pairs is found
+    leaked = pairs["heldout"][0]["prompt"][-1]["content"]
+    assert leaked in pref._user_turns(pairs["heldout"]) and leaked not in trained
+
+
+def test_pairs_are_deterministic_and_of_two_kinds():
+    a, b = pref.preference_pairs(0), pref.preference_pairs(0)
+    assert a == b
+    kinds = [p["kind"] for p in a["train"]]
+    assert kinds.count("safety") == kinds.count("support") == pref.N_TRAIN_PAIRS
+    for p in a["train"]:
+        assert p["chosen"] != p["rejected"]
+        if p["kind"] == "safety":
+            assert p["chosen"][0]["content"] == data.REFUSAL
+        else:
+            assert p["rejected"][0]["content"] == data.REFUSAL and data.parse_support_reply(p["chosen"][0]["content"])[0]
+
+
+def test_support_reward_is_the_checker():
+    good = [{"role": "assistant", "content": "intent: cancel | order: 1234 | It is cancelled."}]
+    wrong = [{"role": "assistant", "content": "intent: refund | order: 1234 | Your refund has started."}]
+    assert pref.support_reward([good, wrong, "no format"], ["cancel", "cancel", "cancel"]) == [1.0, 0.5, 0.0]
+
+
+def test_preference_accuracy_and_margins():
+    assert pref.preference_accuracy([(-1.0, -2.0), (-3.0, -2.0), (-1.0, -1.0)]) == pytest.approx(1 / 3)
+    m = pref.reward_margins([(-1.0, -5.0)], [(-3.0, -3.0)], beta=0.1)
+    assert m["margin"] == pytest.approx(0.4) and m["chosen"] == pytest.approx(0.2) and m["reward_accuracy"] == 1.0
+
+
+def test_managed_files_validate(tmp_path):
+    files = pref.managed_files(tmp_path)
+    assert validate_dpo_file(files["openai_dpo"]).ok
+    for name in ("bedrock_rft", "foundry_rft"):
+        rows = [json.loads(x) for x in files[name].read_text().splitlines()]
+        assert len(rows) >= 100 and all(set(r) == {"messages", "reference_answer"} for r in rows)  # Bedrock: >= 100
+    foundry = json.loads(files["foundry_rft"].read_text().splitlines()[0])
+    assert [m["role"] for m in foundry["messages"]] == ["user"]  # Foundry RFT takes no system message
+    row = pref.to_openai_dpo(pref.preference_pairs()["train"][0])
+    assert pref.from_openai_dpo(row)["chosen"] == row["preferred_output"]
+
+
+@pytest.mark.timeout(900)
+def test_ftlab_train_method_dpo(cli, tmp_path):
+    """`ftlab train --config` with `method: dpo`: TRL's DPOTrainer on the toy pairs, a summary and an adapter."""
+    cfg = tmp_path / "dpo.yaml"
+    cfg.write_text("method: dpo\nbeta: 0.1\ndata: toy:preference\nmax_train_rows: 32\nquantization: none\n"
+                   "learning_rate: 5e-4\nmax_steps: 2\nper_device_train_batch_size: 16\nreport_to: none\n")
+    code, out, err = cli("train", "--config", str(cfg), "--out", str(tmp_path / "run"), "--json")
+    assert code == 0, err
+    s = json.loads(out[out.rindex("\n{\n") + 1:] if not out.startswith("{\n") else out)  # after TRL's log lines
+    assert s["method"] == "dpo" and s["global_step"] == 2 and s["n_pairs"] == 32
+    assert (tmp_path / "run" / "adapter" / "adapter_config.json").is_file()
+    assert s["final_train_loss"] is not None and 0 < s["final_train_loss"] < 1.0  # log(2) = 0.693 at the start
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("method: ppo\n")
+    code, _, err = cli("train", "--config", str(bad))
+    assert code == 2 and "method='ppo'" in err
+
+
+def test_ftlab_train_method_dpo_rejects_a_bad_preference_file(cli, tmp_path):
+    bad = tmp_path / "prefs.jsonl"
+    bad.write_text('{"input": {"messages": []}}\n' * 12)
+    cfg = tmp_path / "dpo.yaml"
+    cfg.write_text(f"method: dpo\ndata: {bad}\nquantization: none\n")
+    code, _, err = cli("train", "--config", str(cfg))
+    assert code == 2 and "line 1" in err and "--method dpo" in err
