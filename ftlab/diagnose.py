@@ -785,11 +785,6 @@ def _analyse(history: LossHistory) -> _Analysis:
             reason = (f"validation loss is still falling: the last third brought {vtail.share:.0%} of its improvement "
                       f"({val_recent_rel:.1%} of its level) and training loss fell {drop:.0%}")
     else:
-        if m == 1:
-            warnings.append("only one validation point: its trend, and so overfitting, cannot be seen; "
-                            "evaluate more often (e.g. eval_steps)")
-        else:
-            warnings.append(NO_VALIDATION_WARNING)
         lvl_end = abs(tail.end) + floor
         recent_rel = tail.recent / lvl_end
         falling_thr = max(RECENT_REL_PLATEAU, FALLING_SE_MULT * tail.se_recent / lvl_end)
@@ -802,6 +797,13 @@ def _analyse(history: LossHistory) -> _Analysis:
             reason = (f"judged on training loss alone: it fell {drop:.0%} and is still falling "
                       f"(the last third brought {tail.share:.0%} of the improvement)")
 
+    # Without (enough) validation loss, say so first, whatever the training loss shows: a flat or unstable
+    # training curve does not make overfitting any more visible.
+    if m == 1:
+        warnings.insert(0, "only one validation point: its trend, and so overfitting, cannot be seen; "
+                           "evaluate more often (e.g. eval_steps)")
+    elif m == 0:
+        warnings.insert(0, NO_VALIDATION_WARNING)
     if pattern in ("unstable", "flat") and m >= 2 and val_rise > val_rise_thr:
         warnings.append(f"validation loss also rose {val_rise:.0%} above its minimum at step {val_min_step}")
     if n < 10:

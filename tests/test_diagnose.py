@@ -444,3 +444,14 @@ def test_pattern_runs_knobs():
     assert runs["unstable"]["per_device_train_batch_size"] == 1
     assert runs["overfitting"]["n_examples"] == runs["overfitting"]["per_device_train_batch_size"]
     assert runs["plateau"]["max_steps"] == 2 * runs["healthy"]["max_steps"]
+
+
+@pytest.mark.parametrize("losses", [np.full(40, 2.0) + 0.001 * np.sin(np.arange(40)),  # flat
+                                    2.0 + np.where(np.arange(40) % 5 == 0, 1.5, 0.0)])  # spiky
+def test_no_validation_warning_whatever_the_training_curve_shows(losses):
+    """A flat or unstable training-only curve still says that overfitting cannot be seen without validation."""
+    from ftlab.diagnose import NO_VALIDATION_WARNING, LossHistory, diagnose
+
+    d = diagnose(LossHistory.from_arrays(np.arange(1, 41), losses, source="train loss only"))
+    assert d.pattern in ("flat", "unstable")
+    assert d.warnings[0] == NO_VALIDATION_WARNING
