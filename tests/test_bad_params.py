@@ -84,6 +84,7 @@ CASES = {
            ("gpu", "tpu-v9", ["valid values:", "a100-40gb-on-demand"]),
            ("epochs", 2.5, ["has type float: expected int"])],
     "03": [("n_train", 5, ["out of range", "from 10 to 1020"]),
+           ("model_id", "nobody/no-such-model-ftlab", ["not in the local Hugging Face cache", "'ftlab/toy-llama'"]),
            ("model", "gpt-5.4", ["not a valid choice", "gpt-4.1-mini"]),
            ("suffix", "x" * 65, ["up to 64 letters"]),
            ("poll_seconds", 0, ["out of range", ">= 0.1"])],

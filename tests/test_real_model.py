@@ -12,7 +12,6 @@ with small step counts. Real learning is asserted, not just "it ran".
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 

@@ -65,11 +65,13 @@ class Connection:
 
 
 def connect(*, sandbox_dir: str | os.PathLike[str] | None = None, fault_rate: float = 0.0,
-            max_retries: int = 2, in_process: bool = False) -> Connection:
+            max_retries: int = 2, in_process: bool = False, base_model: str | None = None) -> Connection:
     """Connect to OpenAI when ``OPENAI_API_KEY`` is set in the environment, else start a sandbox.
 
     The sandbox runs in its own process (``in_process=True``: in threads of this one) and keeps its
-    state in ``sandbox_dir`` (default: a temporary folder removed on ``close``).
+    state in ``sandbox_dir`` (default: a temporary folder removed on ``close``). ``base_model``: the local
+    model the sandbox's jobs fine-tune in place of the OpenAI model (None: the toy; e.g.
+    ``"HuggingFaceTB/SmolLM2-135M-Instruct"``, as ``ftlab sandbox --base-model``).
     """
     from openai import OpenAI
 
@@ -82,9 +84,9 @@ def connect(*, sandbox_dir: str | os.PathLike[str] | None = None, fault_rate: fl
         tmp = tempfile.TemporaryDirectory(prefix="ftlab-sandbox-")
         sandbox_dir = tmp.name
     if in_process:
-        sbx = Sandbox(sandbox_dir, faults=Faults(rate=fault_rate)).start()
+        sbx = Sandbox(sandbox_dir, faults=Faults(rate=fault_rate), base_model=base_model).start()
     else:
-        sbx = SandboxProcess(sandbox_dir, fault_rate=fault_rate).start()
+        sbx = SandboxProcess(sandbox_dir, fault_rate=fault_rate, base_model=base_model).start()
     return Connection(sbx.client(max_retries=max_retries), "sandbox", sbx, tmp)
 
 
