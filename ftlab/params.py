@@ -150,7 +150,7 @@ def check_param(name: str, value: Any, expected: type | tuple[type, ...], **rule
     if bad_bool or not isinstance(value, types):
         extra = ""
         if "choices" in rules:
-            extra = f"; valid values: {', '.join(map(str, rules['choices']))}"
+            extra = f"; valid values: {', '.join(repr(c) if c == '' else str(c) for c in rules['choices'])}"
         raise ParameterError(
             f"parameter {name!r} = {value!r} has type {type(value).__name__}: expected {_type_name(expected)}{extra}"
         )
@@ -160,7 +160,7 @@ def check_param(name: str, value: Any, expected: type | tuple[type, ...], **rule
         raise ParameterError(f"parameter {name!r} = {value!r} is out of range: expected {_type_name(expected)} {span}")
     if "choices" in rules and value not in rules["choices"]:
         raise ParameterError(
-            f"parameter {name!r} = {value!r} is not a valid choice; valid values: {', '.join(map(str, rules['choices']))}"
+            f"parameter {name!r} = {value!r} is not a valid choice; valid values: {', '.join(repr(c) if c == '' else str(c) for c in rules['choices'])}"
         )
     pattern = rules.get("pattern")
     if pattern is not None:

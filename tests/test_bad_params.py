@@ -109,7 +109,7 @@ CASES = {
            ("openai_csv", "/nonexistent/step_metrics.csv", ["does not exist"])],
     "06": [("model_id", "/nonexistent/llama", ["no such model folder", "'ftlab/toy-llama'"]),
            ("merge_mode", "average", ["valid values: full, dequantize"]),
-           ("gguf_outtype", "q4", ["valid values: f32, f16, bf16, q8_0"]),
+           ("gguf_outtype", "q4", ["valid values: '', f32, f16, bf16, q8_0"]),
            ("n_check", 1, ["out of range", ">= 4"])],
     "07": [("model_id", "nobody/no-such-model-ftlab", ["not in the local Hugging Face cache"]),
            ("recipes", "aggressive", ["'aggressive'", "mixed", "support"]),
