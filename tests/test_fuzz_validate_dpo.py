@@ -13,17 +13,15 @@ import random
 import subprocess
 import sys
 
-from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ftlab.validate import ROLES
 from ftlab.validate_dpo import DPO_CODES, validate_dpo_bytes
+from tests import test_fuzz_validate as fuzz_validate
 from tests.test_fuzz_validate import (
-    FUZZ,
     JSONS,
     KNOWN_CODES,
     ODD_TEXT,
-    SCALE,
     TOKEN_SOUP,
     files_of,
     nested,
@@ -53,32 +51,12 @@ DPO_KEYS = ["input", "preferred_output", "non_preferred_output", "messages", "ro
 
 
 def check(blob: bytes) -> dict:
-    """Validate ``blob`` and assert the validator's contract; return the ``--json`` document."""
-    r = validate_dpo_bytes(blob)
-    n_lines = blob.count(b"\n") + 1
-    doc = json.loads(json.dumps(r.to_dict(), allow_nan=False))
-    assert doc["ok"] is r.ok is (not r.errors)
-    assert 0 <= r.n_examples <= n_lines
-    for f in r.errors + r.warnings:
-        assert f.code in CODES, f
-        assert f.line is None or (type(f.line) is int and 1 <= f.line <= n_lines), f
-        assert isinstance(f.message, str) and f.message and "\n" not in f.message, f
-    assert r.summary().startswith(("OK", "INVALID"))
-    return doc
+    """The SFT fuzz test's contract check, for the preference validator and its codes."""
+    return fuzz_validate.check(blob, validate_dpo_bytes, CODES)
 
 
 def fuzz(name: str, strategy, *examples: bytes) -> None:
-    n = max(1, int(BUDGET[name] * SCALE))
-    ran = []
-
-    def body(blob: bytes) -> None:
-        ran.append(len(blob))
-        check(blob)
-
-    for ex in examples:
-        body = example(ex)(body)
-    settings(FUZZ, max_examples=n)(given(strategy)(body))()
-    assert len(ran) >= n, f"only {len(ran)} of {n} {name} inputs ran"
+    fuzz_validate.fuzz(name, strategy, *examples, budget=BUDGET, checker=check)
 
 
 @st.composite
