@@ -297,6 +297,19 @@ def _type(value: Any) -> str:
             float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
 
 
+def messages_problem(obj: dict) -> str | None:
+    """What is wrong with ``obj["messages"]``, or None when it is a non-empty list.
+
+    Example: ``messages_problem({}) == "no 'messages' key"``; ``messages_problem({"messages": []})`` names the empty list.
+    """
+    messages = obj.get("messages")
+    if isinstance(messages, list) and messages:
+        return None
+    if isinstance(messages, list):
+        return "'messages' is an empty list"
+    return "no 'messages' key" if "messages" not in obj else f"'messages' is {_type(messages)}"
+
+
 class _Checker:
     """Checks one example (a parsed line), appending findings."""
 
@@ -451,10 +464,8 @@ class _Checker:
             self.error("data_type", f"the line is {_type(ex)}, not a JSON object with a 'messages' list")
             return None
         messages = ex.get("messages")
-        if not isinstance(messages, list) or not messages:
-            what = "no 'messages' key" if "messages" not in ex else f"'messages' is {_type(messages)}"
-            if isinstance(messages, list):
-                what = "'messages' is an empty list"
+        what = messages_problem(ex)
+        if what:
             self.error("missing_messages_list", f"{what}: each line needs a non-empty 'messages' list")
             return None
         unknown = [k for k in ex if k not in EXAMPLE_KEYS]

@@ -49,6 +49,7 @@ from ftlab.validate import (
     count_example_tokens,
     find_personal_data,
     iter_json_lines,
+    messages_problem,
     read_file_bytes,
     token_limit_for_model,
     utf16_finding,
@@ -118,10 +119,8 @@ class _PreferenceChecker(_Checker):
 
     def _input(self, inp: dict) -> list[dict] | None:
         messages = inp.get("messages")
-        if not isinstance(messages, list) or not messages:
-            what = "no 'messages' key" if "messages" not in inp else f"'messages' is {_type(messages)}"
-            if isinstance(messages, list):
-                what = "'messages' is an empty list"
+        what = messages_problem(inp)
+        if what:
             self.error("missing_messages_list", f"input: {what}: 'input' needs a non-empty 'messages' list")
             return None
         unknown = [k for k in inp if k not in INPUT_KEYS]
