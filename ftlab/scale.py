@@ -368,6 +368,10 @@ def run_launch(train_config: str | os.PathLike[str], accelerate: str = "cpu_ddp"
     cmd = launch_command(train_config, accelerate, num_processes=num_processes, port=free_port(),
                          output_dir=output_dir)
     env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
+    if accelerate == "cpu_ddp":
+        # CPU processes over gloo, also on a GPU machine: with a GPU visible, every process would put its model
+        # on cuda:0 (one GPU, two ranks) and the comparison with a CPU run would compare two devices.
+        env["CUDA_VISIBLE_DEVICES"] = ""
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -73,10 +73,13 @@ class TrainConfig:
     resume_from_checkpoint: str | bool | None = None
     data_version: str = ""  # free text for the run card, e.g. "support v1 (seed 0)"
     extra: dict[str, Any] = field(default_factory=dict)  # other SFTConfig arguments
+    device: str = "auto"  # "auto": CUDA when there is one; "cpu": the CPU even on a GPU machine (a CPU reference run)
 
     def validate(self) -> None:
         if self.quantization not in ("4bit", "8bit", "none"):
             raise FtlabError(f"quantization={self.quantization!r}: use '4bit', '8bit' or 'none'")
+        if self.device not in ("auto", "cpu"):
+            raise FtlabError(f"device={self.device!r}: use 'auto' (CUDA when there is one) or 'cpu'")
         if self.learning_rate <= 0:
             raise FtlabError(f"learning_rate={self.learning_rate}: must be > 0 (try 2e-4 for 8B, 3e-3 for the toy)")
         if self.eval_steps and self.save_steps % self.eval_steps:
@@ -314,6 +317,18 @@ def distributed_env() -> dict[str, Any]:
             "fsdp": os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true")}
 
 
+def use_cuda(device: str = "auto") -> bool:
+    """Whether training runs on CUDA: ``device="auto"`` when a GPU is visible, never for ``device="cpu"``.
+
+    Example: ``use_cuda("cpu") is False`` on any machine.
+    """
+    if device == "cpu":
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def default_device_map(quantized: bool, cuda: bool | None = None) -> Any:
     """Where ``from_pretrained`` puts a model. On the CPU: ``"cpu"`` for a quantized model, None (the CPU) otherwise.
     On CUDA, one process: ``"auto"`` for a quantized model, the first visible GPU (``{"": 0}``) for an unquantized one
@@ -343,27 +358,28 @@ _device_map = default_device_map  # the old private name
 
 
 def load_base(model_id: str, quantization: str = "4bit", *, seed: int = 0, attn_implementation: str | None = None,
-              quant_storage: str | None = None):
+              quant_storage: str | None = None, device: str = "auto"):
     """Load a base model and tokenizer through ``from_pretrained``, quantized for QLoRA.
 
     Returns ``(model, tokenizer, resolved_path)``; the toy model id resolves to its cached folder.
     ``quant_storage`` (e.g. ``"bfloat16"`` for FSDP) also sets the model's dtype, as FSDP needs one float
-    dtype throughout a wrapped unit.
+    dtype throughout a wrapped unit. ``device="cpu"`` keeps the model on the CPU in float32 on a GPU machine too.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = resolve_model(model_id, seed=seed)
+    cuda = use_cuda(device)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         kwargs: dict[str, Any] = {}
         q = quantization_config(quantization, quant_storage)
-        device_map = default_device_map(q is not None, torch.cuda.is_available())
+        device_map = default_device_map(q is not None, cuda)
         if q is not None:
             kwargs["quantization_config"] = q
         if device_map is not None:
             kwargs["device_map"] = device_map
-        kwargs["dtype"] = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+        kwargs["dtype"] = torch.bfloat16 if cuda else torch.float32
         if q is not None and quant_storage and quant_storage != "uint8":
             kwargs["dtype"] = getattr(torch, quant_storage)
         if attn_implementation:
@@ -696,10 +712,9 @@ def data_fingerprint(rows: Sequence[dict[str, Any]] | None, data_file: str | Non
 
 def sft_config(cfg: TrainConfig, *, has_eval: bool, extra: dict[str, Any] | None = None):
     """The TRL ``SFTConfig`` for a ``TrainConfig`` (bf16 + paged 8-bit AdamW on CUDA, fp32 AdamW on CPU)."""
-    import torch
     from trl import SFTConfig
 
-    cuda = torch.cuda.is_available()
+    cuda = use_cuda(cfg.device)
     kwargs: dict[str, Any] = dict(
         output_dir=cfg.output_dir,
         learning_rate=cfg.learning_rate,
@@ -777,7 +792,7 @@ def train(cfg: TrainConfig, train_rows, eval_rows=None, *, callbacks: Sequence[A
     extra = dict(cfg.extra)
     attn = cfg.attn_implementation or extra.pop("model_init_kwargs", {}).get("attn_implementation")
     model, tokenizer, path = load_base(cfg.model_id, cfg.quantization, seed=cfg.toy_seed, attn_implementation=attn,
-                                       quant_storage=cfg.bnb_4bit_quant_storage)
+                                       quant_storage=cfg.bnb_4bit_quant_storage, device=cfg.device)
     rows_list = list(train_rows) if not hasattr(train_rows, "column_names") else train_rows
     preflight = preflight_loss_mask(tokenizer, rows_list, assistant_only_loss=cfg.assistant_only_loss,
                                     max_length=cfg.max_length)
@@ -879,7 +894,8 @@ def training_key(cfg: TrainConfig, train_rows, eval_rows=None) -> str:
                                             else eval_rows.to_list())
     libs = library_versions()
     return stable_hash({
-        "config": {k: v for k, v in asdict(cfg).items() if k not in _NOT_IN_KEY},
+        # device "auto" stays out of the key, so adapters cached before the field existed are still found
+        "config": {k: v for k, v in asdict(cfg).items() if k not in _NOT_IN_KEY and (k, v) != ("device", "auto")},
         "base": str(resolve_model(cfg.model_id, seed=cfg.toy_seed)),
         "train": data_fingerprint(rows), "eval": data_fingerprint(evals),
         "libraries": {k: libs.get(k) for k in _KEY_LIBRARIES},

@@ -10,6 +10,7 @@ their `tags` metadata.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import jupytext
 import nbformat
@@ -29,8 +30,19 @@ def build(src: str, dst: str) -> None:
             cell.execution_count = None
         cell.pop("id", None)
     nb.nbformat, nb.nbformat_minor = 4, 5
+    # Keep the ids of the notebook being rebuilt (by position and cell type), so a small edit is a small diff;
+    # new cells get a fresh cNN id.
+    old = nbformat.read(dst, as_version=4).cells if Path(dst).is_file() else []
+    taken: set[str] = set()
     for i, cell in enumerate(nb.cells):
-        cell["id"] = f"c{i:02d}"
+        if i < len(old) and old[i].cell_type == cell.cell_type and old[i].get("id"):
+            cell["id"] = old[i]["id"]
+        else:
+            n = i
+            while f"c{n:02d}" in taken or any(c.get("id") == f"c{n:02d}" for c in old):
+                n += 100
+            cell["id"] = f"c{n:02d}"
+        taken.add(cell["id"])
     nbformat.write(nb, dst)
 
 
