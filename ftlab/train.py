@@ -969,6 +969,15 @@ def train_recipe(recipe: str = "mixed", *, toy_seed: int = 0, **config: Any) -> 
     return train_cached(cfg, recipe_rows(recipe, toy_seed), support_splits(toy_seed)["validation"])
 
 
+def train_own(rows: Sequence[dict[str, Any]], *, data_file: str = "", toy_seed: int = 0, **config: Any) -> TrainResult:
+    """Train (or reuse from the cache) an adapter on the learner's own rows, with no validation set: their
+    held-out rows stay out of training entirely. ``config`` overrides ``TrainConfig`` fields.
+    Example: ``train_own(load_user_data("my.jsonl")[0], data_file="my.jsonl", max_steps=10)``."""
+    config.setdefault("report_to", "none")
+    config.setdefault("data_version", f"your data: {Path(data_file).name} ({len(rows)} training rows)")
+    return train_cached(TrainConfig(toy_seed=toy_seed, **config), list(rows), None)
+
+
 def load_adapter(adapter_dir: str | os.PathLike[str], model_id: str | None = None, *, quantization: str = "none",
                  seed: int = 0):
     """Load base + LoRA adapter for inference. Returns ``(peft_model, tokenizer)``.

@@ -98,6 +98,18 @@ def load_user_data(train_file: str, eval_file: str | None = None, *, eval_fracti
     return train, evals
 
 
+def user_data_params(train_file: str = "", eval_file: str = "", *, seed: int = 0
+                     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A notebook's ``train_file``/``eval_file`` parameters, checked: ``([], [])`` when ``train_file`` is empty,
+    else :func:`load_user_data`. An ``eval_file`` without a ``train_file`` is a one-line ``ParameterError``.
+    Example: ``user_data_params("", "")`` -> ``([], [])``.
+    """
+    if eval_file and not train_file:
+        raise ParameterError(f"parameter 'eval_file' = {eval_file!r} needs train_file: give the data to train on too, "
+                             "or leave eval_file empty")
+    return load_user_data(train_file, eval_file or None, seed=seed) if train_file else ([], [])
+
+
 def normalize_reply(text: str) -> str:
     """A reply reduced to what matters for exact match: Unicode-normalized, straight quotes, lower case, single
     spaces, no surrounding whitespace or final period. Example: ``normalize_reply(" Team: Network.\\n") == "team: network"``.
@@ -127,3 +139,15 @@ def sample_generations(rows: list[dict[str, Any]], before: list[str], after: lis
         prompt = next((m.get("content") or "" for m in reversed(row["messages"]) if m.get("role") == "user"), "")
         out.append({"prompt": prompt, "reference": reference_reply(row), "before": b, "after": a})
     return out
+
+
+def reference_accuracy(model, tokenizer, rows: list[dict[str, Any]], **gen: Any) -> tuple[float, list[str]]:
+    """Exact match of greedy replies against the rows' held-out assistant messages (:func:`exact_match`), the
+    target score for the learner's own data. Returns ``(accuracy, replies)``, like ``probes.target_accuracy``.
+    Example: ``reference_accuracy(model, tok, eval_rows, max_new_tokens=64)[0]`` -> 0.4 when 2 of 5 replies match.
+    """
+    from ftlab.generation import chat_generate
+
+    replies = chat_generate(model, tokenizer, [r["messages"] for r in rows], **gen)
+    return exact_match(replies, rows), replies
+

@@ -150,12 +150,38 @@ def test_07_trains_and_evaluates_on_a_file_it_has_never_seen(run_notebook, tmp_p
     assert card["evaluation"]["verdict"]["decision"] == f["verdict_own"]
 
 
-def test_07_refuses_a_broken_train_file_naming_each_bad_line(tmp_path):
+@pytest.mark.parametrize("book", ["06_merge_and_deploy", "07_evaluate"])
+def test_refuses_a_broken_train_file_naming_each_bad_line(tmp_path, book):
     rows = [json.dumps(r) for r in _own_rows(12)]
     rows[2] = "{broken"
     rows[6] = json.dumps({"messages": [{"role": "user", "content": "no answer"}]})
     path = tmp_path / "broken.jsonl"
     path.write_text("\n".join(rows) + "\n")
-    msg = str(run_check_cell(NOTEBOOKS / "07_evaluate.ipynb", train_file=str(path)))
+    msg = str(run_check_cell(NOTEBOOKS / f"{book}.ipynb", train_file=str(path)))
     assert msg.startswith("train_file: ") and "line 3:" in msg and "line 7:" in msg, msg
     assert "line 1:" not in msg
+    eval_only = str(run_check_cell(NOTEBOOKS / f"{book}.ipynb", eval_file=str(path)))
+    assert eval_only.startswith("parameter 'eval_file'") and "needs train_file" in eval_only, eval_only
+
+
+def test_06_merges_and_serves_an_adapter_trained_on_a_file_it_has_never_seen(run_notebook, tmp_path_factory):
+    path = tmp_path_factory.mktemp("own06") / "continents.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in _own_rows()))
+    f = run_notebook("06", train_file=str(path), max_steps=30, latency_prompts=2).figures
+    # the checks ran on the 9 held-out rows (15 % of 60), scored by exact match with the held-out reply
+    assert f["merge_parity_ok"] is True and f["merge_greedy_identical"] is True
+    assert 0 <= f["target_accuracy_merged"] <= 1
+    assert f["gguf_parity"]["tokenization_identical"] is True and f["gguf_parity"]["n_prompts"] == 9
+    reply = f["gguf_server_reply"]
+    assert reply["stopped"] is True and reply["question"] in {r["messages"][1]["content"] for r in _own_rows()}
+
+
+def test_06_real_model_merges_exports_and_serves(run_notebook):
+    """SmolLM2 through notebook 06 on the CPU: 2 training steps (the merge is what is tested), the merge checked
+    against the unmerged adapter, the f16 GGUF loaded back and served by llama.cpp."""
+    f = run_notebook("06", model_id=SMOL, quantization="none", max_steps=2, n_check=4, latency_prompts=1,
+                     latency_tokens=4).figures
+    assert f["merge_precision"].startswith("float32") and f["merge_parity_ok"] is True
+    assert f["merge_max_abs_logit_diff"] <= f["merge_tolerance"] == 1e-2  # the real-model float32 tolerance
+    assert f["gguf_pre_tokenizer"] and f["gguf_parity"]["tokenization_identical"] is True
+    assert f["gguf_server_reply"]["stopped"] is True and f["gguf_server_reply"]["reply"].strip()
