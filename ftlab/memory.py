@@ -765,9 +765,14 @@ def recommend_config(
 
 # --- the committed GPU results -----------------------------------------------------------------------
 
+# The GPU results bench_table reads, shipped inside the package (ftlab/bench_results/, package data) so a wheel
+# install has them too; tests/test_memory.py checks they are the same bytes as the repository's bench/results/.
+BENCH_RESULT_FILES = ("throughput_h100.json", "estimator_h100.json", "throughput_h200.json")
+
+
 def results_dir() -> Path:
-    """``bench/results`` of the repository ftlab runs from."""
-    return Path(__file__).resolve().parent.parent / "bench" / "results"
+    """``ftlab/bench_results``: the package's copy of the committed GPU results (``bench/results``)."""
+    return Path(__file__).resolve().parent / "bench_results"
 
 
 def bench_table(directory: str | Path | None = None) -> str:
