@@ -12,8 +12,7 @@ from ftlab.cloud.common import (
     Format,
     Problem,
     _basic_message_errors,
-    _nonempty_list,
-    _object_head,
+    _messages_head,
     _only_keys,
     _only_msg_keys,
     _where,
@@ -57,11 +56,8 @@ def from_azure(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _validate_azure(rec: dict[str, Any], line: int) -> list[str]:
-    w, errs, ok = _object_head(rec, line, ("messages", "tools", "parallel_tool_calls", "functions"),
-                               "unexpected field {}")
-    if not ok:
-        return errs
-    msgs = _nonempty_list(rec, "messages", w, errs)
+    errs, msgs = _messages_head(rec, line, ("messages", "tools", "parallel_tool_calls", "functions"),
+                                "unexpected field {}")
     if msgs is None:
         return errs
     errs += _basic_message_errors(msgs, line)

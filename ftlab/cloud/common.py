@@ -356,6 +356,13 @@ def _object_head(rec: Any, line: int, allowed: tuple[str, ...], extra_note: str)
     return w, ([f"{w}: {extra_note.format(repr(extra[0]))}"] if extra else []), True
 
 
+def _messages_head(rec: Any, line: int, allowed: tuple[str, ...], extra_note: str) -> tuple[list[str], list[Any] | None]:
+    """The errors of a chat line's head (``_object_head``) and its ``messages`` when they are a non-empty list
+    (``None``: the caller returns the errors so far)."""
+    w, errs, ok = _object_head(rec, line, allowed, extra_note)
+    return errs, (_nonempty_list(rec, "messages", w, errs) if ok else None)
+
+
 def _nonempty_list(rec: dict[str, Any], key: str, w: str, errs: list[str]) -> list[Any] | None:
     """``rec[key]`` when it is a non-empty list; otherwise None, with the error appended to ``errs``."""
     items = rec.get(key)

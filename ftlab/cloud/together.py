@@ -17,8 +17,7 @@ from ftlab.cloud.common import (
     RETRIEVED,
     Format,
     _echo_default,
-    _nonempty_list,
-    _object_head,
+    _messages_head,
     _only_keys,
     _only_msg_keys,
     _require_valid,
@@ -68,11 +67,8 @@ def from_together(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _validate_together(rec: dict[str, Any], line: int) -> list[str]:
-    w, errs, ok = _object_head(rec, line, ("messages", "tools"),
-                               "extra column {}; a conversational line holds messages (and tools) only")
-    if not ok:
-        return errs
-    msgs = _nonempty_list(rec, "messages", w, errs)
+    errs, msgs = _messages_head(rec, line, ("messages", "tools"),
+                                "extra column {}; a conversational line holds messages (and tools) only")
     if msgs is None:
         return errs
     prev = None
