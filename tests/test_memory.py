@@ -209,9 +209,10 @@ def test_bench_results_ship_inside_the_package():
     import fnmatch
     import tomllib
 
+    import ftlab
     from ftlab import memory
 
-    pkg = Path(memory.__file__).resolve().parent
+    pkg = Path(ftlab.__file__).resolve().parent
     assert memory.results_dir() == pkg / "bench_results"
     globs = tomllib.loads((pkg.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["ftlab"]
     for name in memory.BENCH_RESULT_FILES:
