@@ -116,8 +116,9 @@ def test_tool_results_pair_with_their_calls(tmp_path):
 def test_malformed_file_errors_name_their_lines(toy_files):
     conv = cloud.convert(toy_files["malformed"], "vertex")
     assert not conv.ok and conv.n_input == 12 and conv.n_examples == 8
-    assert [cloud._line_of(e) for e in conv.errors] == [3, 5, 7, 9]
-    assert "invalid JSON" in conv.errors[0]
+    assert [p.line for p in conv.problems] == [3, 5, 7, 9]
+    assert [p.code for p in conv.problems] == ["json", "chat", "chat", "chat"]
+    assert "invalid JSON" in conv.errors[0] and conv.errors == [str(p) for p in conv.problems]
     assert "unknown role 'customer'" in conv.errors[1]
     assert "no assistant message" in conv.errors[2]
     assert conv.errors[3].startswith("line 9, message 2: user message without content")
@@ -143,7 +144,7 @@ def test_bedrock_cannot_hold_tool_calls(drone):
 def test_double_encoded_arguments_are_errors_for_gemini(drone):
     rows = [{k: v for k, v in r.items() if k != "parallel_tool_calls"} for r in drone]
     conv = cloud.convert(rows, "vertex")
-    assert [cloud._line_of(e) for e in conv.errors] == [3, 4, 5, 6, 7, 8]
+    assert [(p.line, p.code) for p in conv.problems] == [(n, "cannot-hold") for n in range(3, 9)]
     assert all("decode to a str, not an object" in e for e in conv.errors)
 
 
@@ -188,6 +189,7 @@ def test_validators_catch_hand_made_mistakes(tmp_path):
     bad["messages"].reverse()
     res = cloud.validate_file(_write_lines(tmp_path / "b.jsonl", [good, good, bad]), "bedrock")
     assert res.errors[0] == "line 3: the first turn must be 'user', got 'assistant'"
+    assert res.problems[0] == cloud.Problem(3, "rule", res.errors[0])
     reserved = copy.deepcopy(good)
     reserved["messages"][0]["content"][0]["text"] = "User: hello"
     assert "reserved keyword" in cloud.validate_file(_write_lines(tmp_path / "r.jsonl", [reserved]), "bedrock").errors[0]
@@ -210,9 +212,22 @@ def test_azure_wants_a_bom_and_ten_examples(tmp_path):
     assert cloud.validate_file(_write_lines(tmp_path / "b.jsonl", rows, bom=True), "azure").ok
     few = cloud.convert(rows[:5], "azure")
     assert "Azure OpenAI fine-tuning needs at least 10" in few.errors[0]
+    assert (few.problems[0].line, few.problems[0].code) == (None, "file")  # the file as a whole: first
     out = cloud.convert(rows, "azure").write(tmp_path / "c.jsonl")
     assert out.read_bytes().startswith(b"\xef\xbb\xbf")
     assert "byte-order mark" in cloud.validate_file(out, "together").errors[0]  # and Together refuses one
+
+
+def test_every_cloud_module_is_small_and_declares_its_public_names():
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(cloud.__path__):
+        mod = importlib.import_module(f"ftlab.cloud.{info.name}")
+        assert len(Path(mod.__file__).read_text().splitlines()) <= 600, mod.__name__
+        assert mod.__all__ and all(hasattr(mod, n) for n in mod.__all__), mod.__name__
+    assert all(hasattr(cloud, n) for n in cloud.__all__)
+    assert {p.code for p in cloud.convert([{"messages": []}, {"x": 1}], "vertex").problems} <= set(cloud.PROBLEM_CODES)
 
 
 def test_unknown_platform_is_a_one_line_error():
@@ -234,7 +249,8 @@ def test_cli_convert_reports_line_numbers_and_exit_1(cli, toy_files, tmp_path):
     code, stdout, _ = cli("convert", str(toy_files["malformed"]), "--to", "bedrock", "--json")
     report = json.loads(stdout)
     assert code == 1 and not report["ok"] and report["n_examples"] == 8
-    assert [cloud._line_of(e) for e in report["errors"]] == [3, 5, 7, 9]
+    assert [p["line"] for p in report["problems"]] == [3, 5, 7, 9]
+    assert [p["message"] for p in report["problems"]] == report["errors"]
     code, stdout, _ = cli("convert", str(toy_files["malformed"]), "--to", "bedrock")
     assert code == 1 and "  line 3: invalid JSON" in stdout and "nothing written" in stdout
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import ftlab
@@ -21,6 +22,17 @@ LAYERS = {
     "evaluate": 7,
     "failures": 8, "cloud": 8, "scale": 8, "exercises": 8, "check": 8, "sweep": 9, "oneclick": 9,
     "runner": 9, "cli": 9, "commands": 9, "__init__": 0, "__main__": 9,
+}
+
+
+# Inside a package the rule is stricter: a module imports only from a lower layer, never its own, so an
+# import cycle (even one dodged inside a function) fails. Every import counts, at any depth of the file.
+INNER = {
+    "sandbox": {"api": 0, "store": 0, "models": 0, "gate": 0, "training": 1, "inference": 1,
+                "server": 2, "runner": 2, "__init__": 3, "workflow": 4},
+    "cloud": {"common": 0, "costs": 0, "bedrock": 1, "vertex": 1, "together": 1, "azure": 1, "formats": 2,
+              "__init__": 3},
+    "memory": {"estimate": 0, "results": 0, "measure": 1, "recommend": 1, "__init__": 2},
 }
 
 
@@ -50,3 +62,48 @@ def test_no_module_reaches_back_up():
                 if other in LAYERS and me != other and LAYERS[other] > LAYERS[me]:
                     bad.append(f"{path.relative_to(PKG)} imports ftlab.{other} (layer {LAYERS[other]} > {LAYERS[me]})")
     assert not bad, "\n".join(bad)
+
+
+def _inner_imports(package: str, path: Path) -> list[str]:
+    """The modules of ``ftlab.<package>`` that ``path`` imports (``__init__`` for the package itself)."""
+    inner = INNER[package]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module == f"ftlab.{package}":
+            found += [a.name if a.name in inner else "__init__" for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(f"ftlab.{package}."):
+            found.append(node.module.split(".")[2])
+        elif isinstance(node, ast.Import):
+            found += [a.name.split(".")[2] if a.name.count(".") >= 2 else "__init__" for a in node.names
+                      if a.name == f"ftlab.{package}" or a.name.startswith(f"ftlab.{package}.")]
+    return found
+
+
+def _inner_problems(package: str) -> list[str]:
+    inner, bad = INNER[package], []
+    files = {p.stem: p for p in (PKG / package).glob("*.py")}
+    missing = set(files) - set(inner)
+    if missing:
+        bad.append(f"add these modules to INNER[{package!r}]: {sorted(missing)}")
+    for me, path in files.items():
+        for other in _inner_imports(package, path):
+            if other != me and inner.get(other, 99) >= inner.get(me, -1):
+                bad.append(f"{package}/{me}.py imports {package}.{other} (layer {inner.get(other)} >= {inner.get(me)})")
+    return bad
+
+
+def test_no_module_inside_a_package_reaches_sideways_or_up():
+    bad = [*_inner_problems("sandbox"), *_inner_problems("cloud"), *_inner_problems("memory")]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_inner_check_fails_on_a_cycle(tmp_path, monkeypatch):
+    """The check above can fail: a copy of the sandbox with runner <-> server (the old cycle) does."""
+    import shutil
+
+    shutil.copytree(PKG / "sandbox", tmp_path / "sandbox")
+    server = tmp_path / "sandbox" / "server.py"
+    server.write_text(server.read_text() + "\n\ndef _late():\n    from ftlab.sandbox.runner import Runner\n")
+    monkeypatch.setattr(sys.modules[__name__], "PKG", tmp_path)
+    bad = _inner_problems("sandbox")
+    assert bad == ["sandbox/server.py imports sandbox.runner (layer 2 >= 2)"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -200,6 +201,50 @@ def test_bench_table_reads_results(tmp_path):
         "estimate_error": 0.05}]}))
     table = bench_table(tmp_path)
     assert "B/A = **2.00×**" in table and "| +5.0% |" in table and "| A: seed-like | 1000 |" in table
+
+
+def test_bench_results_ship_inside_the_package():
+    """bench_table() reads ftlab/bench_results/ (package data), not the repository's bench/results/, so a wheel
+    install has the figures; the copies are the committed results, byte for byte."""
+    import fnmatch
+    import tomllib
+
+    import ftlab
+    from ftlab import memory
+
+    pkg = Path(ftlab.__file__).resolve().parent
+    assert memory.results_dir() == pkg / "bench_results"
+    globs = tomllib.loads((pkg.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["ftlab"]
+    for name in memory.BENCH_RESULT_FILES:
+        shipped = memory.results_dir() / name
+        assert any(fnmatch.fnmatch(f"bench_results/{name}", g) for g in globs), f"{name} is not package data"
+        committed = pkg.parent / "bench" / "results" / name
+        assert shipped.read_bytes() == committed.read_bytes(), f"copy bench/results/{name} to ftlab/bench_results/"
+    table = bench_table()
+    assert "B/A = **" in table and "Unsloth" in table and "Estimator accuracy" in table
+
+
+def test_bench_table_works_from_a_wheel_install(tmp_path):
+    """Build the wheel (offline, no build isolation), install it into a folder, and call bench_table() from there,
+    outside the repository: the figures come with the package."""
+    import shutil
+    import subprocess
+    import sys
+
+    repo, src = Path(__file__).resolve().parent.parent, tmp_path / "src"  # a copy: the build leaves build/ behind
+    shutil.copytree(repo / "ftlab", src / "ftlab", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(repo / name, src / name)
+    pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "whl"), str(src)],
+                   check=True, cwd=tmp_path, capture_output=True)
+    wheel = next((tmp_path / "whl").glob("ftlab-*.whl"))
+    subprocess.run([*pip, "install", "--no-deps", "--target", str(tmp_path / "site"), str(wheel)], check=True,
+                   capture_output=True)
+    code = "import ftlab.memory as m; print(m.__file__); print(m.bench_table())"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(tmp_path / "site")},
+                         check=True, capture_output=True, text=True).stdout
+    assert out.startswith(str(tmp_path / "site")) and "B/A = **" in out and "Estimator accuracy" in out
 
 
 @pytest.mark.slow

@@ -22,7 +22,7 @@ class Inference:
     def _load_base(self) -> None:
         if self._base is not None:
             return
-        from ftlab.sandbox.runner import IMPORT_LOCK
+        from ftlab.sandbox.api import IMPORT_LOCK
 
         with IMPORT_LOCK:
             from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -41,7 +41,7 @@ class Inference:
         self._load_base()
         if adapter_dir is None:
             return self._peft or self._base, None
-        from ftlab.sandbox.runner import IMPORT_LOCK
+        from ftlab.sandbox.api import IMPORT_LOCK
 
         with IMPORT_LOCK:
             from peft import PeftModel

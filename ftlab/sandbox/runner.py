@@ -30,43 +30,13 @@ import time
 import traceback
 from typing import Any
 
-from ftlab.sandbox.server import ORG_SLUG, ApiError
+from ftlab.sandbox.api import IMPORT_LOCK, ORG_SLUG
 from ftlab.sandbox.store import Store, new_id
 
-TERMINAL = ("succeeded", "failed", "cancelled")
-# Some libraries' lazy modules (trl's, transformers') are not safe to import from two threads at once:
-# the warm-up, the training and the chat endpoint's first model load take turns.
-IMPORT_LOCK = threading.Lock()
 KEEP_CHECKPOINTS = 3
 AUTO_LR_MULTIPLIER = 2.0
 AUTO_MAX_BATCH = 8
-_LIMITS = {"n_epochs": (int, 1, 50), "batch_size": (int, 1, 256), "learning_rate_multiplier": (float, 1e-6, 10.0)}
-_DPO_LIMITS = {"beta": (float, 1e-6, 2.0)}  # DPO's β ("auto": AUTO_BETA)
 AUTO_BETA = 0.1
-
-
-def parse_hyperparameters(hp: Any, method: str = "supervised") -> dict[str, Any]:
-    """Check supervised (or DPO: ``beta`` too) hyperparameters (``"auto"`` or a value in OpenAI's range);
-    missing ones are ``"auto"``."""
-    limits = {**_LIMITS, **_DPO_LIMITS} if method == "dpo" else _LIMITS
-    if not isinstance(hp, dict):
-        raise ApiError(400, "Invalid 'hyperparameters': expected an object.", param="hyperparameters")
-    unknown = [k for k in hp if k not in limits]
-    if unknown:
-        raise ApiError(400, f"Unknown hyperparameter(s): {', '.join(unknown)}. Valid: {', '.join(limits)}.",
-                       param="hyperparameters")
-    out: dict[str, Any] = {}
-    for name, (typ, lo, hi) in limits.items():
-        v = hp.get(name, "auto")
-        if v is None or v == "auto":
-            out[name] = "auto"
-            continue
-        ok = not isinstance(v, bool) and (isinstance(v, int) if typ is int else isinstance(v, int | float))
-        if not ok or not lo <= v <= hi:
-            raise ApiError(400, f"Invalid '{name}': {v!r}. Expected 'auto' or a {typ.__name__} from {lo:g} to {hi:g}.",
-                           param=f"hyperparameters.{name}")
-        out[name] = typ(v)
-    return out
 
 
 def resolve_auto(hp: dict[str, Any], n_train: int) -> dict[str, Any]:

@@ -27,26 +27,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from ftlab.sandbox.api import ORG_SLUG, ORGANIZATION, ApiError, parse_hyperparameters
 from ftlab.sandbox.models import ModelRefused, fine_tunable_models, resolve_base_model
 from ftlab.sandbox.store import Store, new_id, paginate, public
 
-ORGANIZATION = "org-ftlabsandbox"
-ORG_SLUG = "ftlab-sandbox"
 FILE_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 MAX_UPLOAD = 512 * 1024 * 1024
-
-
-class ApiError(Exception):
-    """An error response in OpenAI's shape: ``{"error": {"message", "type", "param", "code"}}``."""
-
-    def __init__(self, status: int, message: str, *, type: str = "invalid_request_error", param: str | None = None,
-                 code: str | None = None, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.message, self.type, self.param, self.code = status, message, type, param, code
-        self.headers = headers or {}
-
-    def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
 
 @dataclass
@@ -321,8 +307,6 @@ class App:
         return f
 
     def create_job(self, req: dict[str, Any]) -> dict[str, Any]:
-        from ftlab.sandbox.runner import parse_hyperparameters
-
         model = req.get("model")
         if not isinstance(model, str) or not model:
             raise ApiError(400, "Missing required parameter: 'model'.", param="model")

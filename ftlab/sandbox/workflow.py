@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ftlab.errors import FtlabError, PersonalDataWarning
+from ftlab.sandbox.api import TERMINAL
 
 warnings.simplefilter("always", PersonalDataWarning)  # every upload warns, not just the first
 
@@ -198,8 +199,6 @@ def start_job(client: Any, *, model: str, training_file: str, validation_file: s
                 lambda: client.fine_tuning.jobs.create(**body), kept + " Running the cell again creates the job, "
                 "or picks it up if this request did create one.")
 
-
-TERMINAL = ("succeeded", "failed", "cancelled")
 
 
 def wait_for_job(client: Any, job_id: str, *, poll_s: float = 2.0, timeout_s: float | None = None,
