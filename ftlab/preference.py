@@ -8,7 +8,7 @@ SFT copies one right answer. When the goal is "this reply rather than that one" 
   to end on a courteous line, so the courteous reply is *chosen* and the curt SFT reply *rejected*.
 - **GRPO** (TRL's ``GRPOTrainer``) samples a group of replies per prompt and reinforces the ones a
   grader scores above the group's mean. The grader here is ftlab's own support-reply checker
-  (``ftlab.data.score_support_reply``: the format and the intent), a verifiable reward like OpenAI's
+  (``support_reward``: intent, order field, header, reply sentence, 0.25 each), a verifiable reward like OpenAI's
   ``string_check``/``python`` graders in reinforcement fine-tuning (RFT).
 
 Measurements, all on held-out prompts (no held-out prompt is in any training mix)::
