@@ -8,7 +8,7 @@ SFT copies one right answer. When the goal is "this reply rather than that one" 
   to end on a courteous line, so the courteous reply is *chosen* and the curt SFT reply *rejected*.
 - **GRPO** (TRL's ``GRPOTrainer``) samples a group of replies per prompt and reinforces the ones a
   grader scores above the group's mean. The grader here is ftlab's own support-reply checker
-  (``ftlab.data.score_support_reply``: the format and the intent), a verifiable reward like OpenAI's
+  (``support_reward``: intent, order field, header, reply sentence, 0.25 each), a verifiable reward like OpenAI's
   ``string_check``/``python`` graders in reinforcement fine-tuning (RFT).
 
 Measurements, all on held-out prompts (no held-out prompt is in any training mix)::
@@ -28,6 +28,7 @@ import json
 import math
 import os
 import random
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -36,6 +37,7 @@ from typing import Any
 
 from ftlab.core import cache_dir, folder_lock, seed_everything, stable_hash
 from ftlab.data import (
+    INTENTS,
     REFUSAL,
     SUPPORT_SYSTEM,
     is_refusal,
@@ -340,19 +342,42 @@ def _text(completion: Any) -> str:
     return str(completion)
 
 
-def support_reward(completions: Sequence[Any], intent: Sequence[str], **_: Any) -> list[float]:
-    """GRPO's verifiable reward, from ftlab's support-reply checker: 0.5 for the reply format
-    (``parse_support_reply``), 0.5 more for the right intent (``score_support_reply``). 1.0 = a correct reply.
+def _body_pattern(intent: str) -> re.Pattern[str]:
+    """The reply sentence of ``intent`` (``INTENTS[intent]["reply"]``), any item, as a regex."""
+    parts = [re.escape(x.replace("{o}", "")) for x in INTENTS[intent]["reply"].split("{item}")]
+    return re.compile(r"\w+".join(parts))
 
-    Called the way TRL calls reward functions (the dataset's extra columns come as keyword arguments). The
-    half credit for the format gives the group of samples a signal before any of them is fully right.
-    Example: ``support_reward([[{"role": "assistant", "content": "intent: cancel | order: 1 | ..."}]], ["cancel"]) == [1.0]``.
+
+def support_reward(completions: Sequence[Any], intent: Sequence[str], **_: Any) -> list[float]:
+    """GRPO's verifiable reward, from ftlab's support-reply format: four checks worth 0.25 each,
+    so that a reply that is almost right scores more than one that is not (a denser signal than all-or-nothing):
+
+    1. it names the right intent (``intent: refund``),
+    2. it has a well-formed order field (``order: 4821`` or ``order: none``),
+    3. the whole header parses (``parse_support_reply``: the format),
+    4. it says the intent's reply sentence (``Your refund has started.``).
+
+    1.0 = a correct reply in the support format (``score_support_reply`` = 1). The order *number* is not
+    checked: the toy cannot copy it (its greedy replies get it wrong too), so it would add noise, not signal.
+    Called the way TRL calls reward functions (the dataset's extra columns come as keyword arguments).
+    Example: ``support_reward([[{"role": "assistant", "content": "intent: cancel | order: 1 | It is cancelled."}]],
+    ["cancel"]) == [1.0]``.
     """
     out = []
     for c, i in zip(completions, intent, strict=True):
         text = _text(c)
-        out.append(0.5 * (parse_support_reply(text)[0] is not None) + 0.5 * score_support_reply(text, {"intent": i}))
+        checks = (re.search(rf"\bintent:\s*{re.escape(i)}\b", text, re.IGNORECASE) is not None,
+                  re.search(r"\border:\s*(?:[0-9]+|none)\b", text, re.IGNORECASE) is not None,
+                  parse_support_reply(text)[0] is not None,
+                  i in INTENTS and _body_pattern(i).search(text) is not None)
+        out.append(sum(checks) / len(checks))
     return out
+
+
+def strict_accuracy(completions: Sequence[Any], intent: Sequence[str]) -> float:
+    """Share of replies in the support format with the right intent (``score_support_reply``: all or nothing)."""
+    return sum(score_support_reply(_text(c), {"intent": i}) for c, i in zip(completions, intent, strict=True)
+               ) / max(len(completions), 1)
 
 
 def mean_reward(model, tokenizer, rows: Sequence[dict[str, Any]], *, samples: int = 4, temperature: float = 1.0,
@@ -603,6 +628,6 @@ def shuffled(rows: Sequence[dict[str, Any]], seed: int = 0) -> list[dict[str, An
 
 __all__ = ["FALLBACK_REJECTED", "PreferenceResult", "dpo_train", "dpo_train_cached", "from_openai_dpo", "general_skill_accuracy",
            "grpo_train", "grpo_train_cached", "heldout_overlap", "managed_files", "mean_reward", "preference_accuracy",
-           "preference_pairs", "reply_logprobs", "reward_margins", "rl_prompts", "sampled_kl", "score_pairs",
+           "preference_pairs", "reply_logprobs", "reward_margins", "rl_prompts", "sampled_kl", "score_pairs", "strict_accuracy",
            "support_reward", "to_openai_dpo", "to_rft_row"]
 

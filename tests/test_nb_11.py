@@ -23,14 +23,22 @@ def test_nb11_dpo_moves_heldout_preferences(run_notebook):
     assert 0.0 <= f["general_accuracy_before"] <= 1.0 and 0.0 <= f["general_accuracy_after"] <= 1.0
 
 
-# Known defect (issue 21 stays open): on the ~1M-parameter toy, 16 GRPO steps do not raise the held-out reward
-# (0.381 -> 0.331 measured; ~10 settings tried). strict: the day GRPO learns, this turns into a failure to flip.
-@pytest.mark.xfail(strict=True, reason="GRPO does not raise the toy's held-out reward yet (issue 21)")
+# The margin, from measured noise: one held-out measurement (80 prompts x 4 sampled replies) varies by <= 0.009
+# from sampling seed to sampling seed (grpo_reward_repeats: 0.203-0.212 before), and the median after GRPO by 0.01
+# from training seed to training seed (0.263, 0.264, 0.273 for seeds 0-2, each from 0.209). GRPO_MARGIN is three
+# times either spread, so noise alone cannot pass it; the measured rise (+0.054 to +0.063) clears it.
+GRPO_MARGIN = 0.03
+
+
 def test_nb11_grpo_raises_the_verifiable_reward(run_notebook):
     f = run_notebook("11").figures
-    assert 0.0 <= f["grpo_reward_before"] <= 1.0 and 0.0 <= f["grpo_reward_after"] <= 1.0
-    assert f["grpo_reward_after"] > f["grpo_reward_before"]
-    assert f["grpo_kl"] > 0  # it moved away from the reference, which the KL penalty holds it near
+    before, after = f["grpo_reward_before"], f["grpo_reward_after"]
+    assert 0.0 <= before <= 1.0 and 0.0 <= after <= 1.0
+    # the teaching claim: GRPO raises the reward of its sampled replies on held-out prompts (medians over seeds) ...
+    assert after >= before + GRPO_MARGIN, (before, after, f["grpo_reward_repeats"])
+    # ... on every measurement seed, not only on the median
+    assert min(f["grpo_reward_repeats"]["after"]) > max(f["grpo_reward_repeats"]["before"])
+    assert f["grpo_kl"] > 0  # it moved away from the adapter it started from
 
 
 def test_nb11_sandbox_dpo_job_and_managed_formats(run_notebook):

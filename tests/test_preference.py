@@ -41,6 +41,12 @@ def test_support_reward_is_the_checker():
     good = [{"role": "assistant", "content": "intent: cancel | order: 1234 | It is cancelled."}]
     wrong = [{"role": "assistant", "content": "intent: refund | order: 1234 | Your refund has started."}]
     assert pref.support_reward([good, wrong, "no format"], ["cancel", "cancel", "cancel"]) == [1.0, 0.5, 0.0]
+    # partial credit, 0.25 a check: a broken header keeps the intent and sentence credit; an item in the sentence
+    broken = "intent: cancel | order: 12 |% is cancelled."  # header and order field, right intent, sentence broken
+    assert pref.support_reward([broken, "supp: cancel | order: 7 | It is cancelled.",
+                                "intent: product | order: none | See the mug page for details."],
+                               ["cancel", "cancel", "product"]) == [0.75, 0.5, 1.0]
+    assert pref.strict_accuracy([good, wrong, broken], ["cancel"] * 3) == pytest.approx(2 / 3)
 
 
 def test_preference_accuracy_and_margins():
