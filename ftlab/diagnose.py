@@ -118,6 +118,17 @@ FALLING_SE_MULT = 2.0       # "still falling" must be 2 standard errors clear of
 LEVEL_FLOOR = 0.10          # levels are compared relative to (level + 10 % of the start loss)
 FLUCT_FLOOR = 0.30          # fluctuations relative to (level + 30 % of the start loss): what a plot shows
 
+# The thresholds ``fit_thresholds`` fits on the labelled real curves (tests/data/curves/labelled.json);
+# ``diagnose(..., thresholds={...})`` overrides any of them.
+THRESHOLDS: dict[str, float] = {
+    "noise_unstable": NOISE_UNSTABLE,
+    "flat_drop": FLAT_DROP,
+    "val_rise_min": VAL_RISE_MIN,
+    "recent_share_plateau": RECENT_SHARE_PLATEAU,
+    "recent_rel_plateau": RECENT_REL_PLATEAU,
+    "falling_se_mult": FALLING_SE_MULT,
+}
+
 
 # --------------------------------------------------------------------------------------------
 # Loss histories and reading the three formats
@@ -564,9 +575,11 @@ class _Rise:
     rise: float       # (end - minimum) / (minimum + floor)
     threshold: float  # a rise above this is real
     end: float        # the end level: a robust line through the evaluations from the minimum on
+    noise_part: float = 0.0  # what noise alone could explain (the threshold is the larger of it and VAL_RISE_MIN)
 
 
-def _rise(xv: np.ndarray, yv: np.ndarray, floor: float, sigma_all: float, i0: int) -> _Rise:
+def _rise(xv: np.ndarray, yv: np.ndarray, floor: float, sigma_all: float, i0: int,
+          rise_min: float = VAL_RISE_MIN) -> _Rise:
     """Test "Val ↑": did the validation loss climb from its lowest evaluation (index ``i0``) to the end?
 
     The end level comes from a Theil–Sen line through the evaluations from the lowest one on; the
@@ -591,8 +604,8 @@ def _rise(xv: np.ndarray, yv: np.ndarray, floor: float, sigma_all: float, i0: in
     if sigma < VAL_EXACT and m < 7:
         sigma = 0.0
     rise = (end - vmin) / lvl
-    threshold = max(VAL_RISE_MIN, (math.sqrt(2 * math.log(max(m, 2))) + 2 * math.sqrt(4 / max(n, 1))) * sigma)
-    return _Rise(rise, threshold, end)
+    noise_part = (math.sqrt(2 * math.log(max(m, 2))) + 2 * math.sqrt(4 / max(n, 1))) * sigma
+    return _Rise(rise, max(rise_min, noise_part), end, noise_part)
 
 
 @dataclass
@@ -613,6 +626,7 @@ class _Analysis:
     evidence: dict[str, Any]
     best_step: int | None
     warnings: list[str]
+    measures: dict[str, Any] = field(default_factory=dict)  # what ``_decide`` reads
 
 
 def _finite(steps: np.ndarray, loss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -624,7 +638,69 @@ def _int_step(step: float) -> int | float:
     return int(step) if float(step).is_integer() else float(step)
 
 
-def _analyse(history: LossHistory) -> _Analysis:
+def _decide(q: Mapping[str, Any], th: Mapping[str, float]) -> tuple[str, str, int | None]:
+    """The pattern, the reason and (overfitting) the best step, from ``_analyse``'s measures and the thresholds."""
+    best_step = None
+    m = q["m"]
+    val_rise_thr = max(th["val_rise_min"], q["val_rise_noise"])
+    if q["trailing_bad"] >= 2:
+        pattern = "unstable"
+        reason = f"the training loss became NaN/inf at step {_int_step(q['first_bad'])} and stayed so: training diverged"
+    elif q["trailing_bad_val"]:
+        pattern = "unstable"
+        reason = f"the validation loss became NaN/inf at step {_int_step(q['first_bad_val'])}: training diverged"
+    elif q["n_bad_train"] > 0.2 * q["n_logged"]:
+        pattern = "unstable"
+        reason = f"{q['n_bad_train']} of {q['n_logged']} training losses are NaN/inf"
+    elif q["noise"] > th["noise_unstable"]:
+        pattern = "unstable"
+        reason = (f"the training loss fluctuates by ±{q['noise']:.0%} from step to step "
+                  f"(limit {th['noise_unstable']:.0%})")
+    elif q["spike_count"] >= q["min_spikes"]:
+        pattern = "unstable"
+        reason = (f"{q['spike_count']} spikes more than {q['spike_thr']:.0%} above the trend "
+                  f"(largest {q['spike_size']:.0%}; {q['min_spikes']} make a spiky run)")
+    elif q["overshoot"] > OVERSHOOT_MIN:
+        pattern = "unstable"
+        reason = (f"the training loss climbed {q['overshoot']:.0%} above where it started (around step "
+                  f"{_int_step(q['overshoot_step'])}; limit {OVERSHOOT_MIN:.0%}): the learning rate throws it off")
+    elif q["rebound"] > q["rebound_thr"]:
+        pattern = "unstable"
+        reason = (f"the smoothed training loss climbed {q['rebound']:.0%} back above its best "
+                  f"(at step {_int_step(q['rebound_step'])}; limit {q['rebound_thr']:.0%})")
+    elif q["drop"] < th["flat_drop"]:
+        pattern = "flat"
+        reason = (f"the training loss fell only {q['drop']:.1%} from its start ({q['start']:.4g} → {q['end']:.4g}; "
+                  f"limit {th['flat_drop']:.0%})")
+    elif m >= 2 and q["val_rise"] > val_rise_thr:
+        pattern = "overfitting"
+        best_step = round(q["val_min_step"])
+        reason = (f"validation loss bottomed out at step {q['val_min_step']} ({q['vmin']:.4g}) and ended "
+                  f"{q['val_rise']:.0%} higher ({q['vend']:.4g}; limit {val_rise_thr:.0%}) while training loss "
+                  f"fell {q['drop']:.0%}")
+    else:
+        on_val = m >= 2
+        share, rel, se = ((q["val_share"], q["val_recent_rel"], q["val_se_rel"]) if on_val
+                          else (q["share"], q["recent_rel"], q["se_rel"]))
+        falling_thr = max(th["recent_rel_plateau"], th["falling_se_mult"] * se)
+        what = "validation" if on_val else "training"
+        if share < th["recent_share_plateau"] or rel < falling_thr:
+            pattern = "plateau"
+            reason = (f"over the last third of the run the {what} loss fell {rel:+.1%} of its level "
+                      f"({max(share, 0):.0%} of its improvement); still falling at a useful rate needs "
+                      f"{falling_thr:.1%}: it has flattened")
+        else:
+            pattern = "healthy"
+            reason = (f"the {what} loss is still falling at a useful rate: {rel:.1%} of its level over the last "
+                      f"third of the run ({share:.0%} of its improvement; flattened below {falling_thr:.1%}), "
+                      f"training loss fell {q['drop']:.0%}")
+        if not on_val:
+            reason = "judged on training loss alone: " + reason
+    return pattern, reason, best_step
+
+
+def _analyse(history: LossHistory, thresholds: Mapping[str, float] | None = None) -> _Analysis:
+    th = {**THRESHOLDS, **(thresholds or {})}
     src = history.source or "the log"
     n_bad_train = int((~np.isfinite(history.train_loss)).sum())
     n_bad_val = int((~np.isfinite(history.val_loss)).sum())
@@ -705,6 +781,7 @@ def _analyse(history: LossHistory) -> _Analysis:
     m = len(yv)
     sv = yv.copy()
     val_min_step = None
+    vend = vmin = math.nan
     if m:
         # per-batch validation losses (OpenAI's valid_loss) are noisy and get smoothed; evaluations
         # on a whole validation set move only as the model does (under 1 %) and are taken as they are
@@ -722,80 +799,37 @@ def _analyse(history: LossHistory) -> _Analysis:
         val_min_step = _int_step(xv[imin])
         ev.update(val_start=float(sv[0]), val_min=vmin, val_min_step=val_min_step,
                   gap_start=float(sv[0] - _at(x, s, xv[0])))
+    val_rise = val_rise_noise = val_share = val_recent_rel = val_se_rel = 0.0
     if m >= 2:
         lvl = abs(vmin) + floor
         # before training the validation loss is about the training loss: count the improvement from there
         vtail = _tail(xv, yv, sv, max(start, float(sv[0])), sigma_v * lvl)
         vend = vtail.end
-        rise = _rise(xv, yv, floor, sigma_v, imin)
-        val_rise, val_rise_thr = rise.rise, rise.threshold
+        rise = _rise(xv, yv, floor, sigma_v, imin, th["val_rise_min"])
+        val_rise, val_rise_noise = rise.rise, rise.noise_part
+        val_share = vtail.share
         val_recent_rel = vtail.recent / (abs(vend) + floor)
-        val_falling_thr = max(RECENT_REL_PLATEAU, FALLING_SE_MULT * vtail.se_recent / (abs(vend) + floor))
+        val_se_rel = vtail.se_recent / (abs(vend) + floor)
         ev.update(val_end=vend, gap_end=float(vend - _at(x, s, xv[-1])),
                   val_slope_end=-vtail.recent / ((xv[-1] - xv[0]) / 3) * 100,
                   val_recent_share=vtail.share, val_recent_drop=val_recent_rel, val_noise=sigma_v,
-                  val_rise=val_rise, val_rise_threshold=val_rise_thr, val_rise_end=rise.end)
+                  val_rise=val_rise, val_rise_threshold=rise.threshold, val_rise_end=rise.end)
     elif m == 1:
         ev.update(val_end=float(yv[0]), gap_end=ev["gap_start"])
-
-    # ---- decide ---------------------------------------------------------------------------
-    best_step = None
-    if trailing_bad >= 2:
-        pattern = "unstable"
-        first_bad = history.train_steps[len(history.train_loss) - trailing_bad]
-        reason = f"the training loss became NaN/inf at step {_int_step(first_bad)} and stayed so: training diverged"
-    elif trailing_bad_val:
-        first_bad = history.val_steps[len(history.val_loss) - trailing_bad_val]
-        pattern = "unstable"
-        reason = f"the validation loss became NaN/inf at step {_int_step(first_bad)}: training diverged"
-    elif n_bad_train > 0.2 * len(history.train_loss):
-        pattern = "unstable"
-        reason = f"{n_bad_train} of {len(history.train_loss)} training losses are NaN/inf"
-    elif noise > NOISE_UNSTABLE:
-        pattern = "unstable"
-        reason = f"the training loss fluctuates by ±{noise:.0%} from step to step (limit {NOISE_UNSTABLE:.0%})"
-    elif spike_count >= min_spikes:
-        pattern = "unstable"
-        reason = (f"{spike_count} spikes more than {spike_thr:.0%} above the trend "
-                  f"(largest {ev['spike_size']:.0%}; {min_spikes} make a spiky run)")
-    elif overshoot > OVERSHOOT_MIN:
-        pattern = "unstable"
-        reason = (f"the training loss climbed {overshoot:.0%} above where it started (around step "
-                  f"{_int_step(x[overshoot_i])}; limit {OVERSHOOT_MIN:.0%}): the learning rate throws it off")
-    elif rebound > rebound_thr:
-        pattern = "unstable"
-        reason = (f"the smoothed training loss climbed {rebound:.0%} back above its best "
-                  f"(at step {_int_step(x[rebound_i])}; limit {rebound_thr:.0%})")
-    elif drop < FLAT_DROP:
-        pattern = "flat"
-        reason = f"the training loss fell only {drop:.1%} from its start ({start:.4g} → {end:.4g}; limit {FLAT_DROP:.0%})"
-    elif m >= 2 and val_rise > val_rise_thr:
-        pattern = "overfitting"
-        best_step = round(val_min_step)
-        reason = (f"validation loss bottomed out at step {val_min_step} ({vmin:.4g}) and ended {val_rise:.0%} "
-                  f"higher ({vend:.4g}; limit {val_rise_thr:.0%}) while training loss fell {drop:.0%}")
-    elif m >= 2:
-        if vtail.share < RECENT_SHARE_PLATEAU or val_recent_rel < val_falling_thr:
-            pattern = "plateau"
-            reason = (f"the last third of the run brought {max(vtail.share, 0):.0%} of the validation improvement "
-                      f"({val_recent_rel:+.1%} of its level; still falling needs {RECENT_SHARE_PLATEAU:.0%} and "
-                      f"{val_falling_thr:.1%}): validation loss has flattened")
-        else:
-            pattern = "healthy"
-            reason = (f"validation loss is still falling: the last third brought {vtail.share:.0%} of its improvement "
-                      f"({val_recent_rel:.1%} of its level) and training loss fell {drop:.0%}")
-    else:
-        lvl_end = abs(tail.end) + floor
-        recent_rel = tail.recent / lvl_end
-        falling_thr = max(RECENT_REL_PLATEAU, FALLING_SE_MULT * tail.se_recent / lvl_end)
-        if tail.share < RECENT_SHARE_PLATEAU or recent_rel < falling_thr:
-            pattern = "plateau"
-            reason = (f"judged on training loss alone: the last third brought {max(tail.share, 0):.0%} "
-                      f"of its improvement ({recent_rel:+.1%} of its level), so it has flattened")
-        else:
-            pattern = "healthy"
-            reason = (f"judged on training loss alone: it fell {drop:.0%} and is still falling "
-                      f"(the last third brought {tail.share:.0%} of the improvement)")
+    lvl_end = abs(tail.end) + floor
+    q = {"trailing_bad": trailing_bad, "trailing_bad_val": trailing_bad_val, "n_bad_train": n_bad_train,
+         "n_logged": len(history.train_loss),
+         "first_bad": history.train_steps[len(history.train_loss) - trailing_bad] if trailing_bad else None,
+         "first_bad_val": history.val_steps[len(history.val_loss) - trailing_bad_val] if trailing_bad_val else None,
+         "noise": noise, "spike_count": spike_count, "min_spikes": min_spikes, "spike_thr": spike_thr,
+         "spike_size": ev["spike_size"], "overshoot": overshoot, "overshoot_step": x[overshoot_i],
+         "rebound": rebound, "rebound_thr": rebound_thr, "rebound_step": x[rebound_i],
+         "drop": drop, "start": start, "end": end, "m": m, "val_min_step": val_min_step, "vmin": vmin, "vend": vend,
+         "val_rise": val_rise, "val_rise_noise": val_rise_noise, "val_share": val_share,
+         "val_recent_rel": val_recent_rel, "val_se_rel": val_se_rel,
+         "share": tail.share, "recent_rel": tail.recent / lvl_end, "se_rel": tail.se_recent / lvl_end}
+    pattern, reason, best_step = _decide(q, th)
+    val_rise_thr = max(th["val_rise_min"], val_rise_noise)
 
     # Without (enough) validation loss, say so first, whatever the training loss shows: a flat or unstable
     # training curve does not make overfitting any more visible.
@@ -809,7 +843,7 @@ def _analyse(history: LossHistory) -> _Analysis:
     if n < 10:
         warnings.append(f"only {n} training-loss points: the diagnosis is rough")
     ev["reason"] = reason
-    return _Analysis(history, x, y, s, z, spikes, xv, yv, sv, pattern, reason, ev, best_step, warnings)
+    return _Analysis(history, x, y, s, z, spikes, xv, yv, sv, pattern, reason, ev, best_step, warnings, q)
 
 
 # --------------------------------------------------------------------------------------------
@@ -874,11 +908,12 @@ class Diagnosis:
         return self.summary()
 
 
-def diagnose(source: Any) -> Diagnosis:
+def diagnose(source: Any, *, thresholds: Mapping[str, float] | None = None) -> Diagnosis:
     """Name the loss curve's pattern (healthy, plateau, overfitting, flat, unstable) with the seeds' action.
 
     ``source`` is a path (trainer_state.json, a folder holding one, or a CSV), a ``LossHistory``,
-    a trainer-state dict, a ``log_history`` list, or a transformers ``Trainer``.
+    a trainer-state dict, a ``log_history`` list, or a transformers ``Trainer``. ``thresholds``
+    overrides any of ``THRESHOLDS``.
 
     Example::
 
@@ -887,7 +922,10 @@ def diagnose(source: Any) -> Diagnosis:
         'healthy'
     """
     history = as_history(source)
-    a = _analyse(history)
+    unknown = sorted(set(thresholds or {}) - set(THRESHOLDS))
+    if unknown:
+        raise FtlabError(f"unknown threshold(s) {unknown}; known: {sorted(THRESHOLDS)}")
+    a = _analyse(history, thresholds)
     return Diagnosis(a.pattern, PATTERNS[a.pattern].action, a.evidence, a.best_step, a.warnings, a)
 
 
