@@ -959,15 +959,18 @@ def pattern_runs(*, good_lr: float = 5e-4, plateau_lr: float = 5e-3, overfit_lr:
 
 
 def train_for_pattern(knobs: Mapping[str, Any], train_rows: Sequence[Any], eval_rows: Sequence[Any], *,
-                      output_dir: str, model_id: str | None = None, quantization: str = "none", seed: int = 0):
+                      output_dir: str, model_id: str | None = None, quantization: str = "none", seed: int = 0,
+                      overfit_patience: int | None = None, cached: bool = True):
     """Run one of ``pattern_runs()``'s trainings with ``ftlab.train`` and return its ``TrainResult``.
 
     Every run logs the loss at every step and evaluates 10 times; the learning rate is constant
-    (no schedule flattens a curve by itself) and no early stopping cuts a run short.
-    ``result.trainer_state`` is the Trainer's ``trainer_state.json``, ready for ``diagnose``.
+    (no schedule flattens a curve by itself) and no early stopping cuts a run short unless
+    ``overfit_patience`` turns the OverfitDetector on. ``result.trainer_state`` is the Trainer's
+    ``trainer_state.json``, ready for ``diagnose``. ``cached`` reuses an identical earlier run
+    (``ftlab.train.train_cached``; ``output_dir`` is then not used).
     """
     from ftlab.toymodel import TOY_MODEL_ID
-    from ftlab.train import TrainConfig, train
+    from ftlab.train import TrainConfig, train, train_cached
 
     knobs = dict(knobs)
     n_examples = knobs.pop("n_examples", None)
@@ -975,10 +978,100 @@ def train_for_pattern(knobs: Mapping[str, Any], train_rows: Sequence[Any], eval_
     every = next(d for d in range(max(2, n // 10), 0, -1) if n % d == 0)
     cfg = TrainConfig(model_id=model_id or TOY_MODEL_ID, quantization=quantization, output_dir=output_dir, seed=seed,
                       logging_steps=1, eval_steps=every, lr_scheduler_type="constant",
-                      warmup_ratio=0.0, save_steps=n, save_total_limit=1, overfit_patience=None,
+                      warmup_ratio=0.0, save_steps=n, save_total_limit=1, overfit_patience=overfit_patience,
                       report_to="none", **knobs)
-    rows = list(train_rows)[: n_examples or cfg.max_steps * cfg.per_device_train_batch_size]
+    rows = list(train_rows)[: n_examples or cfg.max_steps * cfg.per_device_train_batch_size
+                            * cfg.gradient_accumulation_steps]
+    if cached:
+        return train_cached(cfg, rows, list(eval_rows))
     return train(cfg, rows, list(eval_rows))
+
+
+FLAT_LR_FACTOR = 10.0  # the seeds: "Raise LR 5-10×"
+
+
+def apply_action(pattern: str, knobs: Mapping[str, Any], diagnosis: Diagnosis | None = None, *,
+                 unstable: str = "lr") -> dict[str, Any]:
+    """The run's knobs with the seeds' action for ``pattern`` applied, ready to train again.
+
+    - flat: raise the learning rate ``FLAT_LR_FACTOR`` × (the seeds: 5-10×);
+    - unstable: halve the learning rate (``unstable="lr"``), or double ``gradient_accumulation_steps``
+      (``"accumulation"``), or both (``"both"``);
+    - overfitting: stop at the best step: ``max_steps`` becomes the diagnosis's ``best_step``
+      (the evaluation where validation loss bottomed out).
+
+    Example: ``apply_action("flat", {"learning_rate": 1e-5, "max_steps": 20})["learning_rate"] == 1e-4``.
+    Healthy and plateau runs need no fix here ("continue training", "reduce LR or stop soon").
+    """
+    new = dict(knobs)
+    if pattern == "flat":
+        new["learning_rate"] = float(knobs["learning_rate"]) * FLAT_LR_FACTOR
+    elif pattern == "unstable":
+        if unstable not in ("lr", "accumulation", "both"):
+            raise FtlabError(f"unstable={unstable!r}: use 'lr', 'accumulation' or 'both'")
+        if unstable in ("lr", "both"):
+            new["learning_rate"] = float(knobs["learning_rate"]) / 2
+        if unstable in ("accumulation", "both"):
+            new["gradient_accumulation_steps"] = 2 * int(knobs.get("gradient_accumulation_steps", 1))
+    elif pattern == "overfitting":
+        if diagnosis is None or diagnosis.best_step is None:
+            raise FtlabError("overfitting: pass the run's diagnosis, whose best_step is where to stop")
+        new["max_steps"] = int(diagnosis.best_step)
+    elif pattern in PATTERNS:
+        raise FtlabError(f"{pattern}: nothing to fix; the seeds' action is {PATTERNS[pattern].action!r}")
+    else:
+        raise FtlabError(f"unknown pattern {pattern!r}; use one of {sorted(PATTERNS)}")
+    return new
+
+
+# --------------------------------------------------------------------------------------------
+# Fitting the thresholds on labelled curves (tests/data/curves/labelled.json)
+# --------------------------------------------------------------------------------------------
+
+FIT_GRID: dict[str, tuple[float, ...]] = {
+    "noise_unstable": (0.06, 0.08, 0.10, 0.12),
+    "flat_drop": (0.05, 0.08, 0.10, 0.15),
+    "val_rise_min": (0.02, 0.03, 0.05),
+    "recent_share_plateau": (0.0, 0.02, 0.05, 0.10),
+    "recent_rel_plateau": (0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05),
+    "falling_se_mult": (1.0, 2.0, 3.0),
+}
+
+
+def measures(source: Any) -> dict[str, Any]:
+    """What the decision reads, measured once (none of it depends on ``THRESHOLDS``); ``{}`` for a diverged log."""
+    return _analyse(as_history(source)).measures
+
+
+def decide(m: Mapping[str, Any], thresholds: Mapping[str, float] | None = None) -> str:
+    """The pattern for ``measures(...)`` under ``thresholds`` (default ``THRESHOLDS``): fast, for fitting."""
+    if not m:
+        return "unstable"
+    return _decide(m, {**THRESHOLDS, **(thresholds or {})})[0]
+
+
+def fit_thresholds(curves: Sequence[tuple[Any, str]], grid: Mapping[str, Sequence[float]] | None = None
+                   ) -> tuple[dict[str, float], float]:
+    """Grid-search ``THRESHOLDS`` for the most labelled curves right: ``(thresholds, accuracy)``.
+
+    ``curves`` are ``(history, label)`` pairs. Among equally good settings the one nearest the
+    grid's middle wins (ties broken in grid order), so the result does not depend on the current values.
+    """
+    import itertools
+
+    grid = dict(grid or FIT_GRID)
+    ms = [(measures(h), label) for h, label in curves]
+    if not ms:
+        raise FtlabError("fit_thresholds: no labelled curves")
+    names = list(grid)
+    best: tuple[float, float, dict[str, float]] | None = None
+    for combo in itertools.product(*(range(len(grid[k])) for k in names)):
+        th = {k: float(grid[k][i]) for k, i in zip(names, combo, strict=True)}
+        acc = sum(decide(m, th) == label for m, label in ms) / len(ms)
+        off_centre = sum(abs(i - (len(grid[k]) - 1) / 2) / len(grid[k]) for k, i in zip(names, combo, strict=True))
+        if best is None or (acc, -off_centre) > (best[0], best[1]):
+            best = (acc, -off_centre, th)
+    return best[2], best[0]
 
 
 # --------------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ import contextlib
 import csv
 import hashlib
 import io
+import itertools
 import json
 import math
 import tempfile
@@ -104,7 +105,7 @@ def label_curve(run: dict[str, Any], end: float) -> tuple[str, str]:
     y = [v for _, v in tr]
     if any(v is None or not math.isfinite(v) for v in y):
         return "unstable", "a NaN/inf training loss"
-    jumps = [abs(math.log(max(b, 1e-12) / max(a, 1e-12))) for a, b in zip(y, y[1:], strict=False)]
+    jumps = [abs(math.log(max(b, 1e-12) / max(a, 1e-12))) for a, b in itertools.pairwise(y)]
     jump = _median(jumps)
     if jump > UNSTABLE_JUMP:
         return "unstable", f"typical step-to-step jump {jump:.0%}"
