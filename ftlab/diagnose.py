@@ -934,7 +934,7 @@ def diagnose(source: Any, *, thresholds: Mapping[str, float] | None = None) -> D
 # --------------------------------------------------------------------------------------------
 
 
-def pattern_runs(*, good_lr: float = 5e-4, plateau_lr: float = 5e-3, overfit_lr: float = 1e-2, low_lr: float = 1e-6,
+def pattern_runs(*, good_lr: float = 5e-4, plateau_lr: float = 5e-3, overfit_lr: float = 1e-2, low_lr: float = 5e-5,
                  high_lr: float = 1.0, steps: int = 20, batch_size: int = 16,
                  overfit_examples: int = 4) -> dict[str, dict[str, Any]]:
     """Training knobs that cause each of the five patterns in a LoRA fine-tune of the toy model.
@@ -946,7 +946,7 @@ def pattern_runs(*, good_lr: float = 5e-4, plateau_lr: float = 5e-3, overfit_lr:
     - unstable: a learning rate far too high, with batch size 1.
 
     ``n_examples`` (when present) caps the training examples. Example:
-    ``pattern_runs()["flat"] == {"learning_rate": 1e-06, "max_steps": 20, "per_device_train_batch_size": 16}``.
+    ``pattern_runs()["flat"] == {"learning_rate": 5e-05, "max_steps": 20, "per_device_train_batch_size": 16}``.
     """
     return {
         "healthy": {"learning_rate": good_lr, "max_steps": steps, "per_device_train_batch_size": batch_size},

@@ -455,3 +455,78 @@ def test_no_validation_warning_whatever_the_training_curve_shows(losses):
     d = diagnose(LossHistory.from_arrays(np.arange(1, 41), losses, source="train loss only"))
     assert d.pattern in ("flat", "unstable")
     assert d.warnings[0] == NO_VALIDATION_WARNING
+
+
+# ---------------------------------------------------------------------------------------------
+# Real curves the thresholds were not written against: fitted on one half, scored on the other
+# (tests/data/curves/make_labelled_set.py makes labelled.json; its docstring is the labelling rule)
+# ---------------------------------------------------------------------------------------------
+
+LABELLED_REAL = CURVES / "labelled.json"
+
+
+def _cut(run: dict, end: float) -> LossHistory:
+    """The run's log up to step ``end``: what a learner would have looked at then."""
+    ts = [s for s in run["train_steps"] if s <= end]
+    vs = [s for s in run["val_steps"] if s <= end]
+    return LossHistory.from_arrays(ts, run["train_loss"][: len(ts)], vs, run["val_loss"][: len(vs)],
+                                   source=f"{run['id']}@{end:g}", format=run["format"])
+
+
+def _halves() -> dict[str, list[tuple[LossHistory, str, str]]]:
+    data = json.loads(LABELLED_REAL.read_text())
+    halves: dict[str, list] = {"fit": [], "held_out": []}
+    for c in data["curves"]:
+        halves[c["split"]].append((_cut(data["runs"][c["run"]], c["end_step"]), c["label"], c["run"]))
+    return halves
+
+
+def test_real_labelled_halves_are_disjoint_and_cover_the_patterns():
+    data = json.loads(LABELLED_REAL.read_text())
+    halves = _halves()
+    fit_runs = {r for _, _, r in halves["fit"]}
+    held_runs = {r for _, _, r in halves["held_out"]}
+    assert fit_runs and held_runs and not fit_runs & held_runs, "a run gives curves to both halves"
+    fit_curves = {(tuple(h.train_loss), tuple(h.val_loss)) for h, _, _ in halves["fit"]}
+    assert not any((tuple(h.train_loss), tuple(h.val_loss)) in fit_curves for h, _, _ in halves["held_out"])
+    # the labels follow the written rule from the stored runs (nothing hand-edited)
+    spec = importlib.util.spec_from_file_location("make_labelled_set", CURVES / "make_labelled_set.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for c in data["curves"]:
+        assert module.label_curve(data["runs"][c["run"]], c["end_step"])[0] == c["label"], c
+        assert module.split_of(c["run"]) == c["split"]
+    for half in halves.values():
+        labels = Counter(label for _, label, _ in half)
+        assert all(labels[p] >= 2 for p in CODES), labels
+    assert {r["source"] for r in data["runs"].values()} >= {"toy", "openai"}
+    assert len({len(h.train_loss) for h, _, _ in halves["held_out"]}) >= 5, "curves of many lengths"
+
+
+def test_thresholds_fitted_on_one_half_score_95_percent_on_the_other():
+    from ftlab.diagnose import THRESHOLDS, fit_thresholds
+
+    halves = _halves()
+    fitted, fit_accuracy = fit_thresholds([(h, label) for h, label, _ in halves["fit"]])
+    assert fitted == THRESHOLDS, "THRESHOLDS are not what fit_thresholds finds on the fit half"
+    held = halves["held_out"]
+    wrong = [(h.source, label, diagnose(h).pattern) for h, label, _ in held if diagnose(h).pattern != label]
+    accuracy = 1 - len(wrong) / len(held)
+    print(f"fit half: {fit_accuracy:.1%} of {len(halves['fit'])}; held-out half: {accuracy:.1%} of {len(held)}; "
+          f"wrong: {wrong}")
+    assert accuracy >= 0.95, wrong
+
+
+def test_apply_action_changes_the_knobs_as_the_seeds_say():
+    from ftlab.diagnose import apply_action, pattern_runs
+
+    runs = pattern_runs()
+    assert apply_action("flat", runs["flat"])["learning_rate"] == pytest.approx(10 * runs["flat"]["learning_rate"])
+    assert apply_action("unstable", runs["unstable"])["learning_rate"] == runs["unstable"]["learning_rate"] / 2
+    assert apply_action("unstable", runs["unstable"], unstable="accumulation")["gradient_accumulation_steps"] == 2
+    d = Diagnosis("overfitting", PATTERNS["overfitting"].action, {}, best_step=24)
+    assert apply_action("overfitting", runs["overfitting"], d)["max_steps"] == 24
+    with pytest.raises(FtlabError, match="best_step"):
+        apply_action("overfitting", runs["overfitting"])
+    with pytest.raises(FtlabError, match="nothing to fix"):
+        apply_action("healthy", runs["healthy"])

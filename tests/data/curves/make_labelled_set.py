@@ -15,9 +15,11 @@ have many lengths; a cut is at most two thirds into the run, so the run *after* 
 run whose first logged step is t0, with L = T - t0; "train" is the logged training loss, "val" the
 validation loss of the evaluations (each on the whole validation set):
 
-1. unstable ("Train spiky throughout"): a NaN/inf training loss, or the training loss jumps by more
-   than 12 % from one logged step to the next on a typical step (the median of |log(y[i]/y[i-1])|),
-   or the median of 3 logged losses climbs 25 % above the first three's median (thrown off by the LR);
+1. unstable ("Train spiky throughout"): a NaN/inf training loss, or a typical logged loss sits more
+   than 6 % off the line through its two neighbours (the median of |y[i] - (y[i-1] + y[i+1])/2|, relative
+   to that line's level plus 30 % of the starting loss, so that a smooth fall, however fast, does not
+   count, and a loss near zero does not magnify small wiggles: what a plot of the run shows), or the
+   median of 3 logged losses climbs 25 % above the first three's median (thrown off by the LR);
 2. flat ("Train barely moves from start"): the mean of the last fifth of the training losses is
    less than 10 % below the mean of the first three;
 3. overfitting ("Val ↑ diverges"): the last evaluation up to T is at least 3 % above the lowest one,
@@ -41,7 +43,6 @@ import contextlib
 import csv
 import hashlib
 import io
-import itertools
 import json
 import math
 import tempfile
@@ -74,6 +75,9 @@ TOY_RUNS: list[tuple[str, float, int, int, int, int, int | None, int]] = [
     ("toy-lr1e-1-s40-b2-e4", 0.1, 40, 2, 4, 1, None, 1),
     ("toy-lr5e-4-s30-b16-e2", 5e-4, 30, 16, 2, 1, None, 1),
     ("toy-lr2e-3-s36-b16-e3", 2e-3, 36, 16, 3, 1, None, 1),
+    ("toy-lr1e-2-s120-b16-e8", 1e-2, 120, 16, 8, 2, None, 1),
+    ("toy-lr5e-3-s100-b8-e5", 5e-3, 100, 8, 5, 1, None, 1),
+    ("toy-lr2e-2-s90-b16-e6", 2e-2, 90, 16, 6, 3, None, 1),
 ]
 # (id, n_train examples, epochs, batch_size, learning_rate_multiplier)
 OPENAI_JOBS: list[tuple[str, int, int, int, float]] = [
@@ -84,7 +88,7 @@ OPENAI_JOBS: list[tuple[str, int, int, int, float]] = [
 ]
 CUTS = (0.35, 0.5, 0.67)  # where each run is cut (share of its steps)
 
-UNSTABLE_JUMP = 0.12
+UNSTABLE_JUMP = 0.06
 UNSTABLE_OVERSHOOT = 0.25
 FLAT_DROP = 0.10
 OVERFIT_RISE = 0.03
@@ -105,11 +109,10 @@ def label_curve(run: dict[str, Any], end: float) -> tuple[str, str]:
     y = [v for _, v in tr]
     if any(v is None or not math.isfinite(v) for v in y):
         return "unstable", "a NaN/inf training loss"
-    jumps = [abs(math.log(max(b, 1e-12) / max(a, 1e-12))) for a, b in itertools.pairwise(y)]
-    jump = _median(jumps)
-    if jump > UNSTABLE_JUMP:
-        return "unstable", f"typical step-to-step jump {jump:.0%}"
     first = _median(y[:3])
+    jump = _median([abs(b - (a + c) / 2) / ((a + c) / 2 + 0.3 * first) for a, b, c in zip(y, y[1:], y[2:], strict=False)])
+    if jump > UNSTABLE_JUMP:
+        return "unstable", f"a typical logged loss sits {jump:.0%} off its neighbours' line"
     med3 = max(_median(y[i:i + 3]) for i in range(len(y) - 2))
     if med3 > (1 + UNSTABLE_OVERSHOOT) * first:
         return "unstable", f"climbed {med3 / first - 1:.0%} above its start"
