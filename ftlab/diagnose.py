@@ -934,27 +934,27 @@ def diagnose(source: Any, *, thresholds: Mapping[str, float] | None = None) -> D
 # --------------------------------------------------------------------------------------------
 
 
-def pattern_runs(*, good_lr: float = 5e-4, plateau_lr: float = 5e-3, overfit_lr: float = 1e-2, low_lr: float = 5e-5,
-                 high_lr: float = 1.0, steps: int = 20, batch_size: int = 16,
-                 overfit_examples: int = 4) -> dict[str, dict[str, Any]]:
+def pattern_runs(*, good_lr: float = 5e-4, plateau_lr: float = 1e-2, overfit_lr: float = 2e-3, low_lr: float = 5e-5,
+                 high_lr: float = 1e-3, steps: int = 20, batch_size: int = 16,
+                 overfit_examples: int = 4, unstable_batch_size: int = 4) -> dict[str, dict[str, Any]]:
     """Training knobs that cause each of the five patterns in a LoRA fine-tune of the toy model.
 
     - healthy: a good LR, stopped while still improving (``steps``);
-    - plateau: a brisk LR, trained twice as long, so it converges;
+    - plateau: a brisk LR, trained 4 × as long, so it converges;
     - overfitting: a few examples (the whole set in every batch) seen 4 × ``steps`` times;
-    - flat: a learning rate far too low;
-    - unstable: a learning rate far too high, with batch size 1.
+    - flat: a learning rate too low (10× lower than a good one);
+    - unstable: a brisk learning rate with a batch too small (``unstable_batch_size``): spiky, not NaN.
 
     ``n_examples`` (when present) caps the training examples. Example:
     ``pattern_runs()["flat"] == {"learning_rate": 5e-05, "max_steps": 20, "per_device_train_batch_size": 16}``.
     """
     return {
         "healthy": {"learning_rate": good_lr, "max_steps": steps, "per_device_train_batch_size": batch_size},
-        "plateau": {"learning_rate": plateau_lr, "max_steps": 2 * steps, "per_device_train_batch_size": batch_size},
+        "plateau": {"learning_rate": plateau_lr, "max_steps": 4 * steps, "per_device_train_batch_size": batch_size},
         "overfitting": {"learning_rate": overfit_lr, "max_steps": 4 * steps,
                         "per_device_train_batch_size": overfit_examples, "n_examples": overfit_examples},
         "flat": {"learning_rate": low_lr, "max_steps": steps, "per_device_train_batch_size": batch_size},
-        "unstable": {"learning_rate": high_lr, "max_steps": steps, "per_device_train_batch_size": 1},
+        "unstable": {"learning_rate": high_lr, "max_steps": steps, "per_device_train_batch_size": unstable_batch_size},
     }
 
 
@@ -991,12 +991,12 @@ FLAT_LR_FACTOR = 10.0  # the seeds: "Raise LR 5-10×"
 
 
 def apply_action(pattern: str, knobs: Mapping[str, Any], diagnosis: Diagnosis | None = None, *,
-                 unstable: str = "lr") -> dict[str, Any]:
+                 unstable: str = "both") -> dict[str, Any]:
     """The run's knobs with the seeds' action for ``pattern`` applied, ready to train again.
 
     - flat: raise the learning rate ``FLAT_LR_FACTOR`` × (the seeds: 5-10×);
-    - unstable: halve the learning rate (``unstable="lr"``), or double ``gradient_accumulation_steps``
-      (``"accumulation"``), or both (``"both"``);
+    - unstable: halve the learning rate and double ``gradient_accumulation_steps`` (the seeds' action,
+      ``unstable="both"``), or only one of them (``"lr"``, ``"accumulation"``);
     - overfitting: stop at the best step: ``max_steps`` becomes the diagnosis's ``best_step``
       (the evaluation where validation loss bottomed out).
 

@@ -441,9 +441,9 @@ def test_pattern_runs_knobs():
     runs = pattern_runs()
     assert list(runs) == CODES
     assert runs["flat"]["learning_rate"] < runs["healthy"]["learning_rate"] < runs["unstable"]["learning_rate"]
-    assert runs["unstable"]["per_device_train_batch_size"] == 1
+    assert runs["unstable"]["per_device_train_batch_size"] < runs["healthy"]["per_device_train_batch_size"]
     assert runs["overfitting"]["n_examples"] == runs["overfitting"]["per_device_train_batch_size"]
-    assert runs["plateau"]["max_steps"] == 2 * runs["healthy"]["max_steps"]
+    assert runs["plateau"]["max_steps"] == 4 * runs["healthy"]["max_steps"]
 
 
 @pytest.mark.parametrize("losses", [np.full(40, 2.0) + 0.001 * np.sin(np.arange(40)),  # flat
@@ -522,7 +522,9 @@ def test_apply_action_changes_the_knobs_as_the_seeds_say():
 
     runs = pattern_runs()
     assert apply_action("flat", runs["flat"])["learning_rate"] == pytest.approx(10 * runs["flat"]["learning_rate"])
-    assert apply_action("unstable", runs["unstable"])["learning_rate"] == runs["unstable"]["learning_rate"] / 2
+    both = apply_action("unstable", runs["unstable"])
+    assert both["learning_rate"] == runs["unstable"]["learning_rate"] / 2 and both["gradient_accumulation_steps"] == 2
+    assert "gradient_accumulation_steps" not in apply_action("unstable", runs["unstable"], unstable="lr")
     assert apply_action("unstable", runs["unstable"], unstable="accumulation")["gradient_accumulation_steps"] == 2
     d = Diagnosis("overfitting", PATTERNS["overfitting"].action, {}, best_step=24)
     assert apply_action("overfitting", runs["overfitting"], d)["max_steps"] == 24

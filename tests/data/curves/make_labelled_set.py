@@ -16,10 +16,10 @@ run whose first logged step is t0, with L = T - t0; "train" is the logged traini
 validation loss of the evaluations (each on the whole validation set):
 
 1. unstable ("Train spiky throughout"): a NaN/inf training loss, or a typical logged loss sits more
-   than 6 % off the line through its two neighbours (the median of |y[i] - (y[i-1] + y[i+1])/2|, relative
-   to that line's level plus 30 % of the starting loss, so that a smooth fall, however fast, does not
-   count, and a loss near zero does not magnify small wiggles: what a plot of the run shows), or the
-   median of 3 logged losses climbs 25 % above the first three's median (thrown off by the LR);
+   than 4 % off the median of the five around it (the median of |y[i] - median(y[i-2..i+2])|, relative
+   to that median plus 30 % of the starting loss: a smooth fall, however fast, gives 0, and a loss near
+   zero does not magnify small wiggles, as on a plot of the run), or the median of 3 logged losses
+   climbs 25 % above the first three's median (thrown off by the LR);
 2. flat ("Train barely moves from start"): the mean of the last fifth of the training losses is
    less than 10 % below the mean of the first three;
 3. overfitting ("Val ↑ diverges"): the last evaluation up to T is at least 3 % above the lowest one,
@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import hashlib
 import io
 import json
@@ -88,7 +87,7 @@ OPENAI_JOBS: list[tuple[str, int, int, int, float]] = [
 ]
 CUTS = (0.35, 0.5, 0.67)  # where each run is cut (share of its steps)
 
-UNSTABLE_JUMP = 0.06
+UNSTABLE_JUMP = 0.04
 UNSTABLE_OVERSHOOT = 0.25
 FLAT_DROP = 0.10
 OVERFIT_RISE = 0.03
@@ -110,9 +109,10 @@ def label_curve(run: dict[str, Any], end: float) -> tuple[str, str]:
     if any(v is None or not math.isfinite(v) for v in y):
         return "unstable", "a NaN/inf training loss"
     first = _median(y[:3])
-    jump = _median([abs(b - (a + c) / 2) / ((a + c) / 2 + 0.3 * first) for a, b, c in zip(y, y[1:], y[2:], strict=False)])
+    jump = _median([abs(y[i] - _median(y[i - 2:i + 3])) / (_median(y[i - 2:i + 3]) + 0.3 * first)
+                    for i in range(2, len(y) - 2)])
     if jump > UNSTABLE_JUMP:
-        return "unstable", f"a typical logged loss sits {jump:.0%} off its neighbours' line"
+        return "unstable", f"a typical logged loss sits {jump:.1%} off the median of the five around it"
     med3 = max(_median(y[i:i + 3]) for i in range(len(y) - 2))
     if med3 > (1 + UNSTABLE_OVERSHOOT) * first:
         return "unstable", f"climbed {med3 / first - 1:.0%} above its start"
@@ -187,7 +187,7 @@ def openai_run(spec: tuple, seed: int = 0) -> dict[str, Any]:
     text = base64.b64decode(raw).decode()
     h = read_metrics_csv(Path(f"{rid}.csv"), text)
     knobs = {"n_train": n, "n_epochs": epochs, "batch_size": bs, "learning_rate_multiplier": mult}
-    return {"id": rid, "source": "openai", "format": "openai", "knobs": knobs, "csv_header": next(csv.reader([text]))[:5],
+    return {"id": rid, "source": "openai", "format": "openai", "knobs": knobs, "csv_header": text.splitlines()[0].split(",")[:5],
             "train_steps": h.train_steps.tolist(), "train_loss": [float(v) for v in h.train_loss],
             "val_steps": h.val_steps.tolist(), "val_loss": [float(v) for v in h.val_loss]}
 
