@@ -31,16 +31,22 @@ length or the eval interval):
    tiny wiggles. A ``spike`` is a point far above the trend; ``rebound`` is how far the smoothed
    loss climbs back above its best so far; ``overshoot`` how far it climbs above where it started.
 3. **unstable** when the training (or validation) loss ends in NaN/inf (for a Hugging Face log,
-   also a NaN/inf gradient norm), the noise exceeds 8 % (real toy runs: 2-7.5 % at batch size 16,
-   9-12 % at batch size 1 with a far too high LR), repeated spikes, a 25 % rebound or overshoot.
-   **flat** when the loss fell by less than 10 % of its start. Otherwise the validation loss decides:
-4. **overfitting** when it ends clearly above its lowest evaluation: by 3 %, and by more than the
-   noise of the evaluations allows (the lowest of m noisy values is low by chance, and the end is
-   estimated from a line through the evaluations after the lowest); ``best_step`` is that
-   evaluation, the checkpoint to keep. **plateau** when the last third of the run brought less
-   than 10 % of the improvement since the start, or no fall clear of the noise; **healthy**
-   otherwise. Without validation data the training curve stands in, with a warning: you cannot
-   detect overfitting without it.
+   also a NaN/inf gradient norm), the noise exceeds ``noise_unstable``, repeated spikes, a
+   ``rebound_min`` rebound or a 25 % overshoot. **flat** when the loss fell by less than
+   ``flat_drop`` of its start. Otherwise the validation loss decides:
+4. **overfitting** when it ends clearly above its lowest evaluation: by ``val_rise_min``, and by more
+   than the noise of the evaluations allows (the lowest of m noisy values is low by chance, and the
+   end is estimated from a line through the evaluations after the lowest); ``best_step`` is that
+   evaluation, the checkpoint to keep. **healthy** while it still falls at a useful rate, however
+   much slower than at the start: over the last third of the run by at least ``recent_rel_plateau``
+   of its level (and clear of the noise); **plateau** otherwise. Without validation data the
+   training curve stands in, with a warning: you cannot detect overfitting without it.
+
+The thresholds (``THRESHOLDS``) are fitted (``fit_thresholds``) on one half of a labelled set of
+real curves, ``tests/data/curves/labelled.json``: toy fine-tunes at many learning rates, batch
+sizes, lengths and eval intervals, and OpenAI-format step-metrics CSVs from the sandbox, each cut
+at several points and labelled by a written rule (``tests/data/curves/make_labelled_set.py``).
+The other half, other runs, scores them: ``tests/test_diagnose.py`` asserts it.
 """
 
 from __future__ import annotations
@@ -127,6 +133,8 @@ THRESHOLDS: dict[str, float] = {
     "recent_share_plateau": RECENT_SHARE_PLATEAU,
     "recent_rel_plateau": RECENT_REL_PLATEAU,
     "falling_se_mult": FALLING_SE_MULT,
+    "rebound_min": REBOUND_MIN,
+    "val_noise_mult": 1.0,  # scales what validation noise alone could explain of a rise
 }
 
 
@@ -642,7 +650,8 @@ def _decide(q: Mapping[str, Any], th: Mapping[str, float]) -> tuple[str, str, in
     """The pattern, the reason and (overfitting) the best step, from ``_analyse``'s measures and the thresholds."""
     best_step = None
     m = q["m"]
-    val_rise_thr = max(th["val_rise_min"], q["val_rise_noise"])
+    val_rise_thr = max(th["val_rise_min"], th["val_noise_mult"] * q["val_rise_noise"])
+    rebound_thr = max(th["rebound_min"], q["rebound_noise"])
     if q["trailing_bad"] >= 2:
         pattern = "unstable"
         reason = f"the training loss became NaN/inf at step {_int_step(q['first_bad'])} and stayed so: training diverged"
@@ -664,10 +673,10 @@ def _decide(q: Mapping[str, Any], th: Mapping[str, float]) -> tuple[str, str, in
         pattern = "unstable"
         reason = (f"the training loss climbed {q['overshoot']:.0%} above where it started (around step "
                   f"{_int_step(q['overshoot_step'])}; limit {OVERSHOOT_MIN:.0%}): the learning rate throws it off")
-    elif q["rebound"] > q["rebound_thr"]:
+    elif q["rebound"] > rebound_thr:
         pattern = "unstable"
         reason = (f"the smoothed training loss climbed {q['rebound']:.0%} back above its best "
-                  f"(at step {_int_step(q['rebound_step'])}; limit {q['rebound_thr']:.0%})")
+                  f"(at step {_int_step(q['rebound_step'])}; limit {rebound_thr:.0%})")
     elif q["drop"] < th["flat_drop"]:
         pattern = "flat"
         reason = (f"the training loss fell only {q['drop']:.1%} from its start ({q['start']:.4g} → {q['end']:.4g}; "
@@ -750,7 +759,7 @@ def _analyse(history: LossHistory, thresholds: Mapping[str, float] | None = None
     centred = s[w // 2: n - w // 2] if n > w else s
     run_min = np.minimum.accumulate(centred)
     rel_rise = (centred - run_min) / (np.abs(run_min) + floor)
-    rebound_thr = max(REBOUND_MIN, 4 * noise * math.sqrt(1.6 / w))  # beyond what noise moves a median of w
+    rebound_noise = 4 * noise * math.sqrt(1.6 / w)  # what noise moves a median of w
     rebound = float(np.max(rel_rise))
     rebound_i = int(np.argmax(rel_rise)) + (w // 2 if n > w else 0)
     # fine-tuning should never leave the loss clearly worse than the untrained model's: a too-high LR does
@@ -823,13 +832,15 @@ def _analyse(history: LossHistory, thresholds: Mapping[str, float] | None = None
          "first_bad_val": history.val_steps[len(history.val_loss) - trailing_bad_val] if trailing_bad_val else None,
          "noise": noise, "spike_count": spike_count, "min_spikes": min_spikes, "spike_thr": spike_thr,
          "spike_size": ev["spike_size"], "overshoot": overshoot, "overshoot_step": x[overshoot_i],
-         "rebound": rebound, "rebound_thr": rebound_thr, "rebound_step": x[rebound_i],
+         "rebound": rebound, "rebound_noise": rebound_noise, "rebound_step": x[rebound_i],
          "drop": drop, "start": start, "end": end, "m": m, "val_min_step": val_min_step, "vmin": vmin, "vend": vend,
          "val_rise": val_rise, "val_rise_noise": val_rise_noise, "val_share": val_share,
          "val_recent_rel": val_recent_rel, "val_se_rel": val_se_rel,
          "share": tail.share, "recent_rel": tail.recent / lvl_end, "se_rel": tail.se_recent / lvl_end}
     pattern, reason, best_step = _decide(q, th)
-    val_rise_thr = max(th["val_rise_min"], val_rise_noise)
+    val_rise_thr = max(th["val_rise_min"], th["val_noise_mult"] * val_rise_noise)
+    if m >= 2:
+        ev["val_rise_threshold"] = val_rise_thr
 
     # Without (enough) validation loss, say so first, whatever the training loss shows: a flat or unstable
     # training curve does not make overfitting any more visible.
@@ -1029,12 +1040,14 @@ def apply_action(pattern: str, knobs: Mapping[str, Any], diagnosis: Diagnosis | 
 # --------------------------------------------------------------------------------------------
 
 FIT_GRID: dict[str, tuple[float, ...]] = {
-    "noise_unstable": (0.06, 0.08, 0.10, 0.12),
-    "flat_drop": (0.05, 0.08, 0.10, 0.15),
-    "val_rise_min": (0.02, 0.03, 0.05),
-    "recent_share_plateau": (0.0, 0.02, 0.05, 0.10),
-    "recent_rel_plateau": (0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05),
-    "falling_se_mult": (1.0, 2.0, 3.0),
+    "noise_unstable": (0.06, 0.08, 0.09, 0.10, 0.12),
+    "flat_drop": (0.08, 0.10),
+    "val_rise_min": (0.03, 0.05),
+    "recent_share_plateau": (0.0, 0.02, 0.05),
+    "recent_rel_plateau": (0.01, 0.015, 0.02, 0.03, 0.04),
+    "falling_se_mult": (0.0, 1.0, 2.0, 3.0),
+    "rebound_min": (0.25, 0.30, 0.40),
+    "val_noise_mult": (0.25, 0.5, 1.0),
 }
 
 

@@ -8,8 +8,8 @@ Sources (all real training, nothing generated):
   step-metrics CSV, read back with ``ftlab.diagnose.read_metrics_csv``;
 - **smollm2** (``--smollm2``): a few short LoRA runs of HuggingFaceTB/SmolLM2-135M-Instruct.
 
-Each run gives several curves: the run cut at a few points (the log up to that step), so curves
-have many lengths; a cut is at most two thirds into the run, so the run *after* the cut is known.
+Each run gives several curves: the run cut at a few points (the log up to that step) and the whole
+run, so curves have many lengths.
 
 **The labelling rule** (the seeds' definitions; ``label_curve`` below). For a curve cut at step T of a
 run whose first logged step is t0, with L = T - t0; "train" is the logged training loss, "val" the
@@ -22,15 +22,15 @@ validation loss of the evaluations (each on the whole validation set):
    climbs 25 % above the first three's median (thrown off by the LR);
 2. flat ("Train barely moves from start"): the mean of the last fifth of the training losses is
    less than 10 % below the mean of the first three;
-3. overfitting ("Val ↑ diverges"): the last evaluation up to T is at least 3 % above the lowest one,
-   and the run after T never gets back below that lowest one;
-4. healthy ("Val ↓ parallel", "continue training"): training on for another L/2 steps lowers the
-   validation loss by at least 2 % of its value at T (what the run after the cut shows): the
-   validation loss still falls at a useful rate, however much slower than at the start;
+3. overfitting ("Val ↑ diverges"): the last two evaluations up to T are both at least 3 % above the
+   lowest one (a rise, not one bumped evaluation);
+4. healthy ("Val ↓ parallel", "continue training"): the lowest evaluation in the last third of the
+   steps (after T - L/3) is at least 2 % below the lowest one before it: the validation loss still
+   falls at a useful rate, however much slower than at the start;
 5. plateau ("Val flattens", "diminishing returns"): otherwise.
 
-The labels use the run's future, which the diagnoser never sees: it has to tell "continue" from
-"stop soon" from the curve so far. Runs, not curves, are split in two halves (by a hash of the run
+The rule reads the raw logged values only (no smoothing, no fitted line): the diagnoser, which
+smooths and fits, has to agree with it on runs and cuts it has not been fitted on. Runs, not curves, are split in two halves (by a hash of the run
 id), so no run gives curves to both halves. Run from the repository root::
 
     python tests/data/curves/make_labelled_set.py            # writes tests/data/curves/labelled.json
@@ -84,8 +84,16 @@ OPENAI_JOBS: list[tuple[str, int, int, int, float]] = [
     ("openai-n96-ep4-b8", 96, 4, 8, 0.5),
     ("openai-n32-ep10-b4", 32, 10, 4, 2.0),
     ("openai-n64-ep4-b16-lr01", 64, 4, 16, 0.05),
+    ("openai-n48-ep8-b8-lr02", 48, 8, 8, 0.2),
+    ("openai-n128-ep3-b8", 128, 3, 8, 1.0),
+    ("openai-n24-ep12-b4-lr05", 24, 12, 4, 0.5),
+    ("openai-n80-ep5-b16-lr3", 80, 5, 16, 3.0),
+    ("openai-n40-ep6-b2-lr1", 40, 6, 2, 1.0),
+    ("openai-n64-ep2-b4-lr001", 64, 2, 4, 0.01),
+    ("openai-n96-ep6-b16-lr8", 96, 6, 16, 8.0),
+    ("openai-n16-ep20-b4-lr2", 16, 20, 4, 2.0),
 ]
-CUTS = (0.35, 0.5, 0.67)  # where each run is cut (share of its steps)
+CUTS = (0.35, 0.5, 0.67, 1.0)  # where each run is cut (share of its steps)
 
 UNSTABLE_JUMP = 0.04
 UNSTABLE_OVERSHOOT = 0.25
@@ -104,7 +112,6 @@ def label_curve(run: dict[str, Any], end: float) -> tuple[str, str]:
     """The label of ``run`` cut at step ``end``, by the rule in this module's docstring, and why."""
     tr = [(s, v) for s, v in zip(run["train_steps"], run["train_loss"], strict=True) if s <= end]
     va = [(s, v) for s, v in zip(run["val_steps"], run["val_loss"], strict=True) if s <= end]
-    future = [(s, v) for s, v in zip(run["val_steps"], run["val_loss"], strict=True) if s > end]
     y = [v for _, v in tr]
     if any(v is None or not math.isfinite(v) for v in y):
         return "unstable", "a NaN/inf training loss"
@@ -121,17 +128,18 @@ def label_curve(run: dict[str, Any], end: float) -> tuple[str, str]:
     if (start - last) / start < FLAT_DROP:
         return "flat", f"training loss fell {(start - last) / start:.1%}"
     vals = [v for _, v in va]
-    vmin, vend = min(vals), vals[-1]
-    if vend >= (1 + OVERFIT_RISE) * vmin and all(v >= vmin for _, v in future):
-        return "overfitting", f"val ended {vend / vmin - 1:.1%} above its minimum and never came back"
-    horizon = end + (end - tr[0][0]) / 2
-    ahead = [v for s, v in future if s <= horizon + 1e-9]
-    if not ahead:
-        raise ValueError(f"{run['id']} cut at {end}: no evaluation after the cut")
-    gain = (vend - min(ahead)) / vend
+    vmin = min(vals)
+    if len(vals) >= 2 and min(vals[-2:]) >= (1 + OVERFIT_RISE) * vmin:
+        return "overfitting", f"the last two evaluations are {min(vals[-2:]) / vmin - 1:.1%}+ above the lowest"
+    cut = end - (end - tr[0][0]) / 3
+    before = [v for s, v in va if s <= cut]
+    after = [v for s, v in va if s > cut]
+    if not before or not after:
+        raise ValueError(f"{run['id']} cut at {end}: no evaluation on one side of the last third")
+    gain = (min(before) - min(after)) / min(before)
     if gain >= HEALTHY_GAIN:
-        return "healthy", f"training on for L/2 lowers val by {gain:.1%}"
-    return "plateau", f"training on for L/2 lowers val by {gain:.1%} (< {HEALTHY_GAIN:.0%})"
+        return "healthy", f"the last third lowered the validation loss by {gain:.1%}"
+    return "plateau", f"the last third lowered the validation loss by {gain:.1%} (< {HEALTHY_GAIN:.0%})"
 
 
 def split_of(run_id: str) -> str:
