@@ -947,13 +947,14 @@ def diagnose(source: Any, *, thresholds: Mapping[str, float] | None = None) -> D
 # --------------------------------------------------------------------------------------------
 
 
-def pattern_runs(*, good_lr: float = 5e-4, plateau_lr: float = 1e-2, overfit_lr: float = 2e-3, low_lr: float = 5e-5,
+def pattern_runs(*, good_lr: float = 5e-4, plateau_lr: float = 5e-3, overfit_lr: float = 2e-3, low_lr: float = 5e-5,
                  high_lr: float = 1e-3, steps: int = 20, batch_size: int = 16,
-                 overfit_examples: int = 4, unstable_batch_size: int = 4) -> dict[str, dict[str, Any]]:
+                 overfit_examples: int = 4, unstable_batch_size: int = 4,
+                 plateau_examples: int = 8) -> dict[str, dict[str, Any]]:
     """Training knobs that cause each of the five patterns in a LoRA fine-tune of the toy model.
 
     - healthy: a good LR, stopped while still improving (``steps``);
-    - plateau: a brisk LR, trained 4 × as long, so it converges;
+    - plateau: a brisk LR on a few examples (``plateau_examples``), 3 × as long: it learns all they teach;
     - overfitting: a few examples (the whole set in every batch) seen 4 × ``steps`` times;
     - flat: a learning rate too low (10× lower than a good one);
     - unstable: a brisk learning rate with a batch too small (``unstable_batch_size``): spiky, not NaN.
@@ -963,7 +964,8 @@ def pattern_runs(*, good_lr: float = 5e-4, plateau_lr: float = 1e-2, overfit_lr:
     """
     return {
         "healthy": {"learning_rate": good_lr, "max_steps": steps, "per_device_train_batch_size": batch_size},
-        "plateau": {"learning_rate": plateau_lr, "max_steps": 4 * steps, "per_device_train_batch_size": batch_size},
+        "plateau": {"learning_rate": plateau_lr, "max_steps": 3 * steps, "per_device_train_batch_size": plateau_examples,
+                    "n_examples": plateau_examples},
         "overfitting": {"learning_rate": overfit_lr, "max_steps": 4 * steps,
                         "per_device_train_batch_size": overfit_examples, "n_examples": overfit_examples},
         "flat": {"learning_rate": low_lr, "max_steps": steps, "per_device_train_batch_size": batch_size},

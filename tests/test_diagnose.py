@@ -450,7 +450,7 @@ def test_pattern_runs_knobs():
     assert runs["flat"]["learning_rate"] < runs["healthy"]["learning_rate"] < runs["unstable"]["learning_rate"]
     assert runs["unstable"]["per_device_train_batch_size"] < runs["healthy"]["per_device_train_batch_size"]
     assert runs["overfitting"]["n_examples"] == runs["overfitting"]["per_device_train_batch_size"]
-    assert runs["plateau"]["max_steps"] == 4 * runs["healthy"]["max_steps"]
+    assert runs["plateau"]["max_steps"] == 3 * runs["healthy"]["max_steps"]
 
 
 @pytest.mark.parametrize("losses", [np.full(40, 2.0) + 0.001 * np.sin(np.arange(40)),  # flat

@@ -93,6 +93,12 @@ OPENAI_JOBS: list[tuple[str, int, int, int, float]] = [
     ("openai-n96-ep6-b16-lr8", 96, 6, 16, 8.0),
     ("openai-n16-ep20-b4-lr2", 16, 20, 4, 2.0),
 ]
+# (id, learning_rate, max_steps, batch_size, eval_every): few and short, the real model is slow on a CPU
+SMOLLM2_RUNS: list[tuple[str, float, int, int, int]] = [
+    ("smollm2-lr2e-4-s30-b4-e3", 2e-4, 30, 4, 3),
+    ("smollm2-lr2e-3-s30-b4-e3", 2e-3, 30, 4, 3),
+]
+SMOLLM2 = "HuggingFaceTB/SmolLM2-135M-Instruct"
 CUTS = (0.35, 0.5, 0.67, 1.0)  # where each run is cut (share of its steps)
 
 UNSTABLE_JUMP = 0.04
@@ -155,19 +161,27 @@ def _from_log(log: list[dict[str, Any]]) -> dict[str, list[float]]:
             "val_steps": h.val_steps.tolist(), "val_loss": [float(v) for v in h.val_loss]}
 
 
-def toy_run(spec: tuple, seed: int = 0) -> dict[str, Any]:
+def smollm2_run(spec: tuple, seed: int = 0) -> dict[str, Any]:
+    rid, lr, steps, bs, every = spec
+    run = toy_run((rid, lr, steps, bs, every, 1, None, 1), seed, model_id=SMOLLM2, n_eval=16)
+    return {**run, "source": "smollm2", "knobs": {**run["knobs"], "model_id": SMOLLM2}}
+
+
+def toy_run(spec: tuple, seed: int = 0, *, model_id: str | None = None, n_eval: int = 24) -> dict[str, Any]:
     from ftlab.data import support_splits
+    from ftlab.toymodel import TOY_MODEL_ID
     from ftlab.train import TrainConfig, train
 
     rid, lr, steps, bs, every, log_every, n_ex, acc = spec
     splits = support_splits(seed)
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
-        cfg = TrainConfig(quantization="none", output_dir=tmp, seed=seed, learning_rate=lr, max_steps=steps,
+        cfg = TrainConfig(model_id=model_id or TOY_MODEL_ID, quantization="none", output_dir=tmp, seed=seed,
+                          learning_rate=lr, max_steps=steps,
                           per_device_train_batch_size=bs, gradient_accumulation_steps=acc, logging_steps=log_every,
                           eval_steps=every, save_steps=steps, save_total_limit=1, lr_scheduler_type="constant",
                           warmup_ratio=0.0, overfit_patience=None, report_to="none")
         rows = splits["train"][: n_ex or steps * bs * acc]
-        result = train(cfg, rows, splits["validation"][:24])
+        result = train(cfg, rows, splits["validation"][:n_eval])
         log = json.loads(Path(result.trainer_state).read_text())["log_history"]
     knobs = {"learning_rate": lr, "max_steps": steps, "batch_size": bs, "eval_steps": every,
              "logging_steps": log_every, "n_examples": len(rows), "gradient_accumulation_steps": acc}
@@ -221,16 +235,18 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", help="run ids to (re)make; others are kept from the file")
     ap.add_argument("--relabel", action="store_true", help="only recompute the labels of the stored runs")
     ap.add_argument("--skip-openai", action="store_true")
+    ap.add_argument("--smollm2", action="store_true", help="also the few SmolLM2 runs (slow on a CPU)")
     args = ap.parse_args()
     data = json.loads(OUT.read_text()) if OUT.exists() else {"runs": {}}
     runs = data["runs"]
     if not args.relabel:
         todo = [("toy", s) for s in TOY_RUNS] + ([] if args.skip_openai else [("openai", s) for s in OPENAI_JOBS])
+        todo += [("smollm2", s) for s in SMOLLM2_RUNS] if args.smollm2 else []
         for kind, spec in todo:
             if (args.only and spec[0] not in args.only) or (not args.only and spec[0] in runs):
                 continue
             started = time.perf_counter()
-            runs[spec[0]] = toy_run(spec) if kind == "toy" else openai_run(spec)
+            runs[spec[0]] = {"toy": toy_run, "openai": openai_run, "smollm2": smollm2_run}[kind](spec)
             print(f"{spec[0]}: {time.perf_counter() - started:.0f} s", flush=True)
             _write(runs)
     _write(runs)
