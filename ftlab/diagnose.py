@@ -31,16 +31,22 @@ length or the eval interval):
    tiny wiggles. A ``spike`` is a point far above the trend; ``rebound`` is how far the smoothed
    loss climbs back above its best so far; ``overshoot`` how far it climbs above where it started.
 3. **unstable** when the training (or validation) loss ends in NaN/inf (for a Hugging Face log,
-   also a NaN/inf gradient norm), the noise exceeds 8 % (real toy runs: 2-7.5 % at batch size 16,
-   9-12 % at batch size 1 with a far too high LR), repeated spikes, a 25 % rebound or overshoot.
-   **flat** when the loss fell by less than 10 % of its start. Otherwise the validation loss decides:
-4. **overfitting** when it ends clearly above its lowest evaluation: by 3 %, and by more than the
-   noise of the evaluations allows (the lowest of m noisy values is low by chance, and the end is
-   estimated from a line through the evaluations after the lowest); ``best_step`` is that
-   evaluation, the checkpoint to keep. **plateau** when the last third of the run brought less
-   than 10 % of the improvement since the start, or no fall clear of the noise; **healthy**
-   otherwise. Without validation data the training curve stands in, with a warning: you cannot
-   detect overfitting without it.
+   also a NaN/inf gradient norm), the noise exceeds ``noise_unstable``, repeated spikes, a
+   ``rebound_min`` rebound or a 25 % overshoot. **flat** when the loss fell by less than
+   ``flat_drop`` of its start. Otherwise the validation loss decides:
+4. **overfitting** when it ends clearly above its lowest evaluation: by ``val_rise_min``, and by more
+   than the noise of the evaluations allows (the lowest of m noisy values is low by chance, and the
+   end is estimated from a line through the evaluations after the lowest); ``best_step`` is that
+   evaluation, the checkpoint to keep. **healthy** while it still falls at a useful rate, however
+   much slower than at the start: over the last third of the run by at least ``recent_rel_plateau``
+   of its level (and clear of the noise); **plateau** otherwise. Without validation data the
+   training curve stands in, with a warning: you cannot detect overfitting without it.
+
+The thresholds (``THRESHOLDS``) are fitted (``fit_thresholds``) on one half of a labelled set of
+real curves, ``tests/data/curves/labelled.json``: toy fine-tunes at many learning rates, batch
+sizes, lengths and eval intervals, and OpenAI-format step-metrics CSVs from the sandbox, each cut
+at several points and labelled by a written rule (``tests/data/curves/make_labelled_set.py``).
+The other half, other runs, scores them: ``tests/test_diagnose.py`` asserts it.
 """
 
 from __future__ import annotations
@@ -103,20 +109,35 @@ EXPECTED = ("expected one of: a Hugging Face trainer_state.json (or a checkpoint
 MIN_TRAIN_POINTS = 5
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 
-# Thresholds, all relative (see the module docstring for what each measure is).
-NOISE_UNSTABLE = 0.08       # step-to-step fluctuation / (level + 30 % of the start): batch 16 2-7.5 %, batch 1 9-12 %
+# Thresholds, all relative (see the module docstring for what each measure is). The fitted ones
+# (THRESHOLDS below) are what fit_thresholds finds on the fit half of tests/data/curves/labelled.json.
+NOISE_UNSTABLE = 0.09       # step-to-step fluctuation / (level + 30 % of the start): toy batch 8-16 2-8 %, batch 4 10-16 %
 SPIKE_MIN = 0.50            # a spike is at least 50 % above the trend ...
 SPIKE_NOISE_MULT = 4.0      # ... and at least 4 noise widths above it
-REBOUND_MIN = 0.25          # the smoothed loss climbs 25 % back above its best so far
+REBOUND_MIN = 0.30          # the smoothed loss climbs 30 % back above its best so far
 OVERSHOOT_MIN = 0.25        # the loss (median of 3 steps) climbs 25 % above where it started
-FLAT_DROP = 0.10            # the training loss fell by less than 10 % of its start
+FLAT_DROP = 0.08            # the training loss fell by less than 8 % of its start
 VAL_RISE_MIN = 0.03         # validation ends 3 % above its minimum ...
+VAL_NOISE_MULT = 0.5        # ... and above half of what the evaluations' noise could explain
 VAL_EXACT = 0.01            # evaluations noisier than 1 % are smoothed; others taken as exact
-RECENT_SHARE_PLATEAU = 0.10  # the last third brought < 10 % of the improvement
-RECENT_REL_PLATEAU = 0.01   # ... or < 1 % of the loss level
-FALLING_SE_MULT = 2.0       # "still falling" must be 2 standard errors clear of noise
+RECENT_SHARE_PLATEAU = 0.0  # (no share rule: a decelerating curve still falling is healthy)
+RECENT_REL_PLATEAU = 0.02   # plateau: the last third lowered validation loss < 2 % of its level
+FALLING_SE_MULT = 0.0       # ... (no extra noise allowance: the fit found none helps)
 LEVEL_FLOOR = 0.10          # levels are compared relative to (level + 10 % of the start loss)
 FLUCT_FLOOR = 0.30          # fluctuations relative to (level + 30 % of the start loss): what a plot shows
+
+# The thresholds ``fit_thresholds`` fits on the labelled real curves (tests/data/curves/labelled.json);
+# ``diagnose(..., thresholds={...})`` overrides any of them.
+THRESHOLDS: dict[str, float] = {
+    "noise_unstable": NOISE_UNSTABLE,
+    "flat_drop": FLAT_DROP,
+    "val_rise_min": VAL_RISE_MIN,
+    "recent_share_plateau": RECENT_SHARE_PLATEAU,
+    "recent_rel_plateau": RECENT_REL_PLATEAU,
+    "falling_se_mult": FALLING_SE_MULT,
+    "rebound_min": REBOUND_MIN,
+    "val_noise_mult": VAL_NOISE_MULT,
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -564,9 +585,11 @@ class _Rise:
     rise: float       # (end - minimum) / (minimum + floor)
     threshold: float  # a rise above this is real
     end: float        # the end level: a robust line through the evaluations from the minimum on
+    noise_part: float = 0.0  # what noise alone could explain (the threshold is the larger of it and VAL_RISE_MIN)
 
 
-def _rise(xv: np.ndarray, yv: np.ndarray, floor: float, sigma_all: float, i0: int) -> _Rise:
+def _rise(xv: np.ndarray, yv: np.ndarray, floor: float, sigma_all: float, i0: int,
+          rise_min: float = VAL_RISE_MIN) -> _Rise:
     """Test "Val ↑": did the validation loss climb from its lowest evaluation (index ``i0``) to the end?
 
     The end level comes from a Theil–Sen line through the evaluations from the lowest one on; the
@@ -591,8 +614,8 @@ def _rise(xv: np.ndarray, yv: np.ndarray, floor: float, sigma_all: float, i0: in
     if sigma < VAL_EXACT and m < 7:
         sigma = 0.0
     rise = (end - vmin) / lvl
-    threshold = max(VAL_RISE_MIN, (math.sqrt(2 * math.log(max(m, 2))) + 2 * math.sqrt(4 / max(n, 1))) * sigma)
-    return _Rise(rise, threshold, end)
+    noise_part = (math.sqrt(2 * math.log(max(m, 2))) + 2 * math.sqrt(4 / max(n, 1))) * sigma
+    return _Rise(rise, max(rise_min, noise_part), end, noise_part)
 
 
 @dataclass
@@ -613,6 +636,7 @@ class _Analysis:
     evidence: dict[str, Any]
     best_step: int | None
     warnings: list[str]
+    measures: dict[str, Any] = field(default_factory=dict)  # what ``_decide`` reads
 
 
 def _finite(steps: np.ndarray, loss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -624,7 +648,70 @@ def _int_step(step: float) -> int | float:
     return int(step) if float(step).is_integer() else float(step)
 
 
-def _analyse(history: LossHistory) -> _Analysis:
+def _decide(q: Mapping[str, Any], th: Mapping[str, float]) -> tuple[str, str, int | None]:
+    """The pattern, the reason and (overfitting) the best step, from ``_analyse``'s measures and the thresholds."""
+    best_step = None
+    m = q["m"]
+    val_rise_thr = max(th["val_rise_min"], th["val_noise_mult"] * q["val_rise_noise"])
+    rebound_thr = max(th["rebound_min"], q["rebound_noise"])
+    if q["trailing_bad"] >= 2:
+        pattern = "unstable"
+        reason = f"the training loss became NaN/inf at step {_int_step(q['first_bad'])} and stayed so: training diverged"
+    elif q["trailing_bad_val"]:
+        pattern = "unstable"
+        reason = f"the validation loss became NaN/inf at step {_int_step(q['first_bad_val'])}: training diverged"
+    elif q["n_bad_train"] > 0.2 * q["n_logged"]:
+        pattern = "unstable"
+        reason = f"{q['n_bad_train']} of {q['n_logged']} training losses are NaN/inf"
+    elif q["noise"] > th["noise_unstable"]:
+        pattern = "unstable"
+        reason = (f"the training loss fluctuates by ±{q['noise']:.0%} from step to step "
+                  f"(limit {th['noise_unstable']:.0%})")
+    elif q["spike_count"] >= q["min_spikes"]:
+        pattern = "unstable"
+        reason = (f"{q['spike_count']} spikes more than {q['spike_thr']:.0%} above the trend "
+                  f"(largest {q['spike_size']:.0%}; {q['min_spikes']} make a spiky run)")
+    elif q["overshoot"] > OVERSHOOT_MIN:
+        pattern = "unstable"
+        reason = (f"the training loss climbed {q['overshoot']:.0%} above where it started (around step "
+                  f"{_int_step(q['overshoot_step'])}; limit {OVERSHOOT_MIN:.0%}): the learning rate throws it off")
+    elif q["rebound"] > rebound_thr:
+        pattern = "unstable"
+        reason = (f"the smoothed training loss climbed {q['rebound']:.0%} back above its best "
+                  f"(at step {_int_step(q['rebound_step'])}; limit {rebound_thr:.0%})")
+    elif q["drop"] < th["flat_drop"]:
+        pattern = "flat"
+        reason = (f"the training loss fell only {q['drop']:.1%} from its start ({q['start']:.4g} → {q['end']:.4g}; "
+                  f"limit {th['flat_drop']:.0%})")
+    elif m >= 2 and q["val_rise"] > val_rise_thr:
+        pattern = "overfitting"
+        best_step = round(q["val_min_step"])
+        reason = (f"validation loss bottomed out at step {q['val_min_step']} ({q['vmin']:.4g}) and ended "
+                  f"{q['val_rise']:.0%} higher ({q['vend']:.4g}; limit {val_rise_thr:.0%}) while training loss "
+                  f"fell {q['drop']:.0%}")
+    else:
+        on_val = m >= 2
+        share, rel, se = ((q["val_share"], q["val_recent_rel"], q["val_se_rel"]) if on_val
+                          else (q["share"], q["recent_rel"], q["se_rel"]))
+        falling_thr = max(th["recent_rel_plateau"], th["falling_se_mult"] * se)
+        what = "validation" if on_val else "training"
+        if share < th["recent_share_plateau"] or rel < falling_thr:
+            pattern = "plateau"
+            reason = (f"over the last third of the run the {what} loss fell {rel:+.1%} of its level "
+                      f"({max(share, 0):.0%} of its improvement); still falling at a useful rate needs "
+                      f"{falling_thr:.1%}: it has flattened")
+        else:
+            pattern = "healthy"
+            reason = (f"the {what} loss is still falling at a useful rate: {rel:.1%} of its level over the last "
+                      f"third of the run ({share:.0%} of its improvement; flattened below {falling_thr:.1%}), "
+                      f"training loss fell {q['drop']:.0%}")
+        if not on_val:
+            reason = "judged on training loss alone: " + reason
+    return pattern, reason, best_step
+
+
+def _analyse(history: LossHistory, thresholds: Mapping[str, float] | None = None) -> _Analysis:
+    th = {**THRESHOLDS, **(thresholds or {})}
     src = history.source or "the log"
     n_bad_train = int((~np.isfinite(history.train_loss)).sum())
     n_bad_val = int((~np.isfinite(history.val_loss)).sum())
@@ -674,7 +761,7 @@ def _analyse(history: LossHistory) -> _Analysis:
     centred = s[w // 2: n - w // 2] if n > w else s
     run_min = np.minimum.accumulate(centred)
     rel_rise = (centred - run_min) / (np.abs(run_min) + floor)
-    rebound_thr = max(REBOUND_MIN, 4 * noise * math.sqrt(1.6 / w))  # beyond what noise moves a median of w
+    rebound_noise = 4 * noise * math.sqrt(1.6 / w)  # what noise moves a median of w
     rebound = float(np.max(rel_rise))
     rebound_i = int(np.argmax(rel_rise)) + (w // 2 if n > w else 0)
     # fine-tuning should never leave the loss clearly worse than the untrained model's: a too-high LR does
@@ -705,6 +792,7 @@ def _analyse(history: LossHistory) -> _Analysis:
     m = len(yv)
     sv = yv.copy()
     val_min_step = None
+    vend = vmin = math.nan
     if m:
         # per-batch validation losses (OpenAI's valid_loss) are noisy and get smoothed; evaluations
         # on a whole validation set move only as the model does (under 1 %) and are taken as they are
@@ -722,80 +810,39 @@ def _analyse(history: LossHistory) -> _Analysis:
         val_min_step = _int_step(xv[imin])
         ev.update(val_start=float(sv[0]), val_min=vmin, val_min_step=val_min_step,
                   gap_start=float(sv[0] - _at(x, s, xv[0])))
+    val_rise = val_rise_noise = val_share = val_recent_rel = val_se_rel = 0.0
     if m >= 2:
         lvl = abs(vmin) + floor
         # before training the validation loss is about the training loss: count the improvement from there
         vtail = _tail(xv, yv, sv, max(start, float(sv[0])), sigma_v * lvl)
         vend = vtail.end
-        rise = _rise(xv, yv, floor, sigma_v, imin)
-        val_rise, val_rise_thr = rise.rise, rise.threshold
+        rise = _rise(xv, yv, floor, sigma_v, imin, th["val_rise_min"])
+        val_rise, val_rise_noise = rise.rise, rise.noise_part
+        val_share = vtail.share
         val_recent_rel = vtail.recent / (abs(vend) + floor)
-        val_falling_thr = max(RECENT_REL_PLATEAU, FALLING_SE_MULT * vtail.se_recent / (abs(vend) + floor))
+        val_se_rel = vtail.se_recent / (abs(vend) + floor)
         ev.update(val_end=vend, gap_end=float(vend - _at(x, s, xv[-1])),
                   val_slope_end=-vtail.recent / ((xv[-1] - xv[0]) / 3) * 100,
                   val_recent_share=vtail.share, val_recent_drop=val_recent_rel, val_noise=sigma_v,
-                  val_rise=val_rise, val_rise_threshold=val_rise_thr, val_rise_end=rise.end)
+                  val_rise=val_rise, val_rise_threshold=rise.threshold, val_rise_end=rise.end)
     elif m == 1:
         ev.update(val_end=float(yv[0]), gap_end=ev["gap_start"])
-
-    # ---- decide ---------------------------------------------------------------------------
-    best_step = None
-    if trailing_bad >= 2:
-        pattern = "unstable"
-        first_bad = history.train_steps[len(history.train_loss) - trailing_bad]
-        reason = f"the training loss became NaN/inf at step {_int_step(first_bad)} and stayed so: training diverged"
-    elif trailing_bad_val:
-        first_bad = history.val_steps[len(history.val_loss) - trailing_bad_val]
-        pattern = "unstable"
-        reason = f"the validation loss became NaN/inf at step {_int_step(first_bad)}: training diverged"
-    elif n_bad_train > 0.2 * len(history.train_loss):
-        pattern = "unstable"
-        reason = f"{n_bad_train} of {len(history.train_loss)} training losses are NaN/inf"
-    elif noise > NOISE_UNSTABLE:
-        pattern = "unstable"
-        reason = f"the training loss fluctuates by ±{noise:.0%} from step to step (limit {NOISE_UNSTABLE:.0%})"
-    elif spike_count >= min_spikes:
-        pattern = "unstable"
-        reason = (f"{spike_count} spikes more than {spike_thr:.0%} above the trend "
-                  f"(largest {ev['spike_size']:.0%}; {min_spikes} make a spiky run)")
-    elif overshoot > OVERSHOOT_MIN:
-        pattern = "unstable"
-        reason = (f"the training loss climbed {overshoot:.0%} above where it started (around step "
-                  f"{_int_step(x[overshoot_i])}; limit {OVERSHOOT_MIN:.0%}): the learning rate throws it off")
-    elif rebound > rebound_thr:
-        pattern = "unstable"
-        reason = (f"the smoothed training loss climbed {rebound:.0%} back above its best "
-                  f"(at step {_int_step(x[rebound_i])}; limit {rebound_thr:.0%})")
-    elif drop < FLAT_DROP:
-        pattern = "flat"
-        reason = f"the training loss fell only {drop:.1%} from its start ({start:.4g} → {end:.4g}; limit {FLAT_DROP:.0%})"
-    elif m >= 2 and val_rise > val_rise_thr:
-        pattern = "overfitting"
-        best_step = round(val_min_step)
-        reason = (f"validation loss bottomed out at step {val_min_step} ({vmin:.4g}) and ended {val_rise:.0%} "
-                  f"higher ({vend:.4g}; limit {val_rise_thr:.0%}) while training loss fell {drop:.0%}")
-    elif m >= 2:
-        if vtail.share < RECENT_SHARE_PLATEAU or val_recent_rel < val_falling_thr:
-            pattern = "plateau"
-            reason = (f"the last third of the run brought {max(vtail.share, 0):.0%} of the validation improvement "
-                      f"({val_recent_rel:+.1%} of its level; still falling needs {RECENT_SHARE_PLATEAU:.0%} and "
-                      f"{val_falling_thr:.1%}): validation loss has flattened")
-        else:
-            pattern = "healthy"
-            reason = (f"validation loss is still falling: the last third brought {vtail.share:.0%} of its improvement "
-                      f"({val_recent_rel:.1%} of its level) and training loss fell {drop:.0%}")
-    else:
-        lvl_end = abs(tail.end) + floor
-        recent_rel = tail.recent / lvl_end
-        falling_thr = max(RECENT_REL_PLATEAU, FALLING_SE_MULT * tail.se_recent / lvl_end)
-        if tail.share < RECENT_SHARE_PLATEAU or recent_rel < falling_thr:
-            pattern = "plateau"
-            reason = (f"judged on training loss alone: the last third brought {max(tail.share, 0):.0%} "
-                      f"of its improvement ({recent_rel:+.1%} of its level), so it has flattened")
-        else:
-            pattern = "healthy"
-            reason = (f"judged on training loss alone: it fell {drop:.0%} and is still falling "
-                      f"(the last third brought {tail.share:.0%} of the improvement)")
+    lvl_end = abs(tail.end) + floor
+    q = {"trailing_bad": trailing_bad, "trailing_bad_val": trailing_bad_val, "n_bad_train": n_bad_train,
+         "n_logged": len(history.train_loss),
+         "first_bad": history.train_steps[len(history.train_loss) - trailing_bad] if trailing_bad else None,
+         "first_bad_val": history.val_steps[len(history.val_loss) - trailing_bad_val] if trailing_bad_val else None,
+         "noise": noise, "spike_count": spike_count, "min_spikes": min_spikes, "spike_thr": spike_thr,
+         "spike_size": ev["spike_size"], "overshoot": overshoot, "overshoot_step": x[overshoot_i],
+         "rebound": rebound, "rebound_noise": rebound_noise, "rebound_step": x[rebound_i],
+         "drop": drop, "start": start, "end": end, "m": m, "val_min_step": val_min_step, "vmin": vmin, "vend": vend,
+         "val_rise": val_rise, "val_rise_noise": val_rise_noise, "val_share": val_share,
+         "val_recent_rel": val_recent_rel, "val_se_rel": val_se_rel,
+         "share": tail.share, "recent_rel": tail.recent / lvl_end, "se_rel": tail.se_recent / lvl_end}
+    pattern, reason, best_step = _decide(q, th)
+    val_rise_thr = max(th["val_rise_min"], th["val_noise_mult"] * val_rise_noise)
+    if m >= 2:
+        ev["val_rise_threshold"] = val_rise_thr
 
     # Without (enough) validation loss, say so first, whatever the training loss shows: a flat or unstable
     # training curve does not make overfitting any more visible.
@@ -809,7 +856,7 @@ def _analyse(history: LossHistory) -> _Analysis:
     if n < 10:
         warnings.append(f"only {n} training-loss points: the diagnosis is rough")
     ev["reason"] = reason
-    return _Analysis(history, x, y, s, z, spikes, xv, yv, sv, pattern, reason, ev, best_step, warnings)
+    return _Analysis(history, x, y, s, z, spikes, xv, yv, sv, pattern, reason, ev, best_step, warnings, q)
 
 
 # --------------------------------------------------------------------------------------------
@@ -874,11 +921,12 @@ class Diagnosis:
         return self.summary()
 
 
-def diagnose(source: Any) -> Diagnosis:
+def diagnose(source: Any, *, thresholds: Mapping[str, float] | None = None) -> Diagnosis:
     """Name the loss curve's pattern (healthy, plateau, overfitting, flat, unstable) with the seeds' action.
 
     ``source`` is a path (trainer_state.json, a folder holding one, or a CSV), a ``LossHistory``,
-    a trainer-state dict, a ``log_history`` list, or a transformers ``Trainer``.
+    a trainer-state dict, a ``log_history`` list, or a transformers ``Trainer``. ``thresholds``
+    overrides any of ``THRESHOLDS``.
 
     Example::
 
@@ -887,7 +935,10 @@ def diagnose(source: Any) -> Diagnosis:
         'healthy'
     """
     history = as_history(source)
-    a = _analyse(history)
+    unknown = sorted(set(thresholds or {}) - set(THRESHOLDS))
+    if unknown:
+        raise FtlabError(f"unknown threshold(s) {unknown}; known: {sorted(THRESHOLDS)}")
+    a = _analyse(history, thresholds)
     return Diagnosis(a.pattern, PATTERNS[a.pattern].action, a.evidence, a.best_step, a.warnings, a)
 
 
@@ -896,40 +947,45 @@ def diagnose(source: Any) -> Diagnosis:
 # --------------------------------------------------------------------------------------------
 
 
-def pattern_runs(*, good_lr: float = 5e-4, plateau_lr: float = 5e-3, overfit_lr: float = 1e-2, low_lr: float = 1e-6,
-                 high_lr: float = 1.0, steps: int = 20, batch_size: int = 16,
-                 overfit_examples: int = 4) -> dict[str, dict[str, Any]]:
+def pattern_runs(*, good_lr: float = 5e-4, plateau_lr: float = 5e-3, overfit_lr: float = 2e-3, low_lr: float = 5e-5,
+                 high_lr: float = 1e-3, steps: int = 20, batch_size: int = 16,
+                 overfit_examples: int = 4, unstable_batch_size: int = 4,
+                 plateau_examples: int = 8) -> dict[str, dict[str, Any]]:
     """Training knobs that cause each of the five patterns in a LoRA fine-tune of the toy model.
 
     - healthy: a good LR, stopped while still improving (``steps``);
-    - plateau: a brisk LR, trained twice as long, so it converges;
+    - plateau: a brisk LR on a few examples (``plateau_examples``), 3 × as long: it learns all they teach;
     - overfitting: a few examples (the whole set in every batch) seen 4 × ``steps`` times;
-    - flat: a learning rate far too low;
-    - unstable: a learning rate far too high, with batch size 1.
+    - flat: a learning rate too low (10× lower than a good one);
+    - unstable: a brisk learning rate with a batch too small (``unstable_batch_size``): spiky, not NaN.
 
     ``n_examples`` (when present) caps the training examples. Example:
-    ``pattern_runs()["flat"] == {"learning_rate": 1e-06, "max_steps": 20, "per_device_train_batch_size": 16}``.
+    ``pattern_runs()["flat"] == {"learning_rate": 5e-05, "max_steps": 20, "per_device_train_batch_size": 16}``.
     """
     return {
         "healthy": {"learning_rate": good_lr, "max_steps": steps, "per_device_train_batch_size": batch_size},
-        "plateau": {"learning_rate": plateau_lr, "max_steps": 2 * steps, "per_device_train_batch_size": batch_size},
+        "plateau": {"learning_rate": plateau_lr, "max_steps": 3 * steps, "per_device_train_batch_size": plateau_examples,
+                    "n_examples": plateau_examples},
         "overfitting": {"learning_rate": overfit_lr, "max_steps": 4 * steps,
                         "per_device_train_batch_size": overfit_examples, "n_examples": overfit_examples},
         "flat": {"learning_rate": low_lr, "max_steps": steps, "per_device_train_batch_size": batch_size},
-        "unstable": {"learning_rate": high_lr, "max_steps": steps, "per_device_train_batch_size": 1},
+        "unstable": {"learning_rate": high_lr, "max_steps": steps, "per_device_train_batch_size": unstable_batch_size},
     }
 
 
 def train_for_pattern(knobs: Mapping[str, Any], train_rows: Sequence[Any], eval_rows: Sequence[Any], *,
-                      output_dir: str, model_id: str | None = None, quantization: str = "none", seed: int = 0):
+                      output_dir: str, model_id: str | None = None, quantization: str = "none", seed: int = 0,
+                      overfit_patience: int | None = None, cached: bool = True):
     """Run one of ``pattern_runs()``'s trainings with ``ftlab.train`` and return its ``TrainResult``.
 
     Every run logs the loss at every step and evaluates 10 times; the learning rate is constant
-    (no schedule flattens a curve by itself) and no early stopping cuts a run short.
-    ``result.trainer_state`` is the Trainer's ``trainer_state.json``, ready for ``diagnose``.
+    (no schedule flattens a curve by itself) and no early stopping cuts a run short unless
+    ``overfit_patience`` turns the OverfitDetector on. ``result.trainer_state`` is the Trainer's
+    ``trainer_state.json``, ready for ``diagnose``. ``cached`` reuses an identical earlier run
+    (``ftlab.train.train_cached``; ``output_dir`` is then not used).
     """
     from ftlab.toymodel import TOY_MODEL_ID
-    from ftlab.train import TrainConfig, train
+    from ftlab.train import TrainConfig, train, train_cached
 
     knobs = dict(knobs)
     n_examples = knobs.pop("n_examples", None)
@@ -937,10 +993,102 @@ def train_for_pattern(knobs: Mapping[str, Any], train_rows: Sequence[Any], eval_
     every = next(d for d in range(max(2, n // 10), 0, -1) if n % d == 0)
     cfg = TrainConfig(model_id=model_id or TOY_MODEL_ID, quantization=quantization, output_dir=output_dir, seed=seed,
                       logging_steps=1, eval_steps=every, lr_scheduler_type="constant",
-                      warmup_ratio=0.0, save_steps=n, save_total_limit=1, overfit_patience=None,
+                      warmup_ratio=0.0, save_steps=n, save_total_limit=1, overfit_patience=overfit_patience,
                       report_to="none", **knobs)
-    rows = list(train_rows)[: n_examples or cfg.max_steps * cfg.per_device_train_batch_size]
+    rows = list(train_rows)[: n_examples or cfg.max_steps * cfg.per_device_train_batch_size
+                            * cfg.gradient_accumulation_steps]
+    if cached:
+        return train_cached(cfg, rows, list(eval_rows))
     return train(cfg, rows, list(eval_rows))
+
+
+FLAT_LR_FACTOR = 10.0  # the seeds: "Raise LR 5-10×"
+
+
+def apply_action(pattern: str, knobs: Mapping[str, Any], diagnosis: Diagnosis | None = None, *,
+                 unstable: str = "both") -> dict[str, Any]:
+    """The run's knobs with the seeds' action for ``pattern`` applied, ready to train again.
+
+    - flat: raise the learning rate ``FLAT_LR_FACTOR`` × (the seeds: 5-10×);
+    - unstable: halve the learning rate and double ``gradient_accumulation_steps`` (the seeds' action,
+      ``unstable="both"``), or only one of them (``"lr"``, ``"accumulation"``);
+    - overfitting: stop at the best step: ``max_steps`` becomes the diagnosis's ``best_step``
+      (the evaluation where validation loss bottomed out).
+
+    Example: ``apply_action("flat", {"learning_rate": 1e-5, "max_steps": 20})["learning_rate"] == 1e-4``.
+    Healthy and plateau runs need no fix here ("continue training", "reduce LR or stop soon").
+    """
+    new = dict(knobs)
+    if pattern == "flat":
+        new["learning_rate"] = float(knobs["learning_rate"]) * FLAT_LR_FACTOR
+    elif pattern == "unstable":
+        if unstable not in ("lr", "accumulation", "both"):
+            raise FtlabError(f"unstable={unstable!r}: use 'lr', 'accumulation' or 'both'")
+        if unstable in ("lr", "both"):
+            new["learning_rate"] = float(knobs["learning_rate"]) / 2
+        if unstable in ("accumulation", "both"):
+            new["gradient_accumulation_steps"] = 2 * int(knobs.get("gradient_accumulation_steps", 1))
+    elif pattern == "overfitting":
+        if diagnosis is None or diagnosis.best_step is None:
+            raise FtlabError("overfitting: pass the run's diagnosis, whose best_step is where to stop")
+        new["max_steps"] = int(diagnosis.best_step)
+    elif pattern in PATTERNS:
+        raise FtlabError(f"{pattern}: nothing to fix; the seeds' action is {PATTERNS[pattern].action!r}")
+    else:
+        raise FtlabError(f"unknown pattern {pattern!r}; use one of {sorted(PATTERNS)}")
+    return new
+
+
+# --------------------------------------------------------------------------------------------
+# Fitting the thresholds on labelled curves (tests/data/curves/labelled.json)
+# --------------------------------------------------------------------------------------------
+
+FIT_GRID: dict[str, tuple[float, ...]] = {
+    "noise_unstable": (0.06, 0.08, 0.09, 0.10, 0.12),
+    "flat_drop": (0.08, 0.10),
+    "val_rise_min": (0.03, 0.05),
+    "recent_share_plateau": (0.0, 0.02, 0.05),
+    "recent_rel_plateau": (0.01, 0.015, 0.02, 0.03, 0.04),
+    "falling_se_mult": (0.0, 1.0, 2.0, 3.0),
+    "rebound_min": (0.25, 0.30, 0.40),
+    "val_noise_mult": (0.25, 0.5, 1.0),
+}
+
+
+def measures(source: Any) -> dict[str, Any]:
+    """What the decision reads, measured once (none of it depends on ``THRESHOLDS``); ``{}`` for a diverged log."""
+    return _analyse(as_history(source)).measures
+
+
+def decide(m: Mapping[str, Any], thresholds: Mapping[str, float] | None = None) -> str:
+    """The pattern for ``measures(...)`` under ``thresholds`` (default ``THRESHOLDS``): fast, for fitting."""
+    if not m:
+        return "unstable"
+    return _decide(m, {**THRESHOLDS, **(thresholds or {})})[0]
+
+
+def fit_thresholds(curves: Sequence[tuple[Any, str]], grid: Mapping[str, Sequence[float]] | None = None
+                   ) -> tuple[dict[str, float], float]:
+    """Grid-search ``THRESHOLDS`` for the most labelled curves right: ``(thresholds, accuracy)``.
+
+    ``curves`` are ``(history, label)`` pairs. Among equally good settings the one nearest the
+    grid's middle wins (ties broken in grid order), so the result does not depend on the current values.
+    """
+    import itertools
+
+    grid = dict(grid or FIT_GRID)
+    ms = [(measures(h), label) for h, label in curves]
+    if not ms:
+        raise FtlabError("fit_thresholds: no labelled curves")
+    names = list(grid)
+    best: tuple[float, float, dict[str, float]] | None = None
+    for combo in itertools.product(*(range(len(grid[k])) for k in names)):
+        th = {k: float(grid[k][i]) for k, i in zip(names, combo, strict=True)}
+        acc = sum(decide(m, th) == label for m, label in ms) / len(ms)
+        off_centre = sum(abs(i - (len(grid[k]) - 1) / 2) / len(grid[k]) for k, i in zip(names, combo, strict=True))
+        if best is None or (acc, -off_centre) > (best[0], best[1]):
+            best = (acc, -off_centre, th)
+    return best[2], best[0]
 
 
 # --------------------------------------------------------------------------------------------

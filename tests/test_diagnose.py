@@ -59,11 +59,18 @@ def test_labelled_set_covers_every_pattern_in_every_format():
 
 
 def test_diagnoser_gets_at_least_95_percent_of_the_labelled_set_right():
+    """The generator's curves (and the old pattern runs), read with today's definition of healthy.
+
+    Their "plateau" was "the last third brought < 10 % of the improvement": many of those curves still
+    lose several % of their validation loss over the last third, which issue 19 calls healthy (still
+    falling at a useful rate, however much slower than at the start). Here healthy counts as right for them;
+    the real labelled set (labelled.json, below) is labelled by today's rule.
+    """
     rows = _labelled()
     wrong = []
     for path, row in rows:
         got = diagnose(path)
-        if got.pattern != row["pattern"]:
+        if got.pattern != row["pattern"] and not (row["pattern"] == "plateau" and got.pattern == "healthy"):
             wrong.append(f"{path.relative_to(CURVES)}: labelled {row['pattern']}, got {got.pattern} ({got.reason})")
     accuracy = 1 - len(wrong) / len(rows)
     print(f"diagnoser accuracy on {len(rows)} labelled curves: {accuracy:.1%}")
@@ -441,9 +448,9 @@ def test_pattern_runs_knobs():
     runs = pattern_runs()
     assert list(runs) == CODES
     assert runs["flat"]["learning_rate"] < runs["healthy"]["learning_rate"] < runs["unstable"]["learning_rate"]
-    assert runs["unstable"]["per_device_train_batch_size"] == 1
+    assert runs["unstable"]["per_device_train_batch_size"] < runs["healthy"]["per_device_train_batch_size"]
     assert runs["overfitting"]["n_examples"] == runs["overfitting"]["per_device_train_batch_size"]
-    assert runs["plateau"]["max_steps"] == 2 * runs["healthy"]["max_steps"]
+    assert runs["plateau"]["max_steps"] == 3 * runs["healthy"]["max_steps"]
 
 
 @pytest.mark.parametrize("losses", [np.full(40, 2.0) + 0.001 * np.sin(np.arange(40)),  # flat
@@ -455,3 +462,101 @@ def test_no_validation_warning_whatever_the_training_curve_shows(losses):
     d = diagnose(LossHistory.from_arrays(np.arange(1, 41), losses, source="train loss only"))
     assert d.pattern in ("flat", "unstable")
     assert d.warnings[0] == NO_VALIDATION_WARNING
+
+
+# ---------------------------------------------------------------------------------------------
+# Real curves the thresholds were not written against: fitted on one half, scored on the other
+# (tests/data/curves/make_labelled_set.py makes labelled.json; its docstring is the labelling rule)
+# ---------------------------------------------------------------------------------------------
+
+LABELLED_REAL = CURVES / "labelled.json"
+
+
+def _cut(run: dict, end: float) -> LossHistory:
+    """The run's log up to step ``end``: what a learner would have looked at then."""
+    ts = [s for s in run["train_steps"] if s <= end]
+    vs = [s for s in run["val_steps"] if s <= end]
+    return LossHistory.from_arrays(ts, run["train_loss"][: len(ts)], vs, run["val_loss"][: len(vs)],
+                                   source=f"{run['id']}@{end:g}", format=run["format"])
+
+
+def _halves() -> dict[str, list[tuple[LossHistory, str, str]]]:
+    data = json.loads(LABELLED_REAL.read_text())
+    halves: dict[str, list] = {"fit": [], "held_out": []}
+    for c in data["curves"]:
+        halves[c["split"]].append((_cut(data["runs"][c["run"]], c["end_step"]), c["label"], c["run"]))
+    return halves
+
+
+def test_real_labelled_halves_are_disjoint_and_cover_the_patterns():
+    data = json.loads(LABELLED_REAL.read_text())
+    halves = _halves()
+    fit_runs = {r for _, _, r in halves["fit"]}
+    held_runs = {r for _, _, r in halves["held_out"]}
+    assert fit_runs and held_runs and not fit_runs & held_runs, "a run gives curves to both halves"
+    fit_curves = {(tuple(h.train_loss), tuple(h.val_loss)) for h, _, _ in halves["fit"]}
+    assert not any((tuple(h.train_loss), tuple(h.val_loss)) in fit_curves for h, _, _ in halves["held_out"])
+    # the labels follow the written rule from the stored runs (nothing hand-edited)
+    spec = importlib.util.spec_from_file_location("make_labelled_set", CURVES / "make_labelled_set.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for c in data["curves"]:
+        assert module.label_curve(data["runs"][c["run"]], c["end_step"])[0] == c["label"], c
+        assert module.split_of(c["run"]) == c["split"]
+    for half in halves.values():
+        labels = Counter(label for _, label, _ in half)
+        assert all(labels[p] >= 1 for p in CODES), labels
+    assert {r["source"] for r in data["runs"].values()} >= {"toy", "openai"}
+    assert len({len(h.train_loss) for h, _, _ in halves["held_out"]}) >= 5, "curves of many lengths"
+
+
+# the thresholds before they were fitted on real curves (fitted by eye on the generator's curves)
+GENERATOR_THRESHOLDS = {"noise_unstable": 0.08, "flat_drop": 0.10, "val_rise_min": 0.03, "recent_share_plateau": 0.10,
+                        "recent_rel_plateau": 0.01, "falling_se_mult": 2.0, "rebound_min": 0.25, "val_noise_mult": 1.0}
+
+
+def _held_out_accuracy(thresholds=None) -> tuple[float, list]:
+    held = _halves()["held_out"]
+    wrong = [(h.source, label, got) for h, label, _ in held
+             if (got := diagnose(h, thresholds=thresholds).pattern) != label]
+    return 1 - len(wrong) / len(held), wrong
+
+
+def test_thresholds_are_fitted_on_one_half_and_carry_over_to_the_other():
+    """THRESHOLDS are what fit_thresholds finds on the fit half; on the held-out half (other runs) they get
+    at least 85 % right, where the generator-tuned thresholds got under half (healthy curves called plateau)."""
+    from ftlab.diagnose import THRESHOLDS, fit_thresholds
+
+    halves = _halves()
+    fitted, fit_accuracy = fit_thresholds([(h, label) for h, label, _ in halves["fit"]])
+    assert fitted == THRESHOLDS, "THRESHOLDS are not what fit_thresholds finds on the fit half"
+    accuracy, wrong = _held_out_accuracy()
+    before, _ = _held_out_accuracy(GENERATOR_THRESHOLDS)
+    print(f"fit half: {fit_accuracy:.1%} of {len(halves['fit'])}; held-out half: {accuracy:.1%} of "
+          f"{len(halves['held_out'])} (generator-tuned thresholds: {before:.1%}); wrong: {wrong}")
+    assert accuracy >= 0.85, wrong
+    assert accuracy >= before + 0.3
+
+
+@pytest.mark.xfail(strict=True, reason="issue 19's goal is 95 % held out; the fitted thresholds reach 86.3 %: "
+                                       "the misses are curves near the rule's unstable and overfitting boundaries")
+def test_held_out_accuracy_reaches_95_percent():
+    accuracy, wrong = _held_out_accuracy()
+    assert accuracy >= 0.95, wrong
+
+
+def test_apply_action_changes_the_knobs_as_the_seeds_say():
+    from ftlab.diagnose import apply_action, pattern_runs
+
+    runs = pattern_runs()
+    assert apply_action("flat", runs["flat"])["learning_rate"] == pytest.approx(10 * runs["flat"]["learning_rate"])
+    both = apply_action("unstable", runs["unstable"])
+    assert both["learning_rate"] == runs["unstable"]["learning_rate"] / 2 and both["gradient_accumulation_steps"] == 2
+    assert "gradient_accumulation_steps" not in apply_action("unstable", runs["unstable"], unstable="lr")
+    assert apply_action("unstable", runs["unstable"], unstable="accumulation")["gradient_accumulation_steps"] == 2
+    d = Diagnosis("overfitting", PATTERNS["overfitting"].action, {}, best_step=24)
+    assert apply_action("overfitting", runs["overfitting"], d)["max_steps"] == 24
+    with pytest.raises(FtlabError, match="best_step"):
+        apply_action("overfitting", runs["overfitting"])
+    with pytest.raises(FtlabError, match="nothing to fix"):
+        apply_action("healthy", runs["healthy"])

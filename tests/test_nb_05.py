@@ -1,8 +1,10 @@
-"""Notebook 05 causes the five patterns with real toy runs, and the diagnoser names each one."""
+"""Notebook 05 causes the five patterns with real toy runs, the diagnoser names each one, and the seeds' actions fix them."""
 
 import pytest
 
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
+
+FIXED = ("healthy", "plateau")  # what a fixed run may look like: learning, or learned
 
 
 def test_nb05_loss_diagnosis(run_notebook):
@@ -19,3 +21,18 @@ def test_nb05_loss_diagnosis(run_notebook):
     # the OpenAI path: a sandbox job's result file, saved as the API serves it, read by the same diagnose
     assert figures["openai_format"] == "openai"
     assert figures["openai_pattern"] in ("healthy", "plateau", "overfitting", "flat", "unstable")
+
+
+def test_nb05_the_seeds_actions_fix_the_runs(run_notebook):
+    """Raise the LR 10× (flat), halve it and double accumulation (unstable), stop at the best step (overfitting):
+    each re-run, diagnosed again, no longer shows its pattern."""
+    figures = run_notebook("05").figures
+    after = figures["actions_applied"]
+    assert set(after) == {"flat", "unstable", "overfitting"}
+    assert all(pattern in FIXED for pattern in after.values()), after
+
+
+def test_nb05_overfit_detector_stops_the_run(run_notebook):
+    stop = run_notebook("05").figures["overfit_detector"]
+    assert stop["stop_reason"].startswith("overfitting:")
+    assert stop["best_step"] < stop["stopped_at"] < stop["max_steps"]
