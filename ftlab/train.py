@@ -99,6 +99,16 @@ SIZE_CLASSES = [
 ]
 
 
+def lr_scale(model_or_config) -> float:
+    """How much to scale a learning rate tuned on the toy for another model: its size-default LR over the toy's.
+
+    Notebooks whose LRs were tuned on the toy (05's pattern runs) multiply them by this, so a real model gets
+    LRs of the same strength relative to what suits it. Example: ``lr_scale(smollm2_config) == 0.2`` (1e-3 / 5e-3),
+    and ``1.0`` for the toy.
+    """
+    return size_defaults(model_or_config)["learning_rate"] / SIZE_CLASSES[0][2]
+
+
 def _count_params(model_or_config) -> tuple[int, Any]:
     """(number of parameters, dtype or None) of a model, a config, a config dict, or a model id/folder."""
     if hasattr(model_or_config, "parameters") and hasattr(model_or_config, "named_modules"):

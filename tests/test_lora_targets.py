@@ -13,6 +13,7 @@ from ftlab.train import (
     default_device_map,
     first_lora_module,
     lora_targets,
+    lr_scale,
     size_defaults,
     target_modules_for,
 )
@@ -98,6 +99,9 @@ def test_size_defaults_by_size():
     # merges run in float32 whatever the training dtype (a bf16 merge loses the LoRA update): same tolerance
     assert half["merge_atol"] == toy["merge_atol"] and half["dtype"] == "bfloat16"
     assert smol["merge_atol"] == 1e-2 and MERGE_DTYPE == "float32"
+    # notebook 05's toy-tuned LRs, scaled to a model's size: 1e-3 / 5e-3 for SmolLM2, exactly 1 for the toy
+    assert lr_scale(_tiny("Llama")) == 1.0 and lr_scale(LlamaConfig(hidden_size=576, intermediate_size=1536,
+        num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3, vocab_size=49152)) == pytest.approx(0.2)
 
 
 def test_default_device_map(monkeypatch):
