@@ -428,6 +428,9 @@ def decide(base: dict[str, float], tuned: dict[str, float], four: FourWay | None
     return Verdict(decision="do not ship" if failures else "ship", failures=failures, warnings=warnings, passes=passes)
 
 
+_SHORT = {"learning_rate": "lr", "num_train_epochs": "ep"}
+
+
 @dataclass
 class NextStep:
     """What to train next after a failed verdict: a recipe, ``TrainConfig`` changes, and the seed's reason."""
@@ -437,8 +440,8 @@ class NextStep:
     reason: str
 
     def label(self) -> str:
-        """A name for the candidate, e.g. ``"mixed, learning_rate 0.0025"``."""
-        return ", ".join([self.recipe, *(f"{k} {v:g}" for k, v in self.changes.items())])
+        """A name for the candidate, e.g. ``"mixed_lr0.0025"``."""
+        return "_".join([self.recipe, *(f"{_SHORT.get(k, k)}{v:g}" for k, v in self.changes.items())])
 
 
 def next_step(verdict: Verdict, recipe: str, *, learning_rate: float) -> NextStep | None:
