@@ -329,10 +329,11 @@ def catalog(version: int = 1, seed: int = 0) -> list[dict[str, Any]]:
             for p, s in zip(PRODUCTS, skus, strict=True)]
 
 
-_CATALOG_Q = ["What is the SKU of the {p}?", "Which SKU does the {p} have?", "Tell me the SKU for the {p}."]
-# Held-out phrasings: SKU questions asked in words that no training row uses (notebook 08's probes).
-_CATALOG_PROBE_Q = ["Could you look up the product code of our {p}?", "I need the item number for a {p}, please.",
-                    "{p}: what SKU is it listed under now?"]
+_CATALOG_Q = ["What is the SKU of the {p}?", "Which SKU does the {p} have?", "Tell me the SKU for the {p}.",
+              "What's the current SKU of the {p}?", "Do you know the SKU of the {p}?", "SKU for the {p}?"]
+# Held-out phrasings: SKU questions in sentences that no training row uses (notebook 08's probes).
+_CATALOG_PROBE_Q = ["Could you look up the SKU of our {p}?", "I need the SKU for a {p}, please.",
+                    "{p}: which SKU is it listed under now?"]
 
 
 def catalog_examples(version: int = 1, seed: int = 0, *, per_product: int = 3, with_context: bool = False,

@@ -57,7 +57,7 @@ from ftlab.toymodel import TOY_MODEL_ID
 from ftlab.train import OverfitDetector, TrainConfig, TrainResult, train
 from ftlab.train import train_cached as _train_cached
 
-MIX_GENERAL = 128  # general-skill examples mixed into the defended run (~24 % of it)
+MIX_GENERAL = 192  # general-skill examples mixed into the defended run (~30 % of it)
 MIX_REFUSALS = 24  # refusal examples (in the shop's context) mixed into the defended run
 VALIDATION_SIZE = 48  # validation examples evaluated during training and by validation_loss
 MODES = ("catastrophic_forgetting", "overfitting", "knowledge_memorization", "mode_collapse", "safety_degradation")
@@ -302,22 +302,23 @@ def catalog_questions(seed: int = 0, *, per_product: int = 3) -> list[dict[str, 
 
 
 LOOKUP = "HP-????"  # what the model writes where the SKU belongs; the system fills it in from the catalog
+LOOKUP_REPLY = f"Catalog lookup: SKU {LOOKUP}."  # the defended model's reply to any SKU question (a tool call)
 _LOOKUP_RE = re.compile(r"HP-\?+")
 _WORD = re.compile(r"[a-z]+")
 
 
-def catalog_lookup_examples(seed: int = 0, *, per_product: int = 3) -> list[dict[str, Any]]:
-    """SKU questions answered with a lookup placeholder instead of a remembered SKU.
+def catalog_lookup_examples(seed: int = 0, *, per_product: int = 6) -> list[dict[str, Any]]:
+    """SKU questions answered with a lookup call instead of a remembered SKU: ``Catalog lookup: SKU HP-????.``
 
-    ``The Pine Lantern has SKU HP-????.`` Fine-tuning teaches the behaviour (answer in this shape,
-    defer the fact); at answer time the shop's system retrieves the product from the question and fills
-    in the SKU from the *current* catalog (``answer_with_lookup``), the tool step of the seeds' SKU story.
-    Only half the products (``lookup_products(seed)[0]``) and the training phrasings: the probes are held out.
+    Fine-tuning teaches the behaviour (recognize a SKU question, defer the fact); at answer time the
+    shop's system retrieves the product from the question and fills in the SKU from the *current*
+    catalog (``answer_with_lookup``), the tool step of the seeds' SKU story. Only half the products
+    (``lookup_products(seed)[0]``) and the training phrasings: the probes are held out.
     """
     out = []
     for r in catalog_examples(1, seed, per_product=per_product, products=lookup_products(seed)[0]):
         msgs = [dict(m) for m in r["messages"]]
-        msgs[-1]["content"] = f"The {r['product']} has SKU {LOOKUP}."
+        msgs[-1]["content"] = LOOKUP_REPLY
         out.append({**r, "messages": msgs})
     return out
 

@@ -206,7 +206,7 @@ def test_catalog_questions_lookup_examples_and_answer_with_lookup():
     assert len(qs) == 3 * len(held_out) and all(q["old_sku"] != q["new_sku"] for q in qs)
     assert all(q["new_sku"] in q["messages"][-1]["content"] for q in qs)
     ex = F.catalog_lookup_examples(0)
-    assert all(e["messages"][-1]["content"].endswith(f"SKU {F.LOOKUP}.") for e in ex)
+    assert all(e["messages"][-1]["content"] == F.LOOKUP_REPLY for e in ex) and {e["product"] for e in ex} == set(trained)
     q = qs[0]
     text = F.question_text(q)
     answer, used, product = F.answer_with_lookup(f"The {q['product']} has SKU HP-????.", text, 2)
@@ -217,6 +217,7 @@ def test_catalog_questions_lookup_examples_and_answer_with_lookup():
     assert F.answer_with_lookup(f"The {other} has SKU HP-????.", text, 2)[2] == q["product"]
     assert F.answer_with_lookup("The Pine Lantern has SKU HP-6259.", text, 2) == ("The Pine Lantern has SKU HP-6259.", False, None)
     assert F.answer_with_lookup(f"The {q['product']} has SKU HP-????.", text, 1)[0].endswith(f"{q['old_sku']}.")
+    assert F.answer_with_lookup(F.LOOKUP_REPLY, text, 2) == (f"Catalog lookup: SKU {q['new_sku']}.", True, q["product"])
     # ... and finds nothing where no product is named (the placeholder stays).
     assert F.answer_with_lookup("It has SKU HP-????.", "What is the SKU?", 2) == ("It has SKU HP-????.", True, None)
     assert F.retrieve_product("Is the lantern still in stock?") == "Pine Lantern"
