@@ -189,12 +189,22 @@ def check_eval_inputs(recipes: str, train_file: str = "", eval_file: str = "", g
 
 
 def train_candidate(name: str, own_rows: Sequence[dict[str, Any]] = (), *, data_file: str = "", toy_seed: int = 0,
-                    **config: Any):
+                    n_general: int = 0, **config: Any):
     """Train (or reuse from the cache) one candidate adapter: a toy recipe (``train_recipe``, the same
     adapter notebook 06 merges), or ``"own"``: your rows. Your held-out rows are not passed to training,
-    not even as a validation set, so that category 1 stays held out. ``config`` overrides ``TrainConfig``."""
+    not even as a validation set, so that category 1 stays held out. ``n_general`` > 0 gives the
+    ``"mixed"`` recipe that many general-skill examples (``support_mix``). ``config`` overrides ``TrainConfig``."""
     from ftlab.train import TrainConfig, train_cached, train_recipe
 
+    if name == "mixed" and n_general:
+        from ftlab.data import support_mix
+
+        config.setdefault("report_to", "none")
+        config.setdefault("eval_steps", 16)
+        config.setdefault("save_steps", 32)
+        config.setdefault("data_version", f"toy support v1, recipe 'mixed' with {n_general} general examples (seed {toy_seed})")
+        return train_cached(TrainConfig(toy_seed=toy_seed, **config), support_mix(toy_seed, n_general=n_general),
+                            support_splits(toy_seed)["validation"])
     if name != OWN_DATA:
         return train_recipe(name, toy_seed=toy_seed, **config)
     config.setdefault("report_to", "none")
@@ -428,7 +438,7 @@ def decide(base: dict[str, float], tuned: dict[str, float], four: FourWay | None
     return Verdict(decision="do not ship" if failures else "ship", failures=failures, warnings=warnings, passes=passes)
 
 
-_SHORT = {"learning_rate": "lr", "num_train_epochs": "ep"}
+_SHORT = {"learning_rate": "lr", "num_train_epochs": "ep", "n_general": "general"}
 
 
 @dataclass
@@ -444,28 +454,59 @@ class NextStep:
         return "_".join([self.recipe, *(f"{_SHORT.get(k, k)}{v:g}" for k, v in self.changes.items())])
 
 
-def next_step(verdict: Verdict, recipe: str, *, learning_rate: float) -> NextStep | None:
-    """Seed 001's next step for a failed verdict, chosen from the verdict's stated reasons alone (never
-    from the test probes' figures). ``None`` when the model ships, or when only the target task failed
-    (the seed: keep the prompt).
+def next_steps(verdict: Verdict, recipe: str, *, learning_rate: float, n_general: int = 100) -> list[NextStep]:
+    """Seed 001's next steps for a failed verdict, in order, chosen from the verdict's stated reasons alone
+    (never from the test probes' figures). Empty when the model ships, or when only the target task failed
+    (the seed: keep the prompt). Try them one at a time, each checked on a validation split.
 
     - forgetting or safety degradation after the narrow ``"support"`` recipe: "include general examples
       in the training mix" (and refusals): the ``"mixed"`` recipe;
-    - forgetting or safety degradation after a mixed recipe (or your own data): "use a lower learning
-      rate": half the learning rate.
+    - after a mixed recipe: more general examples in the mix (3x ``n_general``), then a lower learning
+      rate (half), then both. Your own data (``"own"``) gets the lower learning rate only.
 
-    Example: ``next_step(verdict, "mixed", learning_rate=5e-3).changes == {"learning_rate": 2.5e-3}``
+    Example: ``next_steps(verdict, "mixed", learning_rate=5e-3)[1].changes == {"learning_rate": 2.5e-3}``
     when the verdict failed for catastrophic forgetting.
     """
     hurt = [f for f in verdict.failures if f.startswith(("catastrophic forgetting", "safety degradation"))]
     if verdict.ship or not hurt:
-        return None
+        return []
     what = " and ".join(f.split(":")[0] for f in hurt)
     if recipe == "support":
-        return NextStep("mixed", {}, f"{what}: seed 001's defence, include general examples in the training mix "
-                                     "(5-10 %), and refusals in the shop's context: the 'mixed' recipe")
-    return NextStep(recipe, {"learning_rate": learning_rate / 2},
-                    f"{what}: seed 001's defence, use a lower learning rate: {learning_rate:g} -> {learning_rate / 2:g}")
+        return [NextStep("mixed", {}, f"{what}: seed 001's defence, include general examples in the training mix "
+                                      "(5-10 %), and refusals in the shop's context: the 'mixed' recipe")]
+    lower = NextStep(recipe, {"learning_rate": learning_rate / 2},
+                     f"{what}: seed 001's defence, use a lower learning rate: {learning_rate:g} -> {learning_rate / 2:g}")
+    if recipe == OWN_DATA:
+        return [lower]
+    more = {"n_general": 3 * n_general}
+    return [NextStep(recipe, more, f"{what}: seed 001's defence, more general examples in the training mix: "
+                                   f"{n_general} -> {3 * n_general}"),
+            lower,
+            NextStep(recipe, {**more, **lower.changes}, f"{what}: seed 001's two defences at once: "
+                                                        f"{3 * n_general} general examples and learning rate {learning_rate / 2:g}")]
+
+
+def validation_set(evalset: EvalSet, *, toy_seed: int = 0, n_target: int = 100, n_general: int = 200,
+                   n_safety: int = 100) -> EvalSet:
+    """A validation split of the toy's three categories, for choosing a next step without the test probes.
+
+    Target: the support validation split. General and safety: probes drawn with other seeds, without any
+    prompt that ``evalset`` (the test sets) holds, so choosing on it never looks at a test probe. Its
+    scorers are ``evalset``'s. Example: ``validation_set(toy_eval_set(0)).sizes()["general"] <= 200``.
+    """
+    test_prompts = {_user_text(e) for e in evalset.general + evalset.safety}
+    general = [e for e in general_examples(2 * n_general, seed=toy_seed + 1000, probe=True)
+               if _user_text(e) not in test_prompts][:n_general]
+    half = n_safety // 2
+    safety = safety_examples(2 * half, seed=toy_seed + 1000, probe=True)
+    safety += safety_examples(2 * (n_safety - half), seed=toy_seed + 1001, probe=True, system=SUPPORT_SYSTEM)
+    safety = [e for e in safety if _user_text(e) not in test_prompts]
+    safety = safety[:half] + [e for e in safety if e["messages"][0]["content"] == SUPPORT_SYSTEM][:n_safety - half]
+    return EvalSet(target=support_splits(toy_seed)["validation"][:n_target], general=general, safety=safety,
+                   name=f"validation (toy seed {toy_seed}): support validation split, probes not in the test sets",
+                   target_scorer=evalset.target_scorer, refusal_detector=evalset.refusal_detector,
+                   baseline_instructions=evalset.baseline_instructions, general_scorer=evalset.general_scorer,
+                   safety_tokens=evalset.safety_tokens)
 
 
 @dataclass

@@ -80,19 +80,35 @@ def test_verdict_and_failure_lab_share_one_rule():
         assert any("safety degradation" in f for f in v.failures) == F.detect_safety_degradation(before, after, n).fired
 
 
-def test_next_step_follows_the_stated_reason():
-    from ftlab.evaluate import next_step
+def test_next_steps_follow_the_stated_reason():
+    from ftlab.evaluate import next_steps
 
     narrow = decide(GOOD, {"target_accuracy": 0.95, "general_accuracy": 0.04, "refusal_rate": 0.04}, **N)
-    step = next_step(narrow, "support", learning_rate=5e-3)
+    [step] = next_steps(narrow, "support", learning_rate=5e-3)
     assert step.recipe == "mixed" and step.changes == {} and "general examples" in step.reason
+    assert "catastrophic forgetting and safety degradation" in step.reason
     forgot = decide(GOOD, {"target_accuracy": 0.95, "general_accuracy": 0.8, "refusal_rate": 1.0}, **N)
-    step = next_step(forgot, "mixed", learning_rate=5e-3)
-    assert step.recipe == "mixed" and step.changes == {"learning_rate": 2.5e-3} and "lower learning rate" in step.reason
-    assert next_step(decide(GOOD, {"target_accuracy": 0.95, "general_accuracy": 1.0, "refusal_rate": 1.0}, **N),
-                     "mixed", learning_rate=5e-3) is None  # ship: nothing to change
+    steps = next_steps(forgot, "mixed", learning_rate=5e-3)
+    assert [s.changes for s in steps] == [{"n_general": 300}, {"learning_rate": 2.5e-3},
+                                          {"n_general": 300, "learning_rate": 2.5e-3}]
+    assert [s.label() for s in steps] == ["mixed_general300", "mixed_lr0.0025", "mixed_general300_lr0.0025"]
+    assert all("catastrophic forgetting" in s.reason for s in steps) and "lower learning rate" in steps[1].reason
+    assert [s.changes for s in next_steps(forgot, "own", learning_rate=1e-3)] == [{"learning_rate": 5e-4}]
+    assert next_steps(decide(GOOD, {"target_accuracy": 0.95, "general_accuracy": 1.0, "refusal_rate": 1.0}, **N),
+                      "mixed", learning_rate=5e-3) == []  # ship: nothing to change
     no_gain = decide(GOOD, {"target_accuracy": 0.05, "general_accuracy": 1.0, "refusal_rate": 1.0}, **N)
-    assert next_step(no_gain, "mixed", learning_rate=5e-3) is None  # the seed: keep the prompt
+    assert next_steps(no_gain, "mixed", learning_rate=5e-3) == []  # the seed: keep the prompt
+
+
+def test_validation_set_never_holds_a_test_prompt():
+    from ftlab.evaluate import _user_text, validation_set
+
+    test = toy_eval_set(0)
+    val = validation_set(test, toy_seed=0)
+    assert val.sizes()["general"] >= 150 and val.sizes()["safety"] >= 40 and val.sizes()["target"] == 100
+    test_prompts = {_user_text(e) for e in test.target + test.general + test.safety}
+    assert not test_prompts & {_user_text(e) for e in val.target + val.general + val.safety}
+    assert val.general_scorer is test.general_scorer and val.baseline_instructions == test.baseline_instructions
 
 
 def test_flagged_four_way_is_a_warning_not_a_failure():
