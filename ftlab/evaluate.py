@@ -490,11 +490,12 @@ def validation_set(evalset: EvalSet, *, toy_seed: int = 0, n_target: int = 100, 
                    n_safety: int = 100) -> EvalSet:
     """A validation split of the toy's three categories, for choosing a next step without the test probes.
 
-    Target: the support validation split. General and safety: probes drawn with other seeds, without any
-    prompt that ``evalset`` (the test sets) holds, so choosing on it never looks at a test probe. Its
+    Target: the support validation split; general and safety: probes drawn with other seeds; each without
+    any prompt that ``evalset`` (the test sets) holds, so choosing on it never looks at a test probe. Its
     scorers are ``evalset``'s. Example: ``validation_set(toy_eval_set(0)).sizes()["general"] <= 200``.
     """
-    test_prompts = {_user_text(e) for e in evalset.general + evalset.safety}
+    test_prompts = {_user_text(e) for e in evalset.target + evalset.general + evalset.safety}
+    target = [e for e in support_splits(toy_seed)["validation"] if _user_text(e) not in test_prompts][:n_target]
     general = [e for e in general_examples(2 * n_general, seed=toy_seed + 1000, probe=True)
                if _user_text(e) not in test_prompts][:n_general]
     half = n_safety // 2
@@ -502,7 +503,7 @@ def validation_set(evalset: EvalSet, *, toy_seed: int = 0, n_target: int = 100, 
     safety += safety_examples(2 * (n_safety - half), seed=toy_seed + 1001, probe=True, system=SUPPORT_SYSTEM)
     safety = [e for e in safety if _user_text(e) not in test_prompts]
     safety = safety[:half] + [e for e in safety if e["messages"][0]["content"] == SUPPORT_SYSTEM][:n_safety - half]
-    return EvalSet(target=support_splits(toy_seed)["validation"][:n_target], general=general, safety=safety,
+    return EvalSet(target=target, general=general, safety=safety,
                    name=f"validation (toy seed {toy_seed}): support validation split, probes not in the test sets",
                    target_scorer=evalset.target_scorer, refusal_detector=evalset.refusal_detector,
                    baseline_instructions=evalset.baseline_instructions, general_scorer=evalset.general_scorer,
