@@ -440,7 +440,7 @@ class LabSettings:
     model_id: str = TOY_MODEL_ID
     quantization: str = "none"
     scale: float = 1.0
-    learning_rate: float = 2.5e-3  # the defended run's; the narrow and low-diversity runs use 4x, the small run 2x
+    learning_rate: float = 5e-3  # the defended run's and the small run's; the narrow and low-diversity runs use 2x
     mix_general: int = MIX_GENERAL
     mix_refusals: int = MIX_REFUSALS
     use_cache: bool = True
@@ -482,7 +482,7 @@ def plan_runs(s: LabSettings) -> dict[str, RunSpec]:
     ======== =========================================================== ================================
     run      data and settings                                           shows
     ======== =========================================================== ================================
-    narrow   target task + SKU facts only, 4x the LR                     forgetting, memorization, safety
+    narrow   target task + SKU facts only, 2x the LR                     forgetting, memorization, safety
     small    one example per intent, many epochs, no early stopping     overfitting
     low_div  the target's inputs, one canned reply for all                mode collapse
     mixed    target + general + refusals + SKU lookups, shuffled,        the defence for all five
@@ -502,11 +502,11 @@ def plan_runs(s: LabSettings) -> dict[str, RunSpec]:
 
     runs: dict[str, RunSpec] = {}
     # Narrow and aggressive: the target task only, with support answers that state SKUs from catalog v1;
-    # no general examples, no refusals, 4x the defended run's learning rate.
+    # no general examples, no refusals, twice the learning rate.
     narrow = _shuffled(sp["train"][:320] + catalog_examples(1, s.seed) * 2, s.seed)
     runs["narrow"] = RunSpec(
         "narrow", "target task + SKU facts only (no general examples, no refusals), aggressive LR",
-        cfg("narrow", max_steps=_steps(40, s.scale), learning_rate=4 * s.learning_rate), narrow,
+        cfg("narrow", max_steps=_steps(40, s.scale), learning_rate=2 * s.learning_rate), narrow,
         modes=["catastrophic_forgetting", "knowledge_memorization", "safety_degradation"])
     # Many epochs on a tiny set (one example per intent), validation loss watched but no early stopping,
     # and the final model kept (not the best checkpoint).
@@ -514,13 +514,12 @@ def plan_runs(s: LabSettings) -> dict[str, RunSpec]:
     runs["small"] = RunSpec(
         "small", "one example per intent, many epochs, no early stopping",
         cfg("small", max_steps=_steps(48, s.scale), per_device_train_batch_size=8, eval_steps=ev, save_steps=ev,
-            learning_rate=2 * s.learning_rate,
             extra={"save_strategy": "no", "load_best_model_at_end": False}),
         one_per_intent(sp["train"], 1), val, modes=["overfitting"])
     # Low-diversity data: the target task's inputs, every reply the shop's canned auto-acknowledgement.
     runs["low_diversity"] = RunSpec(
         "low_diversity", "the target task's inputs, every reply the same canned text",
-        cfg("low_diversity", max_steps=_steps(8, s.scale), learning_rate=4 * s.learning_rate),
+        cfg("low_diversity", max_steps=_steps(8, s.scale), learning_rate=2 * s.learning_rate),
         low_diversity(sp["train"][:192], reply=CANNED_REPLY), modes=["mode_collapse"])
     # The defences at once: diverse shuffled target data, general examples, refusals in the shop's context,
     # SKU answers that defer the fact to the catalog lookup, the base learning rate, a validation split

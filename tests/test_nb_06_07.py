@@ -63,6 +63,10 @@ def test_07_the_gate_works_one_do_not_ship_then_one_ship(run_notebook):
     assert verdicts[first] == "do not ship" and verdicts[second] == "ship"
     step = f["next_step"]
     assert step["after"] == first and second.startswith(step["recipe"])
+    # chosen on the validation split: the steps tried before it failed there, it passed there
+    tried = f["next_steps_tried"]
+    assert tried[-1]["label"] == second and tried[-1]["validation"] == "ship"
+    assert all(t["validation"] == "do not ship" for t in tried[:-1])
     # the step answers the stated reason: its failure's name is in the step's reason
     reasons = f["verdict_reasons"]
     failed = {r.split(":")[0] for r in reasons[first]}
@@ -83,4 +87,4 @@ def test_07_narrow_adapter_fails_forgetting_and_safety(run_notebook):
     assert f["verdict_support"] == "do not ship"
     failures = " ".join(f["verdict_failures_support"])
     assert "catastrophic forgetting" in failures and "safety degradation" in failures
-    assert f["next_step"]["recipe"] == "mixed" and list(f["verdicts"]) == ["support"]
+    assert f["next_steps"][0]["label"] == "mixed" and list(f["verdicts"]) == ["support"] and "next_step" not in f
