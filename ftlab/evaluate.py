@@ -461,10 +461,10 @@ def next_steps(verdict: Verdict, recipe: str, *, learning_rate: float, n_general
 
     - forgetting or safety degradation after the narrow ``"support"`` recipe: "include general examples
       in the training mix" (and refusals): the ``"mixed"`` recipe;
-    - after a mixed recipe: more general examples in the mix (3x ``n_general``), then a lower learning
-      rate (half), then both. Your own data (``"own"``) gets the lower learning rate only.
+    - after a mixed recipe: more general examples in the mix (3x ``n_general``, then 10x: the toy forgets
+      fast), then a lower learning rate (half). Your own data (``"own"``) gets the lower learning rate only.
 
-    Example: ``next_steps(verdict, "mixed", learning_rate=5e-3)[1].changes == {"learning_rate": 2.5e-3}``
+    Example: ``next_steps(verdict, "mixed", learning_rate=5e-3)[2].changes == {"learning_rate": 2.5e-3}``
     when the verdict failed for catastrophic forgetting.
     """
     hurt = [f for f in verdict.failures if f.startswith(("catastrophic forgetting", "safety degradation"))]
@@ -478,12 +478,9 @@ def next_steps(verdict: Verdict, recipe: str, *, learning_rate: float, n_general
                      f"{what}: seed 001's defence, use a lower learning rate: {learning_rate:g} -> {learning_rate / 2:g}")
     if recipe == OWN_DATA:
         return [lower]
-    more = {"n_general": 3 * n_general}
-    return [NextStep(recipe, more, f"{what}: seed 001's defence, more general examples in the training mix: "
-                                   f"{n_general} -> {3 * n_general}"),
-            lower,
-            NextStep(recipe, {**more, **lower.changes}, f"{what}: seed 001's two defences at once: "
-                                                        f"{3 * n_general} general examples and learning rate {learning_rate / 2:g}")]
+    more = [NextStep(recipe, {"n_general": k * n_general}, f"{what}: seed 001's defence, more general examples in the "
+                                                            f"training mix: {n_general} -> {k * n_general}") for k in (3, 10)]
+    return [*more, lower]
 
 
 def validation_set(evalset: EvalSet, *, toy_seed: int = 0, n_target: int = 100, n_general: int = 200,
