@@ -462,9 +462,10 @@ def next_steps(verdict: Verdict, recipe: str, *, learning_rate: float, n_general
     - forgetting or safety degradation after the narrow ``"support"`` recipe: "include general examples
       in the training mix" (and refusals): the ``"mixed"`` recipe;
     - after a mixed recipe: more general examples in the mix (3x ``n_general``, then 10x: the toy forgets
-      fast), then a lower learning rate (half). Your own data (``"own"``) gets the lower learning rate only.
+      fast), then, keeping them, "use a lower learning rate" (half). Each step keeps what the previous one
+      added. Your own data (``"own"``) gets the lower learning rate only.
 
-    Example: ``next_steps(verdict, "mixed", learning_rate=5e-3)[2].changes == {"learning_rate": 2.5e-3}``
+    Example: ``next_steps(verdict, "mixed", learning_rate=5e-3)[0].changes == {"n_general": 300}``
     when the verdict failed for catastrophic forgetting.
     """
     hurt = [f for f in verdict.failures if f.startswith(("catastrophic forgetting", "safety degradation"))]
@@ -480,7 +481,10 @@ def next_steps(verdict: Verdict, recipe: str, *, learning_rate: float, n_general
         return [lower]
     more = [NextStep(recipe, {"n_general": k * n_general}, f"{what}: seed 001's defence, more general examples in the "
                                                             f"training mix: {n_general} -> {k * n_general}") for k in (3, 10)]
-    return [*more, lower]
+    both = NextStep(recipe, {**more[-1].changes, **lower.changes},
+                    f"{what}: seed 001's defences together, {10 * n_general} general examples and a lower learning rate: "
+                    f"{learning_rate:g} -> {learning_rate / 2:g}")
+    return [*more, both]
 
 
 def validation_set(evalset: EvalSet, *, toy_seed: int = 0, n_target: int = 100, n_general: int = 200,

@@ -89,8 +89,9 @@ def test_next_steps_follow_the_stated_reason():
     assert "catastrophic forgetting and safety degradation" in step.reason
     forgot = decide(GOOD, {"target_accuracy": 0.95, "general_accuracy": 0.8, "refusal_rate": 1.0}, **N)
     steps = next_steps(forgot, "mixed", learning_rate=5e-3)
-    assert [s.changes for s in steps] == [{"n_general": 300}, {"n_general": 1000}, {"learning_rate": 2.5e-3}]
-    assert [s.label() for s in steps] == ["mixed_general300", "mixed_general1000", "mixed_lr0.0025"]
+    assert [s.changes for s in steps] == [{"n_general": 300}, {"n_general": 1000},
+                                          {"n_general": 1000, "learning_rate": 2.5e-3}]
+    assert [s.label() for s in steps] == ["mixed_general300", "mixed_general1000", "mixed_general1000_lr0.0025"]
     assert all("catastrophic forgetting" in s.reason for s in steps) and "lower learning rate" in steps[2].reason
     assert [s.changes for s in next_steps(forgot, "own", learning_rate=1e-3)] == [{"learning_rate": 5e-4}]
     assert next_steps(decide(GOOD, {"target_accuracy": 0.95, "general_accuracy": 1.0, "refusal_rate": 1.0}, **N),
