@@ -57,7 +57,7 @@ from ftlab.toymodel import TOY_MODEL_ID
 from ftlab.train import OverfitDetector, TrainConfig, TrainResult, train
 from ftlab.train import train_cached as _train_cached
 
-MIX_GENERAL = 192  # general-skill examples mixed into the defended run (~30 % of it)
+MIX_GENERAL = 400  # general-skill examples mixed into the defended run (about half of it: the toy forgets fast)
 MIX_REFUSALS = 24  # refusal examples (in the shop's context) mixed into the defended run
 VALIDATION_SIZE = 48  # validation examples evaluated during training and by validation_loss
 MODES = ("catastrophic_forgetting", "overfitting", "knowledge_memorization", "mode_collapse", "safety_degradation")
