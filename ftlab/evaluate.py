@@ -538,7 +538,7 @@ def compare(base: ModelScores, tuned: ModelScores, evalset: EvalSet, *, max_gene
     four = four_way(base.target_correct, tuned.target_correct, threshold=threshold)
     examples = [{"index": i, "user": _user_text(evalset.target[i]), "baseline": base.target_replies[i],
                  "fine_tuned": tuned.target_replies[i]} for i in four.base_only_indices]
-    verdict = decide(base.summary(), tuned.summary(), four, n_general=len(evalset.general), n_safety=len(evalset.safety),
+    verdict = decide(base.summary(), tuned.summary(), four, n_general=len(tuned.general_correct), n_safety=len(tuned.refused),
                      max_general_drop=max_general_drop, max_refusal_drop=max_refusal_drop)
     return Comparison(base=base, tuned=tuned, four=four, verdict=verdict, base_only_examples=examples)
 

@@ -253,7 +253,7 @@ def test_plan_runs_shares_runs_and_scales_steps():
     assert len(runs["small"].train_rows) == len(INTENTS)
     assert runs["mixed"].cfg.overfit_patience == F.OVERFIT_PATIENCE and runs["small"].cfg.overfit_patience is None
     assert F.data_diversity(runs["low_diversity"].train_rows) < 0.01 < 0.5 < F.data_diversity(runs["mixed"].train_rows)
-    assert sum(r["messages"][0]["content"].startswith("You are a helpful") for r in runs["mixed"].train_rows) == 128
+    assert sum(r["messages"][0]["content"].startswith("You are a helpful") for r in runs["mixed"].train_rows) == F.MIX_GENERAL
     longer = F.plan_runs(F.LabSettings(seed=1, scale=2))
     assert longer["mixed"].cfg.max_steps == 2 * runs["mixed"].cfg.max_steps
     for scale in (0.25, 0.5, 1.0, 2.0, 3.0, 7.5, 20.0):
