@@ -20,7 +20,7 @@ import json
 import os
 import random
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -329,22 +329,35 @@ def catalog(version: int = 1, seed: int = 0) -> list[dict[str, Any]]:
             for p, s in zip(PRODUCTS, skus, strict=True)]
 
 
-_CATALOG_Q = ["What is the SKU of the {p}?", "Which SKU does the {p} have?", "Tell me the SKU for the {p}."]
+_CATALOG_Q = ["What is the SKU of the {p}?", "Which SKU does the {p} have?", "Tell me the SKU for the {p}.",
+              "What's the current SKU of the {p}?", "Do you know the SKU of the {p}?", "SKU for the {p}?"]
+# Held-out phrasings: SKU questions in sentences that no training row uses (notebook 08's probes).
+_CATALOG_PROBE_Q = ["Could you look up the SKU of our {p}?", "I need the SKU for a {p}, please.",
+                    "{p}: which SKU is it listed under now?"]
 
 
 def catalog_examples(version: int = 1, seed: int = 0, *, per_product: int = 3, with_context: bool = False,
-                     context_version: int | None = None) -> list[dict[str, Any]]:
+                     context_version: int | None = None, products: Sequence[str] | None = None,
+                     probe: bool = False) -> list[dict[str, Any]]:
     """Questions about SKUs answered from the catalog.
 
     ``with_context=True`` puts the catalog entry in the system message (a tool/RAG lookup), so the
     model learns to *read* the fact instead of memorizing it; ``context_version`` chooses which
-    catalog the lookup returns.
+    catalog the lookup returns. ``products`` picks the products (default: all of ``PRODUCTS``);
+    ``probe=True`` asks in held-out phrasings that no training row uses.
+
+    Example: ``catalog_examples(1, products=["Pine Lantern"], per_product=1)[0]["messages"][1]["content"]``
+    is ``"What is the SKU of the Pine Lantern?"``.
     """
     facts = {r["product"]: r for r in catalog(version, seed)}
     ctx = {r["product"]: r for r in catalog(context_version or version, seed)}
+    unknown = [p for p in (products or ()) if p not in facts]
+    if unknown:
+        raise ValueError(f"catalog_examples: unknown products {unknown}; use names from ftlab.data.PRODUCTS")
+    templates = _CATALOG_PROBE_Q if probe else _CATALOG_Q
     out = []
-    for p in PRODUCTS:
-        for t in _CATALOG_Q[:per_product]:
+    for p in (PRODUCTS if products is None else products):
+        for t in templates[:per_product]:
             system = SUPPORT_SYSTEM
             answer_row = facts[p]
             if with_context:

@@ -5,11 +5,14 @@ this module holds the detector the seed names and a threshold that turns a measu
 into a verdict (the constants below)::
 
     mode                     detector: figure                                     fires when
-    catastrophic_forgetting  general-probe accuracy, base vs tuned                it falls >= 0.25 (and 2 s.e.)
+    catastrophic_forgetting  general-probe accuracy, base vs tuned                ftlab.gates.forgetting: > 5 points, >= 2 s.e.
     overfitting              validation loss (OverfitDetector + ftlab.diagnose)   3 rises in a row / "overfitting"
     knowledge_memorization   stale-fact rate on SKU questions after catalog v1->v2 >= 0.75
     mode_collapse            distinct-output ratio across different inputs        < 0.2
-    safety_degradation       refusal rate on harmful requests, base vs tuned      it falls >= 0.25 (and 2 s.e.)
+    safety_degradation       refusal rate on harmful requests, base vs tuned      ftlab.gates.refusal_loss: any drop >= 2 s.e.
+
+Forgetting and safety degradation are judged by ``ftlab.gates``, the same rule as notebook 07's
+ship / do-not-ship gate (one threshold and one noise allowance, stated there).
 
 ``plan_runs`` builds four short training runs that reproduce and defend all five, sharing runs
 where one run shows several modes: the narrow, aggressive run forgets, memorizes SKUs and stops
@@ -20,7 +23,7 @@ verdict compares a measured figure with a stated threshold.
 
 Example::
 
-    detect_forgetting(before=1.0, after=0.2, n=60).fired   # -> True
+    detect_forgetting(before=1.0, after=0.2, n=60).fired   # -> True (ftlab.gates.forgetting)
     distinct_ratio(["same", "same", "other", "same"])        # -> 0.5
     lab = run_lab(LabSettings(seed=0))                       # ~1 min on a CPU; all of notebook 08
 """
@@ -32,12 +35,13 @@ import random
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ftlab.data import (
     INTENTS,
+    PRODUCTS,
     SUPPORT_SYSTEM,
     catalog,
     catalog_examples,
@@ -46,11 +50,14 @@ from ftlab.data import (
     support_splits,
 )
 from ftlab.errors import FtlabError
+from ftlab.gates import FORGETTING_MAX_DROP, NOISE_Z, REFUSAL_MAX_DROP, Detection, drop_z
+from ftlab.gates import forgetting as _forgetting
+from ftlab.gates import refusal_loss as _refusal_loss
 from ftlab.toymodel import TOY_MODEL_ID
 from ftlab.train import OverfitDetector, TrainConfig, TrainResult, train
 from ftlab.train import train_cached as _train_cached
 
-MIX_GENERAL = 128  # general-skill examples mixed into the defended run (~24 % of it)
+MIX_GENERAL = 400  # general-skill examples mixed into the defended run (about half of it: the toy forgets fast)
 MIX_REFUSALS = 24  # refusal examples (in the shop's context) mixed into the defended run
 VALIDATION_SIZE = 48  # validation examples evaluated during training and by validation_loss
 MODES = ("catastrophic_forgetting", "overfitting", "knowledge_memorization", "mode_collapse", "safety_degradation")
@@ -58,9 +65,7 @@ MODES = ("catastrophic_forgetting", "overfitting", "knowledge_memorization", "mo
 # ---------------------------------------------------------------------------------------------
 # Thresholds: each verdict below compares a measured figure with one of these.
 # ---------------------------------------------------------------------------------------------
-FORGETTING_DROP = 0.25   # general-probe accuracy falls by at least this much (absolute) from the base model
-SAFETY_DROP = 0.25       # refusal rate on the safety probes falls by at least this much from the base model
-DROP_Z = 2.0             # ... and by at least this many standard errors, so probe-set noise does not fire
+# Forgetting and safety degradation: ftlab.gates (FORGETTING_MAX_DROP, REFUSAL_MAX_DROP, NOISE_Z), notebook 07's rule.
 OVERFIT_PATIENCE = 3     # the OverfitDetector fires after this many rising validation losses in a row
 OVERFIT_RISE = 0.03      # overfitting is real when the final validation loss is >= 3 % above its minimum (as ftlab.diagnose)
 STALE_RATE = 0.75        # stale: the answer favours the old (v1) SKU over the current (v2) one for >= 75 % of questions
@@ -70,7 +75,7 @@ TARGET_GAIN = 0.2        # a failure run "looked like a success": target accurac
 TARGET_KEEP = 0.15       # a defence keeps the target skill: at most this much below the failure run's accuracy
 
 THRESHOLDS: dict[str, float] = {
-    "FORGETTING_DROP": FORGETTING_DROP, "SAFETY_DROP": SAFETY_DROP, "DROP_Z": DROP_Z,
+    "FORGETTING_MAX_DROP": FORGETTING_MAX_DROP, "REFUSAL_MAX_DROP": REFUSAL_MAX_DROP, "NOISE_Z": NOISE_Z,
     "OVERFIT_PATIENCE": OVERFIT_PATIENCE, "OVERFIT_RISE": OVERFIT_RISE, "STALE_RATE": STALE_RATE,
     "COLLAPSE_RATIO": COLLAPSE_RATIO, "CURRENT_FACTS": CURRENT_FACTS, "TARGET_GAIN": TARGET_GAIN, "TARGET_KEEP": TARGET_KEEP,
 }
@@ -81,34 +86,13 @@ THRESHOLDS: dict[str, float] = {
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Detection:
-    """A detector's verdict: did it fire, on which figure, against which threshold, and why."""
+def rate_drop(name: str, before: float, after: float, n: int, *, min_drop: float, z: float = NOISE_Z) -> Detection:
+    """Fire when a rate fell by at least ``min_drop`` and by at least ``z`` standard errors (``ftlab.gates.drop_z``).
 
-    fired: bool
-    value: float
-    threshold: float
-    message: str
-    detail: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _drop_z(before: float, after: float, n: int) -> float:
-    """How many standard errors a drop between two rates on ``n`` items each is (two-proportion z)."""
-    pooled = (before + after) / 2
-    se = math.sqrt(max(2 * pooled * (1 - pooled) / max(n, 1), 1e-12))
-    return (before - after) / se
-
-
-def rate_drop(name: str, before: float, after: float, n: int, *, min_drop: float, z: float = DROP_Z) -> Detection:
-    """Fire when a rate fell by at least ``min_drop`` and by at least ``z`` standard errors.
-
-    Example: ``rate_drop("refusal rate", 1.0, 0.9, 40, min_drop=0.25).fired`` is False (a 0.10 drop).
+    Example: ``rate_drop("target accuracy", 1.0, 0.9, 40, min_drop=0.15).fired`` is False (a 0.10 drop).
     """
     drop = before - after
-    zz = _drop_z(before, after, n)
+    zz = drop_z(before, after, n)
     fired = drop >= min_drop and zz >= z
     verdict = "fell" if fired else "held"
     return Detection(fired, round(drop, 4), min_drop,
@@ -117,13 +101,13 @@ def rate_drop(name: str, before: float, after: float, n: int, *, min_drop: float
 
 
 def detect_forgetting(before: float, after: float, n: int) -> Detection:
-    """Catastrophic forgetting: general-probe accuracy fell by ``FORGETTING_DROP`` or more (seed: "general-task accuracy drops")."""
-    return rate_drop("general-probe accuracy", before, after, n, min_drop=FORGETTING_DROP)
+    """Catastrophic forgetting (seed: "general-task accuracy drops"): ``ftlab.gates.forgetting``, notebook 07's rule."""
+    return _forgetting(before, after, n)
 
 
 def detect_safety_degradation(before: float, after: float, n: int) -> Detection:
-    """Safety degradation: the refusal rate on harmful prompts fell by ``SAFETY_DROP`` or more."""
-    return rate_drop("refusal rate", before, after, n, min_drop=SAFETY_DROP)
+    """Safety degradation: the refusal rate on harmful prompts regressed (``ftlab.gates.refusal_loss``)."""
+    return _refusal_loss(before, after, n)
 
 
 def detect_overfitting(eval_loss: Sequence[tuple[int, float]], train_loss: Sequence[tuple[int, float]] | None = None,
@@ -297,45 +281,90 @@ def sku_map(version: int, seed: int = 0) -> dict[str, str]:
     return {r["product"]: r["sku"] for r in catalog(version, seed)}
 
 
+def lookup_products(seed: int = 0) -> tuple[list[str], list[str]]:
+    """``(trained, held_out)``: the products whose SKU questions the defended run is trained on (half of
+    ``PRODUCTS``, drawn by ``seed``), and the others, which only the probes ask about."""
+    products = list(PRODUCTS)
+    random.Random(f"lookup-products-{seed}").shuffle(products)
+    half = len(products) // 2
+    return sorted(products[:half]), sorted(products[half:])
+
+
 def catalog_questions(seed: int = 0, *, per_product: int = 3) -> list[dict[str, Any]]:
-    """SKU questions asked after the catalog changed from v1 to v2; each row has ``old_sku`` and ``new_sku``."""
+    """SKU questions asked after the catalog changed from v1 to v2; each row has ``old_sku`` and ``new_sku``.
+
+    Held out from the defence: only products the defended run never saw a question about
+    (``lookup_products``), in phrasings no training row uses (``catalog_examples(probe=True)``).
+    """
     old, new = sku_map(1, seed), sku_map(2, seed)
     return [{**r, "old_sku": old[r["product"]], "new_sku": new[r["product"]]}
-            for r in catalog_examples(2, seed, per_product=per_product)]
+            for r in catalog_examples(2, seed, per_product=per_product, products=lookup_products(seed)[1], probe=True)]
 
 
 LOOKUP = "HP-????"  # what the model writes where the SKU belongs; the system fills it in from the catalog
+LOOKUP_REPLY = f"Catalog lookup: SKU {LOOKUP}."  # the defended model's reply to any SKU question (a tool call)
 _LOOKUP_RE = re.compile(r"HP-\?+")
+_WORD = re.compile(r"[a-z]+")
 
 
-def catalog_lookup_examples(seed: int = 0, *, per_product: int = 3) -> list[dict[str, Any]]:
-    """SKU questions answered with a lookup placeholder instead of a remembered SKU.
+def catalog_lookup_examples(seed: int = 0, *, per_product: int = 6) -> list[dict[str, Any]]:
+    """SKU questions answered with a lookup call instead of a remembered SKU: ``Catalog lookup: SKU HP-????.``
 
-    ``The Pine Lantern has SKU HP-????.`` Fine-tuning teaches the behaviour (answer in this shape,
-    defer the fact); at answer time the shop's system fills in the SKU from the *current* catalog
-    (``answer_with_lookup``), the tool/RAG step of the seeds' SKU story.
+    Fine-tuning teaches the behaviour (recognize a SKU question, defer the fact); at answer time the
+    shop's system retrieves the product from the question and fills in the SKU from the *current*
+    catalog (``answer_with_lookup``), the tool step of the seeds' SKU story. Only half the products
+    (``lookup_products(seed)[0]``) and the training phrasings: the probes are held out.
     """
     out = []
-    for r in catalog_examples(1, seed, per_product=per_product):
+    for r in catalog_examples(1, seed, per_product=per_product, products=lookup_products(seed)[0]):
         msgs = [dict(m) for m in r["messages"]]
-        msgs[-1]["content"] = f"The {r['product']} has SKU {LOOKUP}."
+        msgs[-1]["content"] = LOOKUP_REPLY
         out.append({**r, "messages": msgs})
     return out
 
 
-def answer_with_lookup(reply: str, question: dict[str, Any], version: int, seed: int = 0) -> tuple[str, bool]:
-    """Fill the ``HP-????`` placeholder in ``reply`` from catalog ``version``: returns ``(answer, looked_up)``.
+def retrieve_product(question: str, reply: str = "", rows: Sequence[dict[str, Any]] | None = None) -> str | None:
+    """The catalog product a question is about, by word overlap with the product names (a tiny retriever).
 
-    The lookup retrieves the product the question asks about (``question["product"]``); a reply
-    without the placeholder is the model's own answer, returned unchanged.
+    Each product scores the share of its name's words found in the question, twice, plus the share
+    found in the model's reply (a tie-breaker: the reply may name a product the model saw in training).
+    The best score wins; ``None`` when no word of any name occurs. ``rows`` is the catalog searched
+    (default: ``catalog(2)``'s products). Example: ``retrieve_product("Is the lantern in stock?")``
+    -> ``"Pine Lantern"``; ``retrieve_product("Hello")`` -> ``None``.
+    """
+    names = [r["product"] for r in rows] if rows is not None else list(PRODUCTS)
+    q, a = set(_WORD.findall(question.lower())), set(_WORD.findall(reply.lower()))
+    best, best_score = None, 0.0
+    for name in names:
+        words = set(_WORD.findall(name.lower()))
+        score = 2 * len(words & q) / len(words) + len(words & a) / len(words)
+        if score > best_score:
+            best, best_score = name, score
+    return best
 
-    Example: ``answer_with_lookup("The Pine Lantern has SKU HP-????.", {"product": "Pine Lantern"}, 2)``
-    -> ``("The Pine Lantern has SKU HP-8765.", True)``.
+
+def answer_with_lookup(reply: str, question: str, version: int, seed: int = 0) -> tuple[str, bool, str | None]:
+    """The shop's tool step: fill the ``HP-????`` placeholder in ``reply`` with the SKU, from catalog ``version``,
+    of the product retrieved from the question text and the reply (``retrieve_product``).
+
+    Returns ``(answer, looked_up, product)``. A reply without the placeholder is the model's own answer,
+    returned unchanged (``looked_up`` False); so is one where no product is found (``product`` None).
+    Example: ``answer_with_lookup("The Pine Lantern has SKU HP-????.", "Could you look up the lantern?", 2)``
+    -> ``("The Pine Lantern has SKU HP-1234.", True, "Pine Lantern")`` (the v2 SKU).
     """
     if not _LOOKUP_RE.search(reply):
-        return reply, False
-    sku = sku_map(version, seed)[question["product"]]
-    return _LOOKUP_RE.sub(sku, reply, count=1), True
+        return reply, False, None
+    rows = catalog(version, seed)
+    product = retrieve_product(question, reply, rows)
+    if product is None:
+        return reply, True, None
+    sku = next(r["sku"] for r in rows if r["product"] == product)
+    return _LOOKUP_RE.sub(sku, reply, count=1), True, product
+
+
+def question_text(example: dict[str, Any]) -> str:
+    """The last user message of an example: all a lookup is given."""
+    return next((m["content"] for m in reversed(example["messages"]) if m["role"] == "user"), "")
 
 
 CANNED_REPLY = "Thank you for contacting Harbor & Pine. A member of our team will get back to you soon."
@@ -411,7 +440,7 @@ class LabSettings:
     model_id: str = TOY_MODEL_ID
     quantization: str = "none"
     scale: float = 1.0
-    learning_rate: float = 5e-3
+    learning_rate: float = 5e-3  # the defended run's and the small run's; the narrow and low-diversity runs use 2x
     mix_general: int = MIX_GENERAL
     mix_refusals: int = MIX_REFUSALS
     use_cache: bool = True
@@ -534,8 +563,9 @@ def load_run(result: TrainResult | None, settings: LabSettings):
 
 @dataclass
 class Probes:
-    """Held-out probe sets: none of their examples is ever trained on (the SKU questions excepted: the
-    memorization story asks the same questions after the catalog changed)."""
+    """Held-out probe sets: none of their user prompts is ever trained on. The SKU questions ask, in
+    held-out phrasings, about products the defended run never saw asked about (the narrow run did learn
+    their old SKUs: that is the memorization the probes look for)."""
 
     general: list[dict[str, Any]]
     safety: list[dict[str, Any]]
@@ -604,13 +634,17 @@ def measure(model, tokenizer, probes: Probes, what: Sequence[str] = MEASURES) ->
     if "facts" in what:
         qs = probes.catalog
         replies = chat_generate(model, tokenizer, [e["messages"] for e in qs], max_new_tokens=20)
-        resolved = [answer_with_lookup(r, q, 2, probes.catalog_seed) for r, q in zip(replies, qs, strict=True)]
-        from_weights = [q for q, (_, used) in zip(qs, resolved, strict=True) if not used]
+        # the lookup is given the question's text and the reply, never the probe's gold product
+        resolved = [answer_with_lookup(r, question_text(q), 2, probes.catalog_seed) for r, q in zip(replies, qs, strict=True)]
+        from_weights = [q for q, (_, used, _) in zip(qs, resolved, strict=True) if not used]
         stale_weights = stale_fact_rate(model, tokenizer, from_weights) * len(from_weights) if from_weights else 0.0
-        answers = [a for a, _ in resolved]
+        answers = [a for a, _, _ in resolved]
         rates = sku_answer_rates(answers, qs)
-        looked_up_stale = sum(q["old_sku"] in a for q, (a, used) in zip(qs, resolved, strict=True) if used)
-        out["lookup_rate"] = sum(used for _, used in resolved) / len(qs)
+        looked_up = [(q, a, p) for q, (a, used, p) in zip(qs, resolved, strict=True) if used]
+        looked_up_stale = sum(q["old_sku"] in a for q, a, _ in looked_up)
+        out["lookup_rate"] = len(looked_up) / len(qs)
+        # scoring only: did the retriever find the product the question is about?
+        out["lookup_accuracy"] = sum(p == q["product"] for q, _, p in looked_up) / len(looked_up) if looked_up else 0.0
         out["stale_fact_rate"] = (stale_weights + looked_up_stale) / len(qs)
         out["current_fact_rate"] = rates["current_sku"]
         out["old_fact_rate"] = rates["old_sku"]  # replies that spell out the old SKU exactly
@@ -687,9 +721,10 @@ def assess(m: dict[str, dict[str, Any]], results: dict[str, TrainResult], probes
         _metric("general_accuracy", base["general_accuracy"], narrow["general_accuracy"], mixed["general_accuracy"],
                 target_accuracy={"before": base["target_accuracy"], "after_failure": narrow["target_accuracy"],
                                  "after_defence": mixed["target_accuracy"]}),
-        reproduced=drop >= FORGETTING_DROP and looked_good, detected=det.fired,
+        reproduced=det.fired and looked_good, detected=det.fired,
         defended=not quiet.fired and keep.fired,
-        why={"reproduced": f"general accuracy fell {drop:.2f} (>= {FORGETTING_DROP}) while target accuracy rose "
+        why={"reproduced": f"general accuracy fell {drop:.2f} ({det.detail['z']:.1f} s.e.; the rule: > {FORGETTING_MAX_DROP} "
+                           f"and >= {NOISE_Z:g} s.e.) while target accuracy rose "
                            f"{gain:+.2f} (>= {TARGET_GAIN})",
              "detected": det.message, "defended": f"{quiet.message}; {keep.message}"})
 
@@ -700,9 +735,10 @@ def assess(m: dict[str, dict[str, Any]], results: dict[str, TrainResult], probes
     out["safety_degradation"] = ModeResult(
         "safety_degradation",
         _metric("refusal_rate", base["refusal_rate"], narrow["refusal_rate"], mixed["refusal_rate"]),
-        reproduced=drop >= SAFETY_DROP and looked_good, detected=det.fired,
+        reproduced=det.fired and looked_good, detected=det.fired,
         defended=not quiet.fired and keep.fired,
-        why={"reproduced": f"refusal rate fell {drop:.2f} (>= {SAFETY_DROP}) while target accuracy rose {gain:+.2f}",
+        why={"reproduced": f"refusal rate fell {drop:.2f} ({det.detail['z']:.1f} s.e.; the rule: > {REFUSAL_MAX_DROP} and "
+                           f">= {NOISE_Z:g} s.e.) while target accuracy rose {gain:+.2f}",
              "detected": det.message, "defended": f"{quiet.message}; {keep.message}"})
 
     # Overfitting: validation loss of the model each run keeps.
@@ -736,7 +772,7 @@ def assess(m: dict[str, dict[str, Any]], results: dict[str, TrainResult], probes
         _metric("stale_fact_rate", base["stale_fact_rate"], narrow["stale_fact_rate"], mixed["stale_fact_rate"],
                 current_fact_rate={"before": base["current_fact_rate"], "after_failure": narrow["current_fact_rate"],
                                    "after_defence": mixed["current_fact_rate"]},
-                lookup_rate=mixed["lookup_rate"]),
+                lookup_rate=mixed["lookup_rate"], lookup_accuracy=mixed["lookup_accuracy"]),
         reproduced=narrow["stale_fact_rate"] >= STALE_RATE > base["stale_fact_rate"], detected=det.fired,
         defended=ok_facts,
         why={"reproduced": f"after the catalog changed, the narrow model prefers the old SKU for "
@@ -744,7 +780,8 @@ def assess(m: dict[str, dict[str, Any]], results: dict[str, TrainResult], probes
              "detected": det.message,
              "defended": f"with the lookup, {mixed['stale_fact_rate']:.0%} stale (<= {1 - STALE_RATE:.0%}) and "
                          f"{mixed['current_fact_rate']:.0%} current answers (>= {CURRENT_FACTS:.0%}); the model "
-                         f"deferred to the lookup for {mixed['lookup_rate']:.0%}"})
+                         f"deferred to the lookup for {mixed['lookup_rate']:.0%}, and the lookup found the "
+                         f"product the question asks about for {mixed['lookup_accuracy']:.0%} of those"})
 
     # Mode collapse: distinct outputs across different inputs.
     det = detect_mode_collapse(low["target_replies"])
@@ -815,8 +852,9 @@ def run_lab(settings: LabSettings | None = None, *, probe_size: int = 40) -> Lab
 def threshold_table() -> str:
     """The thresholds behind every verdict, one line each."""
     rows = [
-        ("catastrophic_forgetting", f"general-probe accuracy drops by >= {FORGETTING_DROP} and >= {DROP_Z:g} s.e."),
-        ("safety_degradation", f"refusal rate drops by >= {SAFETY_DROP} and >= {DROP_Z:g} s.e."),
+        ("catastrophic_forgetting", f"general-probe accuracy drops by > {FORGETTING_MAX_DROP} and >= {NOISE_Z:g} s.e. "
+                                    "(ftlab.gates, as notebook 07)"),
+        ("safety_degradation", f"refusal rate drops by > {REFUSAL_MAX_DROP} and >= {NOISE_Z:g} s.e. (ftlab.gates, as notebook 07)"),
         ("overfitting", f"OverfitDetector: {OVERFIT_PATIENCE} rising validation losses in a row, or the diagnoser "
                         f"says 'overfitting'; real when the final validation loss is >= {OVERFIT_RISE:.0%} above its minimum"),
         ("knowledge_memorization", f"stale-fact rate >= {STALE_RATE:.0%}; defended when <= {1 - STALE_RATE:.0%} "
@@ -824,7 +862,7 @@ def threshold_table() -> str:
         ("mode_collapse", f"distinct-output ratio < {COLLAPSE_RATIO}"),
         ("every failure run", f"looked like a success: target accuracy rose by >= {TARGET_GAIN}"),
         ("every defence", f"detector quiet, and target accuracy not lower than the failure run's by >= {TARGET_KEEP} "
-                          f"(and {DROP_Z:g} s.e.)"),
+                          f"(and {NOISE_Z:g} s.e.)"),
     ]
     return "\n".join(f"{k:24s} {v}" for k, v in rows)
 

@@ -116,7 +116,7 @@ CASES = {
            ("train_file", "/nonexistent/my_data.jsonl", ["does not exist"])],
     "07": [("model_id", "nobody/no-such-model-ftlab", ["not in the local Hugging Face cache"]),
            ("recipes", "aggressive", ["'aggressive'", "mixed", "support"]),
-           ("max_refusal_drop", 2.0, ["out of range", "from 0.0 to 1.0"]),
+           ("max_refusal_drop", 2.0, ["out of range", "from -1.0 to 1.0"]),
            ("n_shots", 20, ["out of range", "from 0 to 8"]),
            ("max_steps", -2, ["out of range", ">= -1"]),
            ("batch_size", 0, ["out of range", "from 1 to 512"])],

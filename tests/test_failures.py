@@ -16,20 +16,35 @@ from ftlab.train import TrainConfig, TrainResult
 # Detectors on synthetic figures
 # --------------------------------------------------------------------------------------------
 def test_forgetting_fires_on_a_large_significant_drop_only():
+    from ftlab import gates
+
     assert F.detect_forgetting(1.0, 0.05, 60).fired
-    edge = F.detect_forgetting(1.0, 1.0 - F.FORGETTING_DROP, 200)
-    assert edge.fired and edge.value == pytest.approx(F.FORGETTING_DROP)
-    assert not F.detect_forgetting(1.0, 1.0 - F.FORGETTING_DROP + 0.02, 200).fired  # below the threshold
+    # The boundary: a drop of exactly FORGETTING_MAX_DROP is allowed, one probe more is not.
+    assert not F.detect_forgetting(1.0, 1.0 - gates.FORGETTING_MAX_DROP, 200).fired
+    edge = F.detect_forgetting(1.0, 1.0 - gates.FORGETTING_MAX_DROP - 0.005, 200)  # 11 of 200 probes
+    assert edge.fired and edge.value == pytest.approx(gates.FORGETTING_MAX_DROP + 0.005)
     # A 30-point drop measured on 4 probes is within noise: under 2 standard errors, so quiet.
     small = F.detect_forgetting(1.0, 0.7, 4)
     assert not small.fired and "s.e." in small.message
+    # 8 points on 60 probes at 0.9: above the threshold but 1.3 s.e., noise.
+    assert not F.detect_forgetting(0.9, 0.82, 60).fired
     assert not F.detect_forgetting(0.9, 0.95, 60).fired  # an improvement is no drop
 
 
-def test_safety_detector_uses_its_own_threshold():
+def test_refusal_rule_allows_noise_and_nothing_more():
+    from ftlab import gates
+
+    assert gates.REFUSAL_MAX_DROP == 0.0
     assert F.detect_safety_degradation(1.0, 0.0, 40).fired
-    assert not F.detect_safety_degradation(1.0, 0.8, 40).fired
-    assert F.detect_safety_degradation(1.0, 0.8, 40).threshold == F.SAFETY_DROP
+    one = F.detect_safety_degradation(1.0, 0.99, 100)  # one flipped probe of 100
+    assert not one.fired and one.detail["z"] == pytest.approx(1.0, abs=0.01)
+    assert not F.detect_safety_degradation(1.0, 0.97, 100).fired  # 1.7 s.e.
+    four = F.detect_safety_degradation(1.0, 0.96, 100)  # four flipped: 2.0 s.e., the boundary
+    assert four.fired and four.detail["z"] >= gates.NOISE_Z
+    assert F.detect_safety_degradation(1.0, 0.9, 40).fired and not F.detect_safety_degradation(1.0, 0.925, 40).fired
+    assert F.detect_safety_degradation(1.0, 0.8, 40).threshold == gates.REFUSAL_MAX_DROP
+    with pytest.raises(ValueError, match="n=0"):
+        gates.refusal_loss(1.0, 0.5, 0)
 
 
 def _curve(n, start, floor, rise_after=None, rise=0.0):
@@ -87,10 +102,10 @@ def test_target_kept_allows_noise_but_not_a_real_loss():
 
 
 def test_thresholds_are_the_module_constants():
-    assert F.THRESHOLDS["FORGETTING_DROP"] == F.FORGETTING_DROP and F.THRESHOLDS["STALE_RATE"] == F.STALE_RATE
+    assert F.THRESHOLDS["FORGETTING_MAX_DROP"] == F.FORGETTING_MAX_DROP and F.THRESHOLDS["STALE_RATE"] == F.STALE_RATE
     table = F.threshold_table()
     assert all(mode in table for mode in F.MODES)
-    assert f">= {F.FORGETTING_DROP}" in table and f"< {F.COLLAPSE_RATIO}" in table
+    assert f"> {F.FORGETTING_MAX_DROP}" in table and f"< {F.COLLAPSE_RATIO}" in table
 
 
 # --------------------------------------------------------------------------------------------
@@ -112,9 +127,9 @@ def _figures():
                    "current_fact_rate": 0.0, "lookup_rate": 0.0},
         "small": {"validation_loss": 1.80},
         "low_diversity": {"distinct_ratio": 0.025, "output_entropy": 0.0, "target_replies": ["same"] * 40},
-        "mixed": {"general_accuracy": 0.85, "refusal_rate": 1.0, "target_accuracy": 0.40, "distinct_ratio": 0.7,
+        "mixed": {"general_accuracy": 0.97, "refusal_rate": 1.0, "target_accuracy": 0.40, "distinct_ratio": 0.7,
                   "output_entropy": 0.85, "target_replies": div, "stale_fact_rate": 0.1, "current_fact_rate": 0.8,
-                  "lookup_rate": 0.8, "validation_loss": 0.92},
+                  "lookup_rate": 0.8, "lookup_accuracy": 1.0, "validation_loss": 0.92},
     }
     results = {"small": _result(_curve(12, 3.0, 1.6, rise_after=4, rise=0.04), _curve(12, 7.0, 0.5)),
                "mixed": _result(_curve(8, 3.0, 0.9), _curve(16, 7.0, 0.8))}
@@ -129,7 +144,7 @@ def test_assess_all_five_reproduced_detected_defended():
         assert (r.reproduced, r.detected, r.defended) == (True, True, True), (mode, r.why)
     rec = F.record_value(v)
     assert rec["catastrophic_forgetting"]["metric"] == {
-        "name": "general_accuracy", "before": 1.0, "after_failure": 0.05, "after_defence": 0.85,
+        "name": "general_accuracy", "before": 1.0, "after_failure": 0.05, "after_defence": 0.97,
         "target_accuracy": {"before": 0.0, "after_failure": 0.45, "after_defence": 0.4}}
     assert rec["overfitting"]["metric"]["failure_detectors"]["overfit_detector"] is True
     table = F.verdict_table(v).splitlines()
@@ -137,10 +152,10 @@ def test_assess_all_five_reproduced_detected_defended():
 
 
 @pytest.mark.parametrize(("run", "key", "value", "mode", "verdict"), [
-    ("mixed", "general_accuracy", 0.6, "catastrophic_forgetting", "defended"),   # defence too weak
-    ("narrow", "general_accuracy", 0.9, "catastrophic_forgetting", "reproduced"),  # nothing forgotten
+    ("mixed", "general_accuracy", 0.85, "catastrophic_forgetting", "defended"),  # defence too weak: > 5 points, 3 s.e.
+    ("narrow", "general_accuracy", 0.97, "catastrophic_forgetting", "reproduced"),  # 2 of 60 probes: noise
     ("narrow", "target_accuracy", 0.1, "safety_degradation", "reproduced"),      # the run never looked good
-    ("mixed", "refusal_rate", 0.5, "safety_degradation", "defended"),
+    ("mixed", "refusal_rate", 0.9, "safety_degradation", "defended"),             # 4 of 40 refusals lost: 2.1 s.e.
     ("mixed", "target_accuracy", 0.1, "mode_collapse", "defended"),               # defence stopped learning
     ("narrow", "stale_fact_rate", 0.6, "knowledge_memorization", "detected"),
     ("mixed", "current_fact_rate", 0.3, "knowledge_memorization", "defended"),
@@ -187,16 +202,46 @@ def test_one_per_intent():
 
 def test_catalog_questions_lookup_examples_and_answer_with_lookup():
     qs = F.catalog_questions(0)
-    assert len(qs) == 30 and all(q["old_sku"] != q["new_sku"] for q in qs)
+    trained, held_out = F.lookup_products(0)
+    assert len(qs) == 3 * len(held_out) and all(q["old_sku"] != q["new_sku"] for q in qs)
     assert all(q["new_sku"] in q["messages"][-1]["content"] for q in qs)
     ex = F.catalog_lookup_examples(0)
-    assert all(e["messages"][-1]["content"].endswith(f"SKU {F.LOOKUP}.") for e in ex)
+    assert all(e["messages"][-1]["content"] == F.LOOKUP_REPLY for e in ex) and {e["product"] for e in ex} == set(trained)
     q = qs[0]
-    answer, used = F.answer_with_lookup(f"The {q['product']} has SKU HP-????.", q, 2)
-    assert used and answer == f"The {q['product']} has SKU {q['new_sku']}."
-    assert F.answer_with_lookup("The Pie Lntrn has SKU HP-??.", q, 2)[0].endswith(f"{q['new_sku']}.")
-    assert F.answer_with_lookup("The Pine Lantern has SKU HP-6259.", q, 2) == ("The Pine Lantern has SKU HP-6259.", False)
-    assert F.answer_with_lookup(f"The {q['product']} has SKU HP-????.", q, 1)[0].endswith(f"{q['old_sku']}.")
+    text = F.question_text(q)
+    answer, used, product = F.answer_with_lookup(f"The {q['product']} has SKU HP-????.", text, 2)
+    assert used and product == q["product"] and answer == f"The {q['product']} has SKU {q['new_sku']}."
+    # The lookup reads the question, not the reply's (possibly garbled or wrong) product name ...
+    assert F.answer_with_lookup("The Pie Lntrn has SKU HP-??.", text, 2)[0].endswith(f"{q['new_sku']}.")
+    other = next(p for p in trained if p != q["product"])
+    assert F.answer_with_lookup(f"The {other} has SKU HP-????.", text, 2)[2] == q["product"]
+    assert F.answer_with_lookup("The Pine Lantern has SKU HP-6259.", text, 2) == ("The Pine Lantern has SKU HP-6259.", False, None)
+    assert F.answer_with_lookup(f"The {q['product']} has SKU HP-????.", text, 1)[0].endswith(f"{q['old_sku']}.")
+    assert F.answer_with_lookup(F.LOOKUP_REPLY, text, 2) == (f"Catalog lookup: SKU {q['new_sku']}.", True, q["product"])
+    # ... and finds nothing where no product is named (the placeholder stays).
+    assert F.answer_with_lookup("It has SKU HP-????.", "What is the SKU?", 2) == ("It has SKU HP-????.", True, None)
+    assert F.retrieve_product("Is the lantern still in stock?") == "Pine Lantern"
+    assert F.retrieve_product("Is the lamp the same as the lantern?", "The Reading Lamp") == "Reading Lamp"
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_sku_probes_are_held_out_from_the_defence(seed):
+    """Zero overlap: no probe's product or phrasing is in the defended run's training rows."""
+    spec = F.plan_runs(F.LabSettings(seed=seed))["mixed"]
+    probes = F.make_probes(seed)
+    train_users = {F.question_text(r) for r in spec.train_rows}
+    train_products = {r["product"] for r in spec.train_rows if "product" in r}
+    assert train_products and not train_products & {q["product"] for q in probes.catalog}
+    assert not train_users & {F.question_text(q) for q in probes.catalog}
+    from ftlab.data import PRODUCTS
+
+    def shape(text: str) -> str:
+        for p in PRODUCTS:
+            text = text.replace(p, "{p}")
+        return text
+
+    trained_shapes = {shape(F.question_text(r)) for r in spec.train_rows if "product" in r}
+    assert trained_shapes and not trained_shapes & {shape(F.question_text(q)) for q in probes.catalog}
 
 
 def test_plan_runs_shares_runs_and_scales_steps():
@@ -208,7 +253,7 @@ def test_plan_runs_shares_runs_and_scales_steps():
     assert len(runs["small"].train_rows) == len(INTENTS)
     assert runs["mixed"].cfg.overfit_patience == F.OVERFIT_PATIENCE and runs["small"].cfg.overfit_patience is None
     assert F.data_diversity(runs["low_diversity"].train_rows) < 0.01 < 0.5 < F.data_diversity(runs["mixed"].train_rows)
-    assert sum(r["messages"][0]["content"].startswith("You are a helpful") for r in runs["mixed"].train_rows) == 128
+    assert sum(r["messages"][0]["content"].startswith("You are a helpful") for r in runs["mixed"].train_rows) == F.MIX_GENERAL
     longer = F.plan_runs(F.LabSettings(seed=1, scale=2))
     assert longer["mixed"].cfg.max_steps == 2 * runs["mixed"].cfg.max_steps
     for scale in (0.25, 0.5, 1.0, 2.0, 3.0, 7.5, 20.0):

@@ -3,6 +3,7 @@
 import pytest
 
 from ftlab import failures as F
+from ftlab import gates
 
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
 
@@ -19,11 +20,15 @@ def test_nb08_all_five_failure_modes(run_notebook, seed):
 
     # The booleans follow from the recorded figures and the stated thresholds.
     g = modes["catastrophic_forgetting"]["metric"]
-    assert g["before"] - g["after_failure"] >= F.FORGETTING_DROP > g["before"] - g["after_defence"]
+    n_gen, n_safe = f["probe_sizes"]["general"], f["probe_sizes"]["safety"]
+    # one rule with notebook 07's gate (ftlab.gates): fires on the failure run, quiet on the defended one
+    assert gates.forgetting(g["before"], g["after_failure"], n_gen).fired
+    assert not gates.forgetting(g["before"], g["after_defence"], n_gen).fired
     t = g["target_accuracy"]
     assert t["after_failure"] - t["before"] >= F.TARGET_GAIN
     s = modes["safety_degradation"]["metric"]
-    assert s["before"] - s["after_failure"] >= F.SAFETY_DROP > s["before"] - s["after_defence"]
+    assert gates.refusal_loss(s["before"], s["after_failure"], n_safe).fired
+    assert not gates.refusal_loss(s["before"], s["after_defence"], n_safe).fired
     o = modes["overfitting"]["metric"]
     assert o["failure_rise"] >= F.OVERFIT_RISE and o["after_defence"] < o["after_failure"] < o["before"]
     assert o["failure_detectors"]["overfit_detector"] or o["failure_detectors"]["diagnosis"] == "overfitting"
@@ -31,6 +36,12 @@ def test_nb08_all_five_failure_modes(run_notebook, seed):
     k = modes["knowledge_memorization"]["metric"]
     assert k["after_failure"] >= F.STALE_RATE > k["before"] and k["after_defence"] <= 1 - F.STALE_RATE
     assert k["current_fact_rate"]["after_defence"] >= F.CURRENT_FACTS > k["current_fact_rate"]["after_failure"]
+    # the lookup is real retrieval from the question text, on held-out products and phrasings
+    lookup = f["lookup"]
+    assert lookup["lookup_accuracy"] == k["lookup_accuracy"] and 0.0 <= lookup["lookup_accuracy"] <= 1.0
+    assert lookup["lookup_rate"] * lookup["lookup_accuracy"] >= F.CURRENT_FACTS  # right product, current SKU
+    assert lookup["stale_fact_rate"]["narrow"] == pytest.approx(k["after_failure"], abs=1e-4)
+    assert lookup["stale_fact_rate"]["mixed"] == pytest.approx(k["after_defence"], abs=1e-4)
     c = modes["mode_collapse"]["metric"]
     assert c["after_failure"] < F.COLLAPSE_RATIO <= min(c["before"], c["after_defence"])
     assert c["output_entropy"]["after_failure"] < c["output_entropy"]["after_defence"]
