@@ -14,9 +14,11 @@ SFT copies one right answer. When the goal is "this reply rather than that one" 
 Measurements, all on held-out prompts (no held-out prompt is in any training mix)::
 
     pairs = preference_pairs()                      # {"train": [...], "heldout": [...]}
-    before = score_pairs(model, tok, pairs["heldout"])
-    preference_accuracy(before)                     # share where log p(chosen) > log p(rejected)
+    before = score_pairs(model, tok, pairs["heldout"])                    # summed log-probabilities
+    preference_accuracy(score_pairs(model, tok, pairs["heldout"], per_token=True))  # share where the chosen
+                                                    # reply is likelier per token (sums favour short replies)
     reward_margins(after, before, beta=0.1)         # DPO's implicit reward margin vs the reference
+    sampled_kl(policy, reference, tok, prompts)     # unbiased: exact sampled ids, temperature 1, no top-k/top-p
 
 The managed services take the same data in their own formats: ``to_openai_dpo`` (OpenAI and Azure AI
 Foundry DPO), ``to_rft_row`` (Bedrock and Foundry RFT prompts with a ``reference_answer``).
