@@ -44,7 +44,8 @@ def test_nb11_grpo_raises_the_verifiable_reward(run_notebook):
     assert min(f["grpo_reward_repeats"]["after"]) > max(f["grpo_reward_repeats"]["before"])
     assert f["grpo_kl"] > 0  # it moved away from the adapter it started from
     # the start adapter leaves room to learn: the reward is not saturated and not every group scored alike
-    assert f["grpo_reward_saturated"] is False and 0.0 <= f["grpo_frac_reward_zero_std"] < 1.0
+    assert f["grpo_reward_saturated"] is False and f["grpo_no_signal"] is False
+    assert 0.0 <= f["grpo_frac_reward_zero_std"] < 0.9  # measured 0.55
 
 
 def test_nb11_sandbox_dpo_job_and_managed_formats(run_notebook):
