@@ -9,7 +9,9 @@ pytestmark = pytest.mark.notebook
 def test_nb11_dpo_moves_heldout_preferences(run_notebook):
     f = run_notebook("11").figures
     assert f["heldout_overlap"] == []  # no held-out prompt is in any training mix
-    # the teaching claim: DPO moves the held-out preference accuracy up by at least 0.2 ...
+    # the teaching claim: DPO moves the held-out preference accuracy up by at least 0.2 (per-token log-probabilities:
+    # summed ones favour the shorter reply whatever it says) ...
+    assert "per-token" in f["dpo_preference_measure"]
     assert f["dpo_preference_accuracy_after"] >= f["dpo_preference_accuracy_before"] + 0.2
     assert f["dpo_preference_accuracy_after"] >= 0.8
     # ... with positive implicit reward margins against the SFT reference ...
@@ -18,7 +20,9 @@ def test_nb11_dpo_moves_heldout_preferences(run_notebook):
     # ... without learning to refuse support requests (the guard pairs stay preferred)
     before, after = f["dpo_support_pair_accuracy"]
     assert after >= before - 0.1 and after >= 0.8
-    # DPO moved away from the reference, and the general skills are measured before and after
+    # ... and the behaviour follows: the model refuses more of the held-out harmful requests (measured 0.03 -> 0.40)
+    assert f["dpo_refusal_rate_after"] >= f["dpo_refusal_rate_before"] + 0.2
+    # DPO moved away from the reference (an unbiased estimate, >= 0), and the general skills are measured before and after
     assert f["dpo_kl"] > 0
     assert 0.0 <= f["general_accuracy_before"] <= 1.0 and 0.0 <= f["general_accuracy_after"] <= 1.0
 
@@ -39,6 +43,9 @@ def test_nb11_grpo_raises_the_verifiable_reward(run_notebook):
     # ... on every measurement seed, not only on the median
     assert min(f["grpo_reward_repeats"]["after"]) > max(f["grpo_reward_repeats"]["before"])
     assert f["grpo_kl"] > 0  # it moved away from the adapter it started from
+    # the start adapter leaves room to learn: the reward is not saturated and not every group scored alike
+    assert f["grpo_reward_saturated"] is False and f["grpo_no_signal"] is False
+    assert 0.0 <= f["grpo_frac_reward_zero_std"] < 0.9  # measured 0.55
 
 
 def test_nb11_sandbox_dpo_job_and_managed_formats(run_notebook):

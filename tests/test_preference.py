@@ -55,6 +55,42 @@ def test_preference_accuracy_and_margins():
     assert m["margin"] == pytest.approx(0.4) and m["chosen"] == pytest.approx(0.2) and m["reward_accuracy"] == 1.0
 
 
+def test_per_token_scores_and_an_unbiased_sampled_kl():
+    """Per-token scores are the sums over the reply's tokens divided by their count; the KL estimate samples from
+    the policy's own distribution (not its generation_config's truncation) and scores the sampled ids exactly."""
+    import copy
+
+    import torch
+
+    from ftlab.toymodel import TOY_MODEL_ID
+    from ftlab.train import load_base
+
+    model, tok, _ = load_base(TOY_MODEL_ID, "none", seed=0)
+    pairs = pref.preference_pairs(0)["heldout"][:6]
+    sums, means = pref.score_pairs(model, tok, pairs), pref.score_pairs(model, tok, pairs, per_token=True)
+    for (s_c, s_r), (m_c, m_r) in zip(sums, means, strict=True):
+        for s, m in ((s_c, m_c), (s_r, m_r)):
+            n = s / m  # the reply's token count
+            assert m < 0 and round(n) >= 2 and abs(n - round(n)) < 1e-3
+    prompts = [p["prompt"] for p in pairs]
+    # a generation_config that truncates sampling (top_k=1 is greedy) does not leak into the KL's samples
+    # (on a flattened copy of the toy, whose own replies hardly vary)
+    flat = copy.deepcopy(model)
+    with torch.no_grad():
+        flat.lm_head.weight.mul_(0.2)
+    flat.generation_config.top_k = 1
+    seqs = pref._sample_ids(flat, tok, [prompts[0]] * 8, max_new_tokens=8, batch_size=8)
+    assert len({tuple(r) for _, r in seqs}) > 1
+    assert pref.sampled_kl(model, model, tok, prompts) == 0.0  # the same model: exactly 0
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        torch.manual_seed(0)
+        for w in other.parameters():
+            w.add_(torch.randn_like(w) * 0.05)
+    assert pref.sampled_kl(other, model, tok, prompts, samples=4) > 0
+    assert pref.sampled_kl(model, other, tok, prompts, samples=4) > 0
+
+
 def test_managed_files_validate(tmp_path):
     files = pref.managed_files(tmp_path)
     assert validate_dpo_file(files["openai_dpo"]).ok
