@@ -18,7 +18,8 @@ layer module(s)                   stage
 4     sandbox                     the local OpenAI-compatible API
 5     diagnose                    loss-curve diagnosis
 6     merge                       merging adapters and exporting
-7     evaluate                    baseline comparison, forgetting and safety
+7     evaluate, gates             baseline comparison, forgetting and safety, and
+                                  the one regression rule 07 and 08 share
 8     failures, cloud, scale,     failure modes, managed clouds, multi-GPU,
       check, exercises            exercise checks and exercise notebooks
 ====  ==========================  ===============================================
