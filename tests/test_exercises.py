@@ -180,9 +180,13 @@ def test_lora_target_modules_check(tiny_llama):
 REAL_CURVES = ROOT / "tests" / "data" / "curves" / "real"
 
 
-@pytest.mark.parametrize("pattern", ["healthy", "plateau", "overfitting", "flat", "unstable"])
-def test_loss_pattern_check_on_real_toy_runs(pattern):
-    state = REAL_CURVES / f"{pattern}_seed0" / "trainer_state.json"
+# plateau05: notebook 05's plateau run. The older plateau_seed0 run's validation loss still fell 8.8% over its last
+# third: healthy by the diagnoser's fitted definition (a curve that still falls at a useful rate is healthy).
+@pytest.mark.parametrize("pattern,folder", [("healthy", "healthy_seed0"), ("plateau", "plateau05_seed0"),
+                                            ("overfitting", "overfitting_seed0"), ("flat", "flat_seed0"),
+                                            ("unstable", "unstable_seed0")])
+def test_loss_pattern_check_on_real_toy_runs(pattern, folder):
+    state = REAL_CURVES / folder / "trainer_state.json"
     assert check.loss_pattern(pattern, state) is True
     assert check.loss_pattern(pattern.upper(), state) is True
     wrong = "flat" if pattern != "flat" else "healthy"
