@@ -165,16 +165,10 @@ def check_eval_inputs(recipes: str, train_file: str = "", eval_file: str = "", g
     """
     from ftlab.errors import ParameterError
     from ftlab.train import TRAINING_RECIPES
+    from ftlab.userdata import user_data_params
 
-    own_train: list[dict[str, Any]] = []
-    own_eval: list[dict[str, Any]] = []
-    if eval_file and not train_file:
-        raise ParameterError(f"parameter 'eval_file' = {eval_file!r} needs train_file: give the data to train on too, "
-                             "or leave eval_file empty")
+    own_train, own_eval = user_data_params(train_file, eval_file, seed=seed)
     if train_file:
-        from ftlab.userdata import load_user_data
-
-        own_train, own_eval = load_user_data(train_file, eval_file or None, seed=seed)
         chosen = [OWN_DATA]
     else:
         chosen = [r.strip() for r in recipes.split(",") if r.strip()]
@@ -194,7 +188,7 @@ def train_candidate(name: str, own_rows: Sequence[dict[str, Any]] = (), *, data_
     adapter notebook 06 merges), or ``"own"``: your rows. Your held-out rows are not passed to training,
     not even as a validation set, so that category 1 stays held out. ``n_general`` > 0 gives the
     ``"mixed"`` recipe that many general-skill examples (``support_mix``). ``config`` overrides ``TrainConfig``."""
-    from ftlab.train import TrainConfig, train_cached, train_recipe
+    from ftlab.train import TrainConfig, train_cached, train_own, train_recipe
 
     if name == "mixed" and n_general:
         from ftlab.data import support_mix
@@ -207,9 +201,7 @@ def train_candidate(name: str, own_rows: Sequence[dict[str, Any]] = (), *, data_
                             support_splits(toy_seed)["validation"])
     if name != OWN_DATA:
         return train_recipe(name, toy_seed=toy_seed, **config)
-    config.setdefault("report_to", "none")
-    config.setdefault("data_version", f"your data: {Path(data_file).name} ({len(own_rows)} training rows)")
-    return train_cached(TrainConfig(toy_seed=toy_seed, **config), list(own_rows), None)
+    return train_own(own_rows, data_file=data_file, toy_seed=toy_seed, **config)
 
 
 # ---------------------------------------------------------------------------------------------
