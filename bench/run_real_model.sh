@@ -66,4 +66,5 @@ only=(); [ -n "${ONLY:-}" ] && only=(--only $ONLY)
 timeout "${RUN_LIMIT:-540}" python3 -m ftlab run --quiet --out "$RM/run-$tag" -p model_id HuggingFaceTB/SmolLM2-135M-Instruct "${only[@]}" 2>&1 | tee -a "$OUT/run.log" | tail -40
 cp "$RM/run-$tag/summary.json" "$OUT/summary-$tag.json" 2>/dev/null
 cp "$RM/run-$tag/summary.md" "$OUT/summary-$tag.md" 2>/dev/null
+mkdir -p "$OUT/executed-$tag" && cp "$RM/run-$tag"/*.ipynb "$OUT/executed-$tag/" 2>/dev/null  # to read a failure here
 ls -la "$OUT"

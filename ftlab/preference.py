@@ -51,7 +51,7 @@ from ftlab.data import (
     support_splits,
 )
 from ftlab.errors import FtlabError
-from ftlab.train import TrainConfig, load_base, training_key
+from ftlab.train import DivergenceGuard, TrainConfig, load_base, training_key
 
 # What a narrowly fine-tuned support model says to a harmful request when no model is given to ask:
 # a formatted support reply (notebook 08's safety failure). With a model, its own reply is used.
@@ -562,9 +562,11 @@ def dpo_train(pairs: Sequence[dict[str, Any]], cfg: TrainConfig, *, adapter_dir:
     model, tokenizer, lora = _policy(cfg, adapter_dir)
     args = DPOConfig(**{"max_length": cfg.max_length, **_common_args(cfg)}, beta=beta)
     rows = [{k: p[k] for k in ("prompt", "chosen", "rejected", "tools") if k in p} for p in pairs]
+    guard = DivergenceGuard()
     trainer = DPOTrainer(model=model, args=args, train_dataset=_as_dataset(rows), processing_class=tokenizer,
-                         peft_config=lora, callbacks=list(callbacks))
+                         peft_config=lora, callbacks=[*callbacks, guard])
     trainer.train()
+    guard.check("DPO", "dpo_learning_rate", cfg.learning_rate)
     out = Path(cfg.output_dir) / "adapter"
     trainer.model.save_pretrained(str(out), selected_adapters=["default"])
     tokenizer.save_pretrained(str(out))
@@ -602,10 +604,12 @@ def grpo_train(rows: Sequence[dict[str, Any]], cfg: TrainConfig, *, adapter_dir:
     args = GRPOConfig(**_common_args(cfg), beta=beta, num_generations=num_generations,
                       max_completion_length=max_completion_length, temperature=temperature, top_k=top_k,
                       mask_truncated_completions=mask_truncated_completions)
+    guard = DivergenceGuard()  # stops before TRL samples from NaN weights (a CUDA assert that kills the kernel)
     trainer = GRPOTrainer(model=model, reward_funcs=list(reward_funcs or [support_reward]), args=args,
                           train_dataset=_as_dataset(rows), processing_class=tokenizer, peft_config=lora,
-                          callbacks=list(callbacks))
+                          callbacks=[*callbacks, guard])
     trainer.train()
+    guard.check("GRPO", "grpo_learning_rate", cfg.learning_rate)
     out = Path(cfg.output_dir) / "adapter"
     trainer.model.save_pretrained(str(out), selected_adapters=["default"])
     tokenizer.save_pretrained(str(out))

@@ -109,6 +109,18 @@ def lr_scale(model_or_config) -> float:
     return size_defaults(model_or_config)["learning_rate"] / SIZE_CLASSES[0][2]
 
 
+def lr_scale_for(model_id: str, override: float = 0.0) -> float:
+    """The factor for LRs tuned on the toy: ``override`` when set (> 0), else ``lr_scale`` of ``model_id``'s config.
+
+    Example: ``lr_scale_for("ftlab/toy-llama") == 1.0``; ``lr_scale_for("HuggingFaceTB/SmolLM2-135M-Instruct") == 0.2``.
+    """
+    if override > 0:
+        return override
+    from transformers import AutoConfig
+
+    return lr_scale(AutoConfig.from_pretrained(resolve_model(model_id)))
+
+
 def _count_params(model_or_config) -> tuple[int, Any]:
     """(number of parameters, dtype or None) of a model, a config, a config dict, or a model id/folder."""
     if hasattr(model_or_config, "parameters") and hasattr(model_or_config, "named_modules"):
@@ -679,6 +691,50 @@ def _overfit_detector_cls():
             return control
 
     return OverfitDetector
+
+
+def _divergence_guard_cls():
+    from transformers import TrainerCallback
+
+    class DivergenceGuard(TrainerCallback):
+        def __init__(self) -> None:
+            self.diverged_at: int | None = None
+            self.last_log: dict[str, Any] = {}
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            self.last_log = dict(logs or {})
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if model is None or self.diverged_at is not None:
+                return control
+            if any(p.requires_grad and not p.detach().isfinite().all() for p in model.parameters()):
+                self.diverged_at = state.global_step
+                control.should_training_stop = True
+            return control
+
+        def check(self, what: str, lr_param: str, learning_rate: float) -> None:
+            """Raise a clear ``FtlabError`` if training left non-finite weights (nothing is saved then)."""
+            if self.diverged_at is None:
+                return
+            seen = {k: self.last_log[k] for k in ("loss", "grad_norm") if k in self.last_log}
+            raise FtlabError(f"{what} diverged at step {self.diverged_at}: the trainable weights became NaN/inf "
+                             f"(last log {seen}); the run was stopped and nothing was saved. Lower {lr_param} "
+                             f"(now {learning_rate:g}; try {learning_rate / 10:g}) and run the cell again.")
+
+    return DivergenceGuard
+
+
+def DivergenceGuard():
+    """A ``TrainerCallback`` that stops training at the first step that leaves a trainable weight NaN or inf, before
+    the next step samples from (or trains on) a broken model; ``guard.check(what, lr_param, lr)`` then raises.
+
+    Example::
+
+        guard = DivergenceGuard()
+        trainer = GRPOTrainer(..., callbacks=[guard]); trainer.train()
+        guard.check("GRPO", "grpo_learning_rate", cfg.learning_rate)
+    """
+    return _divergence_guard_cls()()
 
 
 def OverfitDetector(patience: int = 3, min_delta: float = 0.0):
