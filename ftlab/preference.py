@@ -51,7 +51,7 @@ from ftlab.data import (
     support_splits,
 )
 from ftlab.errors import FtlabError
-from ftlab.train import DivergenceGuard, TrainConfig, load_base, training_key
+from ftlab.train import DivergenceGuard, TrainConfig, load_base, training_key, use_cuda
 
 # What a narrowly fine-tuned support model says to a harmful request when no model is given to ask:
 # a formatted support reply (notebook 08's safety failure). With a model, its own reply is used.
@@ -521,13 +521,14 @@ def _common_args(cfg: TrainConfig) -> dict[str, Any]:
     return args
 
 
-def _policy(cfg: TrainConfig, adapter_dir: str | None):
+def _policy(cfg: TrainConfig, adapter_dir: str | None, attn_implementation: str | None = None):
     """The base model (as ``ftlab.train.load_base`` loads it) with the SFT adapter, trainable, or ``None`` for a new LoRA."""
     from peft import LoraConfig, PeftModel
 
     from ftlab.train import target_modules_for
 
-    model, tokenizer, _ = load_base(cfg.model_id, cfg.quantization, seed=cfg.toy_seed)
+    model, tokenizer, _ = load_base(cfg.model_id, cfg.quantization, seed=cfg.toy_seed,
+                                    attn_implementation=attn_implementation)
     if adapter_dir:
         return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=True), tokenizer, None
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
@@ -600,7 +601,10 @@ def grpo_train(rows: Sequence[dict[str, Any]], cfg: TrainConfig, *, adapter_dir:
                          f"num_generations={num_generations} (GRPO compares the replies of one prompt)")
     seed_everything(cfg.seed)
     started = time.perf_counter()
-    model, tokenizer, lora = _policy(cfg, adapter_dir)
+    # GRPO left-pads its prompts, so the pad positions' attention rows are fully masked; in bf16 on CUDA the SDPA
+    # backward turns those into NaN gradients at the first step (seen on an H100 with SmolLM2; cf. TRL issue 7181).
+    # Eager attention masks with a large negative number instead of -inf and stays finite.
+    model, tokenizer, lora = _policy(cfg, adapter_dir, "eager" if use_cuda(cfg.device) else None)
     args = GRPOConfig(**_common_args(cfg), beta=beta, num_generations=num_generations,
                       max_completion_length=max_completion_length, temperature=temperature, top_k=top_k,
                       mask_truncated_completions=mask_truncated_completions)

@@ -717,6 +717,10 @@ def _divergence_guard_cls():
             if self.diverged_at is None:
                 return
             seen = {k: self.last_log[k] for k in ("loss", "grad_norm") if k in self.last_log}
+            if self.diverged_at <= 1:  # one update of a sane LR cannot overflow: the gradient itself was NaN/inf
+                raise FtlabError(f"{what}: the first update left NaN/inf weights (last log {seen}), so the gradient "
+                                 "itself was not finite: a numerical problem (attention kernel, dtype), not the LR. "
+                                 "Nothing was saved. Train in float32 or with attn_implementation='eager' to check.")
             raise FtlabError(f"{what} diverged at step {self.diverged_at}: the trainable weights became NaN/inf "
                              f"(last log {seen}); the run was stopped and nothing was saved. Lower {lr_param} "
                              f"(now {learning_rate:g}; try {learning_rate / 10:g}) and run the cell again.")
