@@ -124,22 +124,32 @@ def plan(out: Path, root: str = ".gpucarry/rm") -> list[dict]:
     return calls
 
 
-def report(summaries: list[Path], out: Path, meta: dict) -> dict:
-    """summary.json files of ``ftlab run`` on the device → real_model_h200.json and its Markdown table."""
+def report(summaries: list[Path | tuple[Path, dict]], out: Path, meta: dict) -> dict:
+    """summary.json files of ``ftlab run`` on the device → real_model_gpu.json and its Markdown table.
+
+    A summary may come with its own device.json meta (``(path, meta)``): a notebook re-run later, or on another
+    card, keeps its own device and date in its row. Later summaries replace earlier rows of the same notebook.
+    """
     books: dict[str, dict] = {}
-    for s in summaries:
-        books.update(json.loads(s.read_text())["notebooks"])
-    rows = {k: {"status": v["status"], "seconds": v["seconds"], "figures": v.get("figures", {}),
-                **({"error": v["error"]} if v.get("error") else {})} for k, v in sorted(books.items())}
-    result = {**meta, "model_id": "HuggingFaceTB/SmolLM2-135M-Instruct", "ok": all(r["status"] == "ok" for r in rows.values()),
+    for item in summaries:
+        path, own = item if isinstance(item, tuple) else (item, meta)
+        for k, v in json.loads(Path(path).read_text())["notebooks"].items():
+            books[k] = {**v, "device": own.get("device", "?"), "date": own.get("date", "?")}
+    rows = {k: {"status": v["status"], "seconds": v["seconds"], "device": v["device"], "date": v["date"],
+                "figures": v.get("figures", {}), **({"error": v["error"]} if v.get("error") else {})}
+            for k, v in sorted(books.items())}
+    devices = sorted({r["device"] for r in rows.values()})
+    result = {**meta, "device": ", ".join(devices), "model_id": "HuggingFaceTB/SmolLM2-135M-Instruct",
+              "ok": all(r["status"] == "ok" for r in rows.values()),
               "total_seconds": round(sum(r["seconds"] for r in rows.values()), 1), "notebooks": rows}
     out.mkdir(parents=True, exist_ok=True)
-    (out / "real_model_h200.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
-    lines = [f"# Every notebook on the real model, on {meta.get('device', '?')} ({meta.get('date', '?')})", "",
-             f"Command: `{meta.get('command', '?')}`", "", "| notebook | status | seconds |", "|---|---|---|"]
-    lines += [f"| {k} | {r['status']} | {r['seconds']:.1f} |" for k, r in rows.items()]
+    (out / "real_model_gpu.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    lines = [f"# Every notebook on the real model, on {result['device']}", "",
+             f"Command: `{meta.get('command', '?')}`", "", "| notebook | status | seconds | device | date |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {k} | {r['status']} | {r['seconds']:.1f} | {r['device']} | {r['date']} |" for k, r in rows.items()]
     lines += ["", f"Total: {result['total_seconds']:.0f} s; all ok: {result['ok']}"]
-    (out / "real_model_h200.md").write_text("\n".join(lines) + "\n")
+    (out / "real_model_gpu.md").write_text("\n".join(lines) + "\n")
     return result
 
 
@@ -153,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("plan")
     b.add_argument("--out", default=".gpucarry/rm")
     r = sub.add_parser("report")
-    r.add_argument("--summary", nargs="+", required=True)
+    r.add_argument("--summary", nargs="+", required=True, help="summary.json, or summary.json=device.json")
     r.add_argument("--meta", help="device.json written by run_real_model.sh (device, date, command)")
     r.add_argument("--out", default=str(HERE / "results"))
     args = p.parse_args(argv)
@@ -165,7 +175,10 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(c))
     else:
         meta = json.loads(Path(args.meta).read_text()) if args.meta else {}
-        res = report([Path(s) for s in args.summary], Path(args.out), meta)
+        # SUMMARY or SUMMARY=DEVICE_JSON (that run's own device and date)
+        items = [(Path(a), json.loads(Path(b).read_text())) if b else Path(a)
+                 for a, _, b in (x.partition("=") for x in args.summary)]
+        res = report(items, Path(args.out), meta)
         print(f"{len(res['notebooks'])} notebooks, ok={res['ok']}, {res['total_seconds']} s")
     return 0
 

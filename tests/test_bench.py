@@ -197,8 +197,15 @@ def test_real_model_carry_plan_and_report(tmp_path):
                                                                         "error": {"ename": "X"}}}}))
     res = report([s1, s2], tmp_path / "out", {"device": "NVIDIA H200", "date": "d", "command": "c"})
     assert res["ok"] is False and res["total_seconds"] == 52.5 and len(res["notebooks"]) == 2
-    md = (tmp_path / "out" / "real_model_h200.md").read_text()
-    assert "| 04_qlora_training.ipynb | failed | 12.0 |" in md and "NVIDIA H200" in md
+    md = (tmp_path / "out" / "real_model_gpu.md").read_text()
+    assert "| 04_qlora_training.ipynb | failed | 12.0 | NVIDIA H200 | d |" in md
+    # a later re-run of 04 on another card replaces its row and keeps its own device and date
+    s3 = tmp_path / "s3.json"
+    s3.write_text(json.dumps({"notebooks": {"04_qlora_training.ipynb": {"status": "ok", "seconds": 9.0}}}))
+    res = report([s1, s2, (s3, {"device": "NVIDIA H100", "date": "d2"})], tmp_path / "out",
+                 {"device": "NVIDIA H200", "date": "d", "command": "c"})
+    assert res["ok"] is True and res["notebooks"]["04_qlora_training.ipynb"]["device"] == "NVIDIA H100"
+    assert res["device"] == "NVIDIA H100, NVIDIA H200"
 
 
 def test_family_sweep_rows_carry_what_the_drift_test_recomputes():

@@ -40,3 +40,17 @@ def test_parameters_cell_first_typed_commented_literal(path):
         assert isinstance(node, ast.AnnAssign), f"{path.name}: parameters must be typed (name: type = value), line {node.lineno}"
         ast.literal_eval(node.value)  # no derived values: every default is a literal
         assert "#" in lines[node.lineno - 1], f"{path.name}: parameter on line {node.lineno} has no trailing comment"
+
+
+@pytest.mark.parametrize("path", BOOKS, ids=lambda p: p.stem)
+def test_papermill_sees_every_parameter(path):
+    """papermill's own inspection (``papermill --help-notebook``) skips a parameter whose comment holds an '=' and
+    warns "Unable to parse line ..." at every run: each declared parameter must be visible to it."""
+    import papermill
+
+    nb = json.loads(path.read_text())
+    first = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    declared = [n.target.id for n in ast.parse("".join(first["source"])).body if isinstance(n, ast.AnnAssign)]
+    seen = papermill.inspect_notebook(str(path))
+    missing = [n for n in declared if n not in seen]
+    assert not missing, f"{path.name}: papermill cannot parse {missing} (an '=' in the comment? write ':' instead)"
