@@ -206,3 +206,29 @@ def test_last_complete_checkpoint_skips_a_folder_cut_short(tmp_path):
             (d / "trainer_state.json").write_text(state if isinstance(state, str) else json.dumps(state))
     (tmp_path / "checkpoint-40").mkdir()  # created, nothing written yet
     assert last_complete_checkpoint(tmp_path) == tmp_path / "checkpoint-8"
+
+
+def test_divergence_guard_stops_at_nan_weights_and_names_the_cause():
+    """DivergenceGuard (DPO/GRPO): a step that leaves a trainable weight NaN stops training; the error says the
+    gradient was broken when it happened at step 1, and names the LR parameter when it happened later."""
+    import torch
+    from transformers import TrainerControl, TrainerState
+
+    from ftlab.train import DivergenceGuard
+
+    model = torch.nn.Linear(2, 2)
+    for step, expect in ((1, "not the LR"), (7, "Lower grpo_learning_rate \\(now 0.0005; try 5e-05\\)")):
+        guard, state, control = DivergenceGuard(), TrainerState(), TrainerControl()
+        state.global_step = step
+        with torch.no_grad():
+            model.weight.fill_(0.5)
+        guard.on_step_end(None, state, control, model=model)
+        assert not control.should_training_stop
+        guard.check("GRPO", "grpo_learning_rate", 5e-4)  # finite: no error
+        with torch.no_grad():
+            model.weight[0, 0] = float("nan")
+        guard.on_log(None, state, control, logs={"loss": 0.3, "grad_norm": float("inf")})
+        guard.on_step_end(None, state, control, model=model)
+        assert control.should_training_stop and guard.diverged_at == step
+        with pytest.raises(FtlabError, match=expect):
+            guard.check("GRPO", "grpo_learning_rate", 5e-4)
