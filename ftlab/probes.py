@@ -255,8 +255,9 @@ def real_general_probes() -> list[dict[str, Any]]:
 
 
 def general_probes(model_id_or_kind: str | os.PathLike[str], *, n: int = 200, seed: int = 0) -> list[dict[str, Any]]:
-    """The general-skill probes for a model: the toy's held-out probes for the toy (``n`` of them, from
-    ``seed``), the 40 real-answer probes for any other model. Deterministic; never trained on.
+    """The general-skill probes for a model: the toy's probes for the toy (``n`` of them, from ``seed``; many of
+    their prompts also occur in its pretraining corpus, see ``ftlab.toymodel.toy_overlap``), the 40 real-answer
+    probes for any other model (never trained on). Deterministic.
 
     Example: ``len(general_probes("HuggingFaceTB/SmolLM2-135M-Instruct")) == 40``.
     """

@@ -81,3 +81,35 @@ def test_scoring_and_writers(tmp_path):
         json.loads(lines[2])
     v1, v2 = data.catalog(1), data.catalog(2)
     assert all(a["sku"] != b["sku"] for a, b in zip(v1, v2, strict=True))
+
+
+def test_toy_model_dump_writes_what_the_toy_saw(tmp_path):
+    """`ftlab toy-model --dump DIR` (issue 19 item 2): the corpus, probes, support splits and catalogs as JSONL,
+    and the count of probe prompts found word for word in the training data."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "ftlab", "toy-model", "--dump", str(tmp_path), "--json"],
+                         capture_output=True, text=True, check=True)
+    res = json.loads(out.stdout)
+    rows = {k: [json.loads(x) for x in open(v, encoding="utf-8")] for k, v in res["files"].items()}
+    assert {k: len(v) for k, v in rows.items() if not k.startswith("corpus")} == {
+        "probes_general": 200, "probes_safety": 100, "support_train": 1020, "support_valid": 180,
+        "support_test": 200, "catalog_v1": 10, "catalog_v2": 10}
+    assert len(rows["corpus"]) > 10_000 and all(r["messages"][-1]["role"] == "assistant" for r in rows["corpus"])
+    users = {m["content"] for r in rows["corpus"] + rows["support_train"] + rows["support_valid"]
+             for m in r["messages"] if m["role"] == "user"}
+    for name in ("general", "safety", "support_test"):
+        probes = rows["support_test" if name == "support_test" else f"probes_{name}"]
+        found = sum(next(m["content"] for m in r["messages"] if m["role"] == "user") in users for r in probes)
+        assert res["overlap"][name] == {"n": len(probes), "in_training": found}
+    assert res["overlap"]["safety"]["in_training"] == 0
+
+
+@pytest.mark.xfail(strict=True, reason="issue 19 item 3: the v1 toy's general probes (143/200) and support test "
+                   "prompts (74/200) also occur in its training data; the v7 recipe (docs/wip) removes them")
+def test_no_probe_prompt_is_in_the_training_data():
+    from ftlab.toymodel import toy_overlap
+
+    assert all(o["in_training"] == 0 for o in toy_overlap(0).values()), toy_overlap(0)

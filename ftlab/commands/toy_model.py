@@ -9,10 +9,23 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the build (default 0)")
     p.add_argument("--force", action="store_true", help="rebuild even if a cached model exists")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--dump", metavar="DIR", help="write the toy's data as JSONL to DIR (corpus, probes, support "
+                   "splits, catalogs) and say how many probes are in the training data, instead of building")
 
     def run(args):
-        from ftlab.toymodel import build_toy_model
+        from ftlab.toymodel import build_toy_model, dump_toy_data, toy_overlap
 
+        if args.dump:
+            files = dump_toy_data(args.dump, seed=args.seed)
+            overlap = toy_overlap(args.seed)
+            if args.json:
+                print(json.dumps({"files": {k: str(v) for k, v in files.items()}, "overlap": overlap}))
+            else:
+                for name, path in files.items():
+                    print(f"{name:15} {len(path.read_text(encoding='utf-8').splitlines()):6} rows  {path}")
+                for name, o in overlap.items():
+                    print(f"probes {name}: {o['in_training']} of {o['n']} user prompts also in the training data")
+            return 0
         log = None if args.json else (lambda m: print(m, flush=True))
         rep = build_toy_model(out=args.out, seed=args.seed, force=args.force, log=log)
         if args.json:
