@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -93,7 +94,7 @@ def test_toy_model_dump_writes_what_the_toy_saw(tmp_path):
     out = subprocess.run([sys.executable, "-m", "ftlab", "toy-model", "--dump", str(tmp_path), "--json"],
                          capture_output=True, text=True, check=True)
     res = json.loads(out.stdout)
-    rows = {k: [json.loads(x) for x in open(v, encoding="utf-8")] for k, v in res["files"].items()}
+    rows = {k: [json.loads(x) for x in Path(v).read_text(encoding="utf-8").splitlines()] for k, v in res["files"].items()}
     assert {k: len(v) for k, v in rows.items() if not k.startswith("corpus")} == {
         "probes_general": 200, "probes_safety": 100, "support_train": 1020, "support_valid": 180,
         "support_test": 200, "catalog_v1": 10, "catalog_v2": 10}
