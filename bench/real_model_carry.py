@@ -125,7 +125,7 @@ def plan(out: Path, root: str = ".gpucarry/rm") -> list[dict]:
 
 
 def report(summaries: list[Path | tuple[Path, dict]], out: Path, meta: dict) -> dict:
-    """summary.json files of ``ftlab run`` on the device → real_model_gpu.json and its Markdown table.
+    """summary.json files of ``ftlab run`` on the device → real_model_h200.json and its Markdown table.
 
     A summary may come with its own device.json meta (``(path, meta)``): a notebook re-run later, or on another
     card, keeps its own device and date in its row. Later summaries replace earlier rows of the same notebook.
@@ -143,13 +143,13 @@ def report(summaries: list[Path | tuple[Path, dict]], out: Path, meta: dict) -> 
               "ok": all(r["status"] == "ok" for r in rows.values()),
               "total_seconds": round(sum(r["seconds"] for r in rows.values()), 1), "notebooks": rows}
     out.mkdir(parents=True, exist_ok=True)
-    (out / "real_model_gpu.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    (out / "real_model_h200.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     lines = [f"# Every notebook on the real model, on {result['device']}", "",
              f"Command: `{meta.get('command', '?')}`", "", "| notebook | status | seconds | device | date |",
              "|---|---|---|---|---|"]
     lines += [f"| {k} | {r['status']} | {r['seconds']:.1f} | {r['device']} | {r['date']} |" for k, r in rows.items()]
     lines += ["", f"Total: {result['total_seconds']:.0f} s; all ok: {result['ok']}"]
-    (out / "real_model_gpu.md").write_text("\n".join(lines) + "\n")
+    (out / "real_model_h200.md").write_text("\n".join(lines) + "\n")
     return result
 
 

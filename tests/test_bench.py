@@ -197,7 +197,7 @@ def test_real_model_carry_plan_and_report(tmp_path):
                                                                         "error": {"ename": "X"}}}}))
     res = report([s1, s2], tmp_path / "out", {"device": "NVIDIA H200", "date": "d", "command": "c"})
     assert res["ok"] is False and res["total_seconds"] == 52.5 and len(res["notebooks"]) == 2
-    md = (tmp_path / "out" / "real_model_gpu.md").read_text()
+    md = (tmp_path / "out" / "real_model_h200.md").read_text()
     assert "| 04_qlora_training.ipynb | failed | 12.0 | NVIDIA H200 | d |" in md
     # a later re-run of 04 on another card replaces its row and keeps its own device and date
     s3 = tmp_path / "s3.json"
