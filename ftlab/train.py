@@ -167,6 +167,20 @@ def size_defaults(model_or_config) -> dict[str, Any]:
             "gguf_outtype": outtype, "size_class": name, "n_params": n, "dtype": str(dtype).removeprefix("torch.")}
 
 
+def with_size_defaults(model_id: str, *, seed: int = 0, **given: Any) -> dict[str, Any]:
+    """The notebooks' size-defaulted parameters: each of ``given`` left at 0 (or "") takes the model's
+    ``size_defaults`` value of the same name; the result also holds ``size_class`` and ``n_params``.
+
+    Example: ``with_size_defaults("ftlab/toy-llama", learning_rate=0.0, epochs=3.0)`` gives
+    ``{"learning_rate": 5e-3, "epochs": 3.0, "size_class": "toy", ...}``.
+    """
+    sizes = size_defaults(resolve_model(model_id, seed=seed))
+    unknown = sorted(set(given) - set(sizes))
+    if unknown:
+        raise FtlabError(f"with_size_defaults: no size default for {unknown} (known: {sorted(sizes)})")
+    return {**{k: v or sizes[k] for k, v in given.items()}, "size_class": sizes["size_class"], "n_params": sizes["n_params"]}
+
+
 @dataclass
 class TrainResult:
     """What a run produced: the adapter folder, the loss history and why it stopped."""

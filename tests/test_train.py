@@ -232,3 +232,14 @@ def test_divergence_guard_stops_at_nan_weights_and_names_the_cause():
         assert control.should_training_stop and guard.diverged_at == step
         with pytest.raises(FtlabError, match=expect):
             guard.check("GRPO", "grpo_learning_rate", 5e-4)
+
+
+def test_with_size_defaults_fills_only_what_is_unset():
+    """Notebooks 06, 07 and 10 leave a parameter at 0 or "" to take the model's size default."""
+    from ftlab.train import with_size_defaults
+
+    got = with_size_defaults("ftlab/toy-llama", learning_rate=0.0, epochs=3.0, merge_atol=0.0, gguf_outtype="")
+    assert got["learning_rate"] == 5e-3 and got["epochs"] == 3.0 and got["merge_atol"] == 1e-3
+    assert got["gguf_outtype"] == "f32" and got["size_class"] == "toy"
+    with pytest.raises(FtlabError, match="no size default for \\['lora_r'\\]"):
+        with_size_defaults("ftlab/toy-llama", lora_r=0)
