@@ -477,6 +477,36 @@ def mean_reward(model, tokenizer, rows: Sequence[dict[str, Any]], *, samples: in
     return sum(support_reward(texts, intents)) / max(len(texts), 1)
 
 
+def grpo_outcome(rewards_before: Sequence[float], rewards_after: Sequence[float],
+                 history: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What a GRPO run did: the median held-out reward before and after, TRL's share of groups whose replies
+    all scored alike (``frac_reward_zero_std``, mean over the logged steps), and why there is no rise when there
+    is none to expect: ``reward_saturated`` (the start already scores ≥ 0.99) or ``no_signal`` (≥ 90 % of the
+    groups scored alike, so no advantage to learn from), with an ``explanation`` for the learner (or ``None``).
+
+    Example: ``grpo_outcome([0.2, 0.21], [0.26, 0.27], [{"frac_reward_zero_std": 0.5}])["no_signal"] is False``.
+    """
+    import statistics
+
+    before, after = statistics.median(rewards_before), statistics.median(rewards_after)
+    zero_std = [h["frac_reward_zero_std"] for h in history if "frac_reward_zero_std" in h]
+    frac = sum(zero_std) / len(zero_std) if zero_std else None
+    saturated = before >= 0.99
+    no_signal = frac is not None and frac >= 0.9
+    explanation = None
+    if saturated:
+        explanation = (f"The reward was saturated before GRPO ({before:.3f}): the start adapter already answers the "
+                       "held-out prompts correctly, every group scores alike, so GRPO has nothing to learn here and 'no "
+                       "rise' is the expected result. To see GRPO raise a reward, use a harder grader (e.g. the order "
+                       "number) or the toy model.")
+    elif no_signal:
+        explanation = (f"{frac:.0%} of GRPO's groups scored alike (held-out reward {before:.3f}): with no difference "
+                       "within a group there is no advantage, so GRPO learned (almost) nothing. Sample more replies per "
+                       "group (grpo_generations), start from a more trained adapter (grpo_start_steps) or give it more steps.")
+    return {"reward_before": before, "reward_after": after, "frac_reward_zero_std": frac,
+            "reward_saturated": saturated, "no_signal": no_signal, "explanation": explanation}
+
+
 def format_rate(replies: Sequence[str]) -> float:
     """Share of replies in the support format (any intent)."""
     return sum(parse_support_reply(r)[0] is not None for r in replies) / max(len(replies), 1)

@@ -128,3 +128,18 @@ def test_ftlab_train_method_dpo_rejects_a_bad_preference_file(cli, tmp_path):
     cfg.write_text(f"method: dpo\ndata: {bad}\nquantization: none\n")
     code, _, err = cli("train", "--config", str(cfg))
     assert code == 2 and "line 1" in err and "--method dpo" in err
+
+
+def test_grpo_outcome_says_why_there_is_no_rise():
+    """Notebook 11's GRPO verdict: medians, TRL's share of zero-variance groups, saturation and no-signal."""
+    from ftlab.preference import grpo_outcome
+
+    rising = grpo_outcome([0.2, 0.21, 0.19], [0.26, 0.27, 0.25], [{"frac_reward_zero_std": 0.25}, {"loss": 1.0},
+                                                                  {"frac_reward_zero_std": 0.75}])
+    assert (rising["reward_before"], rising["reward_after"], rising["frac_reward_zero_std"]) == (0.2, 0.26, 0.5)
+    assert not rising["reward_saturated"] and not rising["no_signal"] and rising["explanation"] is None
+    saturated = grpo_outcome([1.0, 0.995], [1.0], [{"frac_reward_zero_std": 1.0}])
+    assert saturated["reward_saturated"] and "saturated" in saturated["explanation"]
+    silent = grpo_outcome([0.0], [0.0], [{"frac_reward_zero_std": 0.95}])
+    assert silent["no_signal"] and not silent["reward_saturated"] and "grpo_generations" in silent["explanation"]
+    assert grpo_outcome([0.3], [0.3], [])["frac_reward_zero_std"] is None
