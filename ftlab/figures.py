@@ -38,10 +38,11 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def record(name: str, value: Any, *, show: bool = True) -> Any:
-    """Record a named figure and return it.
+def record(name: str, value: Any, *, show: bool = True) -> None:
+    """Record a named figure (stored in the executed notebook for the tests and ``ftlab run``'s summary).
 
-    Example: ``record("accuracy", 0.93)`` shows ``accuracy = 0.93`` and stores it for the tests.
+    Example: ``record("accuracy", 0.93)`` shows ``accuracy = 0.93`` once. It returns nothing, so a ``record`` on
+    a cell's last line does not show the value a second time as the cell's result.
     """
     value = _jsonable(value)
     _figures[name] = value
@@ -57,7 +58,6 @@ def record(name: str, value: Any, *, show: bool = True) -> Any:
                 display({MIME: {"name": name, "value": value}, "text/plain": f"{name} = {text}"}, raw=True)
         except ImportError:  # pragma: no cover - IPython is a dependency
             pass
-    return value
 
 
 def recorded() -> dict[str, Any]:

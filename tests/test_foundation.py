@@ -34,6 +34,9 @@ def test_record_and_read_back(tmp_path):
     res = execute_notebook(src, tmp_path / "out.ipynb", {}, progress=False)
     assert res.status == "ok", res.error
     assert res.figures == {"acc": 0.5, "curve": [1, 2.5]}
+    # each figure is shown once: its display, and no execute_result repeating it (the cell's last line)
+    outs = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[-1].outputs
+    assert [o.output_type for o in outs] == ["display_data", "display_data"], outs
 
 
 def test_jsonable_handles_nan_and_paths(tmp_path):
