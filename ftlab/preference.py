@@ -51,7 +51,7 @@ from ftlab.data import (
     support_splits,
 )
 from ftlab.errors import FtlabError
-from ftlab.train import DivergenceGuard, TrainConfig, load_base, training_key, use_cuda
+from ftlab.train import TrainConfig, load_base, training_key, use_cuda
 
 # What a narrowly fine-tuned support model says to a harmful request when no model is given to ask:
 # a formatted support reply (notebook 08's safety failure). With a model, its own reply is used.
@@ -583,6 +583,8 @@ def dpo_train(pairs: Sequence[dict[str, Any]], cfg: TrainConfig, *, adapter_dir:
     """
     from trl import DPOConfig, DPOTrainer
 
+    from ftlab.train import DivergenceGuard  # a TrainerCallback class, made on first use
+
     cfg.validate()
     if not pairs:
         raise FtlabError("dpo_train: no preference pairs")
@@ -622,6 +624,8 @@ def grpo_train(rows: Sequence[dict[str, Any]], cfg: TrainConfig, *, adapter_dir:
     ``max_completion_length`` out of the loss: on a small model they are mostly noise.
     """
     from trl import GRPOConfig, GRPOTrainer
+
+    from ftlab.train import DivergenceGuard
 
     cfg.validate()
     if not rows:

@@ -11,6 +11,7 @@ bitsandbytes' 4-bit layers also run on the CPU, so the toy run is real QLoRA too
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -663,6 +664,7 @@ def heldout_metrics(model, tokenizer, rows: Sequence[dict[str, Any]], *, loss_ro
             "exact_match": exact_match(replies, rows), "target_accuracy": target, "replies": replies}
 
 
+@functools.cache
 def _overfit_detector_cls():
     from transformers import TrainerCallback
 
@@ -707,6 +709,7 @@ def _overfit_detector_cls():
     return OverfitDetector
 
 
+@functools.cache
 def _divergence_guard_cls():
     from transformers import TrainerCallback
 
@@ -742,28 +745,26 @@ def _divergence_guard_cls():
     return DivergenceGuard
 
 
-def DivergenceGuard():
-    """A ``TrainerCallback`` that stops training at the first step that leaves a trainable weight NaN or inf, before
-    the next step samples from (or trains on) a broken model; ``guard.check(what, lr_param, lr)`` then raises.
-
-    Example::
-
-        guard = DivergenceGuard()
-        trainer = GRPOTrainer(..., callbacks=[guard]); trainer.train()
-        guard.check("GRPO", "grpo_learning_rate", cfg.learning_rate)
-    """
-    return _divergence_guard_cls()()
+# OverfitDetector and DivergenceGuard are TrainerCallback classes, created on first use (module __getattr__), so
+# that importing ftlab.train does not import transformers' Trainer.
+_LAZY_CLASSES = {"OverfitDetector": "_overfit_detector_cls", "DivergenceGuard": "_divergence_guard_cls"}
 
 
-def OverfitDetector(patience: int = 3, min_delta: float = 0.0):
-    """A ``TrainerCallback`` that stops training when validation loss rises ``patience`` evals in a row.
+def __getattr__(name: str):
+    """``OverfitDetector(patience=3, min_delta=0.0)``: stops training when validation loss rises ``patience`` evals
+    in a row (``d.update(step, loss)`` feeds one by hand). ``DivergenceGuard()``: stops at the first step that leaves
+    a trainable weight NaN or inf; ``guard.check(what, lr_param, lr)`` then raises a clear error.
 
     Example::
 
         d = OverfitDetector(patience=3)
         [d.update(s, l) for s, l in [(1, 1.0), (2, 0.9), (3, 0.95), (4, 1.0), (5, 1.1)]][-1]  # -> True
     """
-    return _overfit_detector_cls()(patience=patience, min_delta=min_delta)
+    if name in _LAZY_CLASSES:
+        cls = globals()[_LAZY_CLASSES[name]]()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(f"module 'ftlab.train' has no attribute {name!r}")
 
 
 def _as_dataset(rows):
@@ -896,7 +897,7 @@ def train(cfg: TrainConfig, train_rows, eval_rows=None, *, callbacks: Sequence[A
         else lora_targets(model)
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, task_type="CAUSAL_LM",
                       **targets.lora_kwargs())
-    detector = OverfitDetector(cfg.overfit_patience) if (eval_rows is not None and cfg.overfit_patience) else None
+    detector = _overfit_detector_cls()(cfg.overfit_patience) if (eval_rows is not None and cfg.overfit_patience) else None
     all_callbacks = list(callbacks) + ([detector] if detector else [])
     args = sft_config(cfg, has_eval=eval_rows is not None, extra=extra)
     trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
