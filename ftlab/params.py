@@ -1,11 +1,8 @@
 """Checks for notebook parameters: a bad value fails at the top of the notebook, in one line.
 
-Example::
+Example (a notebook whose parameters cell declares ``epochs: int = 3`` and ``model: str = "gpt-4.1"``)::
 
-    check_params(
-        epochs=(epochs, int, {"min": 1, "max": 50}),
-        model=(model, str, {"choices": ["gpt-4.1", "gpt-4.1-mini"]}),
-    )
+    check_params(epochs={"min": 1, "max": 50}, model={"choices": ["gpt-4.1", "gpt-4.1-mini"]})
 
 raises ``ParameterError: parameter 'epochs' = -1 is out of range: expected an int from 1 to 50``.
 
@@ -54,20 +51,6 @@ def reject_secrets(params: dict[str, Any], *, written: bool = False) -> None:
                 "(e.g. export OPENAI_API_KEY=...), never passed as parameters, so they cannot leak into "
                 f"executed notebooks or run cards.{after}"
             )
-
-
-def _notebook_globals() -> dict[str, Any]:
-    """The kernel's namespace when ``check_params`` runs in a notebook (``__main__``), else nothing.
-
-    Papermill injects every parameter it is given, declared or not, as a global of ``__main__``.
-    """
-    import sys
-
-    frame = sys._getframe(2)  # the caller of check_params
-    g = frame.f_globals
-    if g.get("__name__") != "__main__":
-        return {}
-    return {k: v for k, v in g.items() if not k.startswith("_") and isinstance(v, str | bytes)}
 
 
 def _type_name(t: Any) -> str:
@@ -190,17 +173,43 @@ def check_param(name: str, value: Any, expected: type | tuple[type, ...], **rule
     return value
 
 
-def check_params(**specs: tuple) -> dict[str, Any]:
-    """Check several parameters at once: ``name=(value, type, {rules})`` or ``name=(value, type)``.
+def _declared(frame_depth: int = 2) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(globals, annotations) of the notebook calling ``check_params`` (``__main__``), else two empty dicts."""
+    import sys
 
-    In a notebook it also refuses credential-like globals that papermill injected without the
-    notebook declaring them (e.g. ``-p openai_api_key sk-…``).
+    g = sys._getframe(frame_depth).f_globals
+    if g.get("__name__") != "__main__":
+        return {}, {}
+    builtin = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "dict": dict}
+    # under `from __future__ import annotations` (code compiled from such a module) an annotation is its text
+    return g, {k: builtin.get(v, v) if isinstance(v, str) else v for k, v in (g.get("__annotations__") or {}).items()}
+
+
+def check_params(**specs: tuple | dict) -> dict[str, Any]:
+    """Check a notebook's parameters: ``name={rules}`` takes the value and the type from the parameters cell
+    (``epochs: int = 3``: the annotation is the type, written once), ``name=(value, type, {rules})`` gives
+    them here (outside a notebook). In a notebook every parameter the parameters cell declares is type-checked,
+    listed here or not, and credential-like globals that papermill injected without the notebook declaring
+    them (e.g. ``-p openai_api_key sk-…``) are refused.
+
+    Example (in a notebook whose parameters cell says ``epochs: int = 3``)::
+
+        check_params(epochs={"min": 1, "max": 50})
     """
-    reject_secrets({k: v[0] for k, v in specs.items()})
-    reject_secrets(_notebook_globals(), written=True)
+    g, declared = _declared()
+    reject_secrets({k: (g.get(k) if isinstance(v, dict) else v[0]) for k, v in specs.items()})
+    reject_secrets({k: v for k, v in g.items() if not k.startswith("_") and isinstance(v, str | bytes)}, written=True)
     out = {}
     for name, spec in specs.items():
-        value, expected, *rest = spec
-        rules = rest[0] if rest else {}
-        out[name] = check_param(name, value, expected, **rules)
+        if isinstance(spec, dict):
+            if name not in declared:
+                raise FtlabError(f"check_params: {name!r} is not declared in the parameters cell "
+                                 f"(declared: {', '.join(declared) or 'none'}); write name=(value, type, rules) instead")
+            out[name] = check_param(name, g[name], declared[name], **spec)
+        else:
+            value, expected, *rest = spec
+            out[name] = check_param(name, value, expected, **(rest[0] if rest else {}))
+    for name, expected in declared.items():  # the type of every declared parameter, listed or not
+        if name not in out and isinstance(expected, type) and name in g:
+            out[name] = check_param(name, g[name], expected)
     return out

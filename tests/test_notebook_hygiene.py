@@ -54,3 +54,25 @@ def test_papermill_sees_every_parameter(path):
     seen = papermill.inspect_notebook(str(path))
     missing = [n for n in declared if n not in seen]
     assert not missing, f"{path.name}: papermill cannot parse {missing} (an '=' in the comment? write ':' instead)"
+
+
+@pytest.mark.parametrize("path", BOOKS, ids=lambda p: p.stem)
+def test_check_params_takes_types_from_the_parameters_cell_and_choices_agree_with_comments(path):
+    """Parameters are declared once (issue 24): the check cell gives rules only (``name={rules}``), the type is
+    the parameters cell's annotation; and every literal choice the check accepts is named in that parameter's
+    comment, so the comment and the check cannot disagree."""
+    nb = json.loads(path.read_text())
+    code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    comments = {line.split(":")[0].strip(): line.split("#", 1)[1] for line in code[0].splitlines() if "#" in line}
+    check = next(c for c in code if "check_params(" in c)
+    call = next(n for n in ast.walk(ast.parse(check)) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "check_params")
+    assert all(isinstance(k.value, ast.Dict) for k in call.keywords), f"{path.name}: check_params(name={{rules}}) only"
+    for k in call.keywords:
+        for key, val in zip(k.value.keys, k.value.values, strict=True):
+            if isinstance(key, ast.Constant) and key.value == "choices":
+                try:
+                    choices = ast.literal_eval(val)
+                except ValueError:  # computed (a table in ftlab): the check names them when a value is wrong
+                    continue
+                missing = [c for c in choices if f'"{c}"' not in comments.get(k.arg, "")]
+                assert not missing, f"{path.name}: {k.arg}'s comment does not name {missing}"
