@@ -471,3 +471,22 @@ def test_cli_as_of_org_status(tmp_path, files):
     bad = subprocess.run([sys.executable, "-m", "ftlab", "sandbox", "--as-of", "2026-02-30", "--port", "0",
                           "--data-dir", str(tmp_path / "e")], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--as-of '2026-02-30' is not a date" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.slow
+def test_run_job_does_the_lifecycle_and_picks_the_job_up_again(sbx, tmp_path):
+    """``workflow.run_job`` (notebook 05): upload, start, wait and save the step metrics as served; the same
+    request again returns the same finished job instead of paying for a second one."""
+    import base64
+
+    from ftlab.sandbox import workflow as wf
+
+    files = wf.write_job_files(tmp_path, 16, 10, seed=3)
+    client = sbx.client()
+    job = wf.run_job(client, files, model="gpt-4.1-mini", hyperparameters={"n_epochs": 1, "batch_size": 8}, seed=3,
+                     result_csv=tmp_path / "metrics.csv")
+    assert job.status == "succeeded", job.error
+    rows = base64.b64decode((tmp_path / "metrics.csv").read_bytes()).decode().splitlines()  # base64, as OpenAI serves it
+    assert rows[0].startswith("step,train_loss") and len(rows) == 1 + 2  # 16 rows / batch 8, one epoch
+    again = wf.run_job(client, files, model="gpt-4.1-mini", hyperparameters={"n_epochs": 1, "batch_size": 8}, seed=3)
+    assert again.id == job.id

@@ -243,6 +243,25 @@ def wait_for_job(client: Any, job_id: str, *, poll_s: float = 2.0, timeout_s: fl
             bar.close()
 
 
+def run_job(client: Any, files: dict[str, Path], *, model: str, hyperparameters: dict[str, Any], seed: int = 0,
+            poll_s: float = 0.5, result_csv: str | os.PathLike[str] | None = None) -> Any:
+    """The whole lifecycle in one call, for notebooks where the job is a means, not the lesson (notebook 03 walks
+    through it step by step): upload ``files["train"]`` (and ``files["validation"]``), start a supervised job
+    (or find the one this same request started before), wait for it quietly, and save its step-metrics result
+    file, exactly as served, to ``result_csv``. Returns the finished job.
+
+    Example: ``run_job(client, write_job_files(d, 48, 16), model="gpt-4.1-mini", hyperparameters={"n_epochs": 3})``.
+    """
+    valid = upload(client, files["validation"]).id if files.get("validation") else None
+    job = start_job(client, model=model, training_file=upload(client, files["train"]).id, validation_file=valid,
+                    seed=seed, method={"type": "supervised", "supervised": {"hyperparameters": dict(hyperparameters)}},
+                    show=None)
+    job = wait_for_job(client, job.id, poll_s=poll_s, progress=False, show=None)
+    if result_csv is not None and job.result_files:
+        Path(result_csv).write_bytes(client.files.content(job.result_files[0]).read())
+    return job
+
+
 def step_metrics(client: Any, job: Any) -> list[dict[str, float | None]]:
     """The job's step-metrics result file as rows of floats (``None`` where a value is missing).
 
