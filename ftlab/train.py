@@ -169,8 +169,8 @@ def size_defaults(model_or_config) -> dict[str, Any]:
 
 
 def with_size_defaults(model_id: str, *, seed: int = 0, **given: Any) -> dict[str, Any]:
-    """The notebooks' size-defaulted parameters: each of ``given`` left at 0 (or "") takes the model's
-    ``size_defaults`` value of the same name; the result also holds ``size_class`` and ``n_params``.
+    """The notebooks' size-defaulted parameters: ``size_defaults`` of the model, where each of ``given`` that is
+    set (not 0 or "") replaces the default of the same name.
 
     Example: ``with_size_defaults("ftlab/toy-llama", learning_rate=0.0, epochs=3.0)`` gives
     ``{"learning_rate": 5e-3, "epochs": 3.0, "size_class": "toy", ...}``.
@@ -179,7 +179,7 @@ def with_size_defaults(model_id: str, *, seed: int = 0, **given: Any) -> dict[st
     unknown = sorted(set(given) - set(sizes))
     if unknown:
         raise FtlabError(f"with_size_defaults: no size default for {unknown} (known: {sorted(sizes)})")
-    return {**{k: v or sizes[k] for k, v in given.items()}, "size_class": sizes["size_class"], "n_params": sizes["n_params"]}
+    return {**sizes, **{k: v or sizes[k] for k, v in given.items()}}
 
 
 @dataclass
