@@ -51,6 +51,9 @@ from ftlab.validate.checks import _Checker, _has_lone_surrogate, _strings, _type
 from ftlab.validate.counting import _json_text
 from ftlab.validate.files import _settings, _stats
 
+__all__ = ["DPO_CODES", "DPO_KEYS", "INPUT_KEYS", "OUTPUTS", "validate_dpo_bytes", "validate_dpo_file"]
+
+
 DPO_KEYS = ("input", "preferred_output", "non_preferred_output")
 INPUT_KEYS = ("messages", "tools", "functions", "parallel_tool_calls")
 OUTPUTS = ("preferred_output", "non_preferred_output")

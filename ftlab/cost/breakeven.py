@@ -5,10 +5,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ftlab.cost.catalog import HOURS_PER_MONTH, Catalog, _cat
 from ftlab.errors import ParameterError
 from ftlab.params import check_param
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["BreakEven", "api_cost_per_request", "break_even", "monthly_costs", "plot_break_even"]
 
@@ -104,7 +109,7 @@ def monthly_costs(requests: Sequence[float], model: str = "gpt-4.1-mini", gpu: s
 
 def plot_break_even(model: str = "gpt-4.1-mini", gpu: str = "a100-40gb-on-demand", *, in_tokens: int = 500,
                     out_tokens: int = 200, utilization: float = 0.6, max_requests: float | None = None,
-                    catalog: Catalog | None = None, ax=None):
+                    catalog: Catalog | None = None, ax: Axes | None = None) -> Figure:
     """Plot monthly cost against monthly requests: API, API with data sharing, self-hosted GPUs."""
     import matplotlib.pyplot as plt
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from html import escape
+from typing import TYPE_CHECKING
 
 from ftlab.cost.breakeven import break_even, plot_break_even
 from ftlab.cost.catalog import Catalog, _cat
@@ -11,12 +12,15 @@ from ftlab.cost.tables import cost_table_html
 from ftlab.cost.training import training_costs, training_tokens
 from ftlab.errors import ParameterError
 
+if TYPE_CHECKING:
+    import ipywidgets
+
 __all__ = ["cost_explorer"]
 
 
 def cost_explorer(examples: int = 5_000, tokens_per_example: int = 300, epochs: int = 3, model: str = "gpt-4.1-mini",
                   *, data_sharing: bool = False, gpu: str = "a100-40gb-on-demand", as_of: str | _dt.date | None = None,
-                  catalog: Catalog | None = None):
+                  catalog: Catalog | None = None) -> ipywidgets.VBox:
     """Sliders (examples, tokens per example, epochs) and a model menu that update the cost table and the
     break-even plot live. Every control carries a stable CSS class (``ftlab-examples``, ``ftlab-epochs``,
     ``ftlab-model``, ``ftlab-cost-table``, ``ftlab-breakeven-plot``...) for browser tests.

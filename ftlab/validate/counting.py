@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ftlab.errors import FtlabError
+
+if TYPE_CHECKING:
+    import tiktoken
 
 __all__ = ["count_example_tokens", "estimate_cost"]
 
@@ -53,7 +56,7 @@ def _json_text(value: Any) -> str:
         return str(value)
 
 
-def count_example_tokens(ex: dict, messages: list[dict], enc) -> tuple[int, int]:
+def count_example_tokens(ex: dict, messages: list[dict], enc: tiktoken.Encoding) -> tuple[int, int]:
     """``(total, assistant)`` tokens of an example by the cookbook's rule.
 
     Total: 3 per message + the tokens of each field's value (strings as they are, other values

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,7 @@ def utf16_finding(data: bytes) -> Finding | None:
     return None
 
 
-def iter_json_lines(data: bytes, errors: list[Finding], warnings: list[Finding]):
+def iter_json_lines(data: bytes, errors: list[Finding], warnings: list[Finding]) -> Iterator[tuple[int, Any]]:
     """Yield ``(line, value)`` for every non-blank line of a JSONL file's bytes; never raises.
 
     A UTF-8 byte-order mark, CRLF endings and blank lines are handled here (the mark and inner blank
