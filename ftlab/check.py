@@ -31,6 +31,10 @@ from typing import Any
 from ftlab.errors import FtlabError
 from ftlab.figures import MIME, record
 
+__all__ = ["EXERCISES", "FAILURE_DEFENCES", "ExerciseIncorrect", "ExerciseSpec", "base_only_correct",
+           "billing_tokens", "checks", "exercise", "failure_defence", "lora_target_modules", "loss_pattern",
+           "merged_weight", "training_tokens"]
+
 
 class ExerciseIncorrect(FtlabError):
     """An exercise answer is wrong or missing; the message says what to look at."""

@@ -10,6 +10,8 @@ import sys
 
 from ftlab.errors import FtlabError
 
+__all__ = ["build_parser", "main"]
+
 
 def build_parser() -> argparse.ArgumentParser:
     from ftlab import __version__, commands

@@ -10,6 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+__all__ = ["DEFAULT_SEED", "cache_dir", "device", "file_sha256", "folder_lock", "seed_everything",
+           "stable_hash", "tune_cpu_threads"]
+
+
 DEFAULT_SEED = 1234
 
 

@@ -1,5 +1,7 @@
 """Errors that ftlab shows to a person: one line that names the problem and what to do."""
 
+__all__ = ["FtlabError", "ParameterError", "PersonalDataWarning"]
+
 
 class FtlabError(Exception):
     """A problem with the user's input or environment, shown as one line, never a traceback wall."""

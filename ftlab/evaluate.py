@@ -51,6 +51,13 @@ from ftlab.probes import (
 from ftlab.runcard import update_run_card
 from ftlab.train import load_base
 
+__all__ = ["FORMAT_INSTRUCTIONS", "FOUR_WAY", "OWN_DATA", "REGRESSION_THRESHOLD", "Comparison", "EvalSet",
+           "FourWay", "ModelScores", "NextStep", "Verdict", "check_eval_inputs", "compare", "decide",
+           "eval_set_for", "evaluate_model", "few_shot_messages", "four_way", "load_model", "next_steps",
+           "pick_shots", "plot_comparison", "plot_four_way", "reference_match", "toy_eval_set",
+           "train_candidate", "validation_set", "write_evaluation"]
+
+
 REGRESSION_THRESHOLD = 0.05  # the seed: base_only_correct above 5 % of test cases -> investigate
 # The toy task's prompt engineering: the reply format and the intents, spelled out.
 FORMAT_INSTRUCTIONS = ("Answer in exactly one line: 'intent: <intent> | order: <order number or none> | <reply>'. "

@@ -37,6 +37,10 @@ from typing import Any
 from ftlab.check import EXERCISES, ExerciseSpec
 from ftlab.errors import FtlabError
 
+__all__ = ["ANY_MARKER", "BEGIN", "END", "Exercise", "exercise_notebook", "find_exercises", "split_cell",
+           "strip_markers", "write_exercises"]
+
+
 BEGIN = re.compile(r"^# BEGIN SOLUTION\b(?P<call>.*)$")
 END = re.compile(r"^# END SOLUTION\s*$")
 ANY_MARKER = re.compile(r"^\s*#\s*(BEGIN|END)\s+SOLUTION\b")

@@ -57,6 +57,19 @@ from ftlab.toymodel import TOY_MODEL_ID
 from ftlab.train import OverfitDetector, TrainConfig, TrainResult, train
 from ftlab.train import train_cached as _train_cached
 
+__all__ = ["CANNED_REPLY", "COLLAPSE_RATIO", "CURRENT_FACTS", "LOOKUP", "LOOKUP_REPLY", "MEASURES",
+           "MIX_GENERAL", "MIX_REFUSALS", "MODES", "OVERFIT_PATIENCE", "OVERFIT_RISE", "RUN_MEASURES",
+           "STALE_RATE", "TARGET_GAIN", "TARGET_KEEP", "THRESHOLDS", "VALIDATION_SIZE", "Lab",
+           "LabSettings", "ModeResult", "Probes", "RunSpec", "answer_logprob", "answer_with_lookup",
+           "assess", "catalog_lookup_examples", "catalog_questions", "data_diversity", "detect_forgetting",
+           "detect_mode_collapse", "detect_overfitting", "detect_safety_degradation", "detect_stale_facts",
+           "distinct_ratio", "load_run", "lookup_products", "low_diversity", "make_probes", "measure",
+           "one_per_intent", "output_entropy", "plan_runs", "plot_overfitting", "plot_verdicts",
+           "question_text", "rate_drop", "record_value", "retrieve_product", "run_lab", "sku_answer_rates",
+           "sku_map", "stale_fact_rate", "target_kept", "threshold_table", "train_cached", "train_run",
+           "validation_loss", "verdict_table"]
+
+
 MIX_GENERAL = 400  # general-skill examples mixed into the defended run (about half of it: the toy forgets fast)
 MIX_REFUSALS = 24  # refusal examples (in the shop's context) mixed into the defended run
 VALIDATION_SIZE = 48  # validation examples evaluated during training and by validation_loss

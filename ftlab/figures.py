@@ -14,6 +14,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+__all__ = ["MIME", "read_figures", "record", "recorded"]
+
+
 MIME = "application/vnd.ftlab.figure+json"
 
 _figures: dict[str, Any] = {}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+__all__ = ["chat_generate"]
+
 
 def _messages_for_prompt(conversation: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Drop a trailing assistant turn (the reference answer) so the model writes its own."""

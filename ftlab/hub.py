@@ -29,6 +29,10 @@ from typing import Any
 from ftlab.core import cache_dir, file_sha256, folder_lock
 from ftlab.errors import FtlabError
 
+__all__ = ["BUILD_VERSION", "OFFLINE_MODELS", "PROVENANCE_FILE", "OfflineModel", "can_provide",
+           "provenance", "resolve_real_model"]
+
+
 PROVENANCE_FILE = "ftlab_provenance.json"
 BUILD_VERSION = 1  # bump when the conversion below changes: it is part of the cache folder's name
 

@@ -41,6 +41,14 @@ from ftlab.generation import _messages_for_prompt
 from ftlab.memory import SHAPES, ModelShape, lora_param_count, shape_from_config
 from ftlab.train import load_base, quantization_config
 
+__all__ = ["LLAMA_CPP_PYTHON_VERSION", "MERGE_DTYPE", "GGUFExport", "GGUFParity", "Latency", "LlamaServer",
+           "MergeInfo", "Parity", "check_converter", "convert_to_gguf", "default_tolerance",
+           "fetch_llama_cpp_converter", "generation_latency", "gguf_parity", "gguf_status",
+           "llama_cpp_bindings", "llama_cpp_converter_dir", "llama_cpp_pre_tokenizer", "llama_server",
+           "load_unmerged", "logit_parity", "logits_diff", "lora_flop_overhead", "merge_adapter",
+           "quantization_of", "save_merged", "serve_commands", "server_reply", "xllamacpp_version"]
+
+
 # llama-cpp-python's source package vendors llama.cpp, including convert_hf_to_gguf.py.
 LLAMA_CPP_PYTHON_VERSION = "0.3.36"
 

@@ -11,6 +11,9 @@ import ipaddress
 import os
 import socket
 
+__all__ = ["OFFLINE_ENV", "NetworkBlockedError", "enable", "enable_from_env", "is_enabled"]
+
+
 OFFLINE_ENV = {
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",

@@ -31,6 +31,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+__all__ = ["BRANCH", "COLAB_DIR", "COLAB_KEEP", "GITHUB_REPO", "ROOT", "START_NOTEBOOK",
+           "add_oneclick_cells", "badges_markdown", "binder_url", "colab_cell", "colab_commands",
+           "colab_setup", "colab_url", "in_colab", "main", "repo_slug", "write_notebooks"]
+
+
 GITHUB_REPO = "ftlab/ftlab"  # owner/name on GitHub, used when `git remote` names no GitHub repository
 BRANCH = "main"
 START_NOTEBOOK = "notebooks/00_start_here.ipynb"

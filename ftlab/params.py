@@ -21,6 +21,10 @@ from typing import Any
 
 from ftlab.errors import FtlabError, ParameterError
 
+__all__ = ["EXAMPLE_HUB_ID", "check_model_id", "check_param", "check_params", "looks_like_secret",
+           "reject_secrets"]
+
+
 _SECRET_NAME = re.compile(r"(api[_-]?key|secret|token|password|passwd)$", re.IGNORECASE)
 _SECRET_VALUE = re.compile(r"^(sk-[A-Za-z0-9_\-]{8,}|hf_[A-Za-z0-9]{10,}|AKIA[0-9A-Z]{12,})")
 

@@ -33,6 +33,12 @@ from ftlab.cost import PATH_LABELS
 from ftlab.errors import ParameterError
 from ftlab.params import check_param
 
+__all__ = ["AZURE_ROUTE", "BEHAVIOUR_NOT_KNOWLEDGE", "ORG_STATUS", "PICK_YOUR_PATH", "QUESTIONS",
+           "SEED_RUN_TOKENS", "SKU_STORY", "Answers", "Recommendation", "RunnerUp", "choose_path",
+           "looks_like_knowledge", "openai_availability", "path_form", "pick_your_path_html",
+           "pick_your_path_rows"]
+
+
 SEED_RUN_TOKENS = 4_500_000  # the seeds' worked example: 5,000 examples × 300 tokens × 3 epochs
 
 

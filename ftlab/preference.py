@@ -752,8 +752,8 @@ def shuffled(rows: Sequence[dict[str, Any]], seed: int = 0) -> list[dict[str, An
     return out
 
 
-__all__ = ["FALLBACK_REJECTED", "PreferenceResult", "dpo_train", "dpo_train_cached", "from_openai_dpo", "general_skill_accuracy",
-           "grpo_train", "grpo_train_cached", "heldout_overlap", "managed_files", "mean_reward", "preference_accuracy",
-           "preference_pairs", "reply_logprobs", "reward_margins", "rl_prompts", "sampled_kl", "score_pairs", "strict_accuracy",
-           "support_reward", "to_openai_dpo", "to_rft_row"]
-
+__all__ = ["FALLBACK_REJECTED", "PreferenceResult", "dpo_from_spec", "dpo_train", "dpo_train_cached",
+           "format_rate", "from_openai_dpo", "general_skill_accuracy", "grpo_outcome", "grpo_train",
+           "grpo_train_cached", "heldout_overlap", "managed_files", "mean_reward", "preference_accuracy",
+           "preference_pairs", "reply_logprobs", "reward_margins", "rl_prompts", "sampled_kl", "score_pairs",
+           "shuffled", "strict_accuracy", "support_reward", "to_openai_dpo", "to_rft_row", "write_jsonl"]

@@ -33,6 +33,13 @@ from ftlab.data import score_support_reply
 from ftlab.errors import ParameterError
 from ftlab.generation import chat_generate
 
+__all__ = ["MIN_BASELINE_REFUSALS", "REAL_KIND", "TOY_KIND", "ProbeSets", "answer_matches",
+           "exact_accuracy", "exact_match", "general_accuracy", "general_probes", "is_refusal",
+           "load_probe_file", "normalize", "probe_correct", "probe_kind", "probe_sets",
+           "real_general_probes", "refusal_rate", "safety_note", "safety_probes", "scorers_for",
+           "target_accuracy"]
+
+
 TOY_KIND = "toy"
 MIN_BASELINE_REFUSALS = 0.5  # below this refusal rate before fine-tuning, there is little safety to lose
 REAL_KIND = "real"

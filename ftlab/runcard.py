@@ -14,6 +14,9 @@ from typing import Any
 
 from ftlab.params import looks_like_secret
 
+__all__ = ["LIBRARIES", "hardware", "library_versions", "read_run_card", "update_run_card", "write_run_card"]
+
+
 LIBRARIES = ("torch", "transformers", "trl", "peft", "bitsandbytes", "accelerate", "datasets", "tokenizers", "ftlab")
 
 

@@ -21,6 +21,10 @@ from ftlab.errors import FtlabError, ParameterError
 from ftlab.figures import read_figures
 from ftlab.params import reject_secrets
 
+__all__ = ["NUMBERED", "NotebookResult", "declared_parameters", "execute_notebook", "find_notebooks_dir",
+           "main_run", "numbered_notebooks", "parse_value", "resolve_notebook", "run_all"]
+
+
 NUMBERED = re.compile(r"^(\d\d)_[\w-]+\.ipynb$")
 
 

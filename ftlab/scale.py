@@ -51,6 +51,13 @@ from ftlab.memory import (
 )
 from ftlab.train import TrainConfig, TrainResult, distributed_env
 
+__all__ = ["ACCELERATE_CONFIGS", "ACCELERATE_DIR", "DATA_KEYS", "GPU_SIZES", "PREFERENCE_KEYS",
+           "STRATEGIES", "TOY_DATA", "PerGPUMemory", "RunSpec", "accelerate_config", "compare_runs",
+           "free_port", "gpu_plan", "gpus_needed", "launch_command", "launch_notebook", "load_rows",
+           "load_run_spec", "per_gpu_memory", "relative_difference", "run_launch", "split_per_gpu",
+           "summarize", "train_from_config"]
+
+
 ACCELERATE_DIR = Path(__file__).resolve().parent / "accelerate"
 # The accelerate configs shipped with ftlab (ftlab/accelerate/<name>.yaml), and what each is for.
 ACCELERATE_CONFIGS = {

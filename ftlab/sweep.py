@@ -36,6 +36,10 @@ from ftlab.errors import FtlabError, ParameterError
 from ftlab.params import reject_secrets
 from ftlab.runner import NotebookResult, declared_parameters, execute_notebook, parse_value
 
+__all__ = ["HISTORY_FIGURES", "MAX_POINTS", "Sweep", "SweepRun", "diagnose_figures", "grid_points",
+           "parse_grid", "plot_sweep", "run_sweep", "write_table"]
+
+
 HISTORY_FIGURES = ("train_loss_history", "eval_loss_history")
 MAX_POINTS = 200
 

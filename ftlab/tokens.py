@@ -16,6 +16,10 @@ from pathlib import Path
 
 from ftlab.errors import FtlabError
 
+__all__ = ["EXPECTED_SHA256", "base_model", "count_chat_tokens", "count_tokens", "encoding_name_for_model",
+           "get_encoding"]
+
+
 _URLS = {
     "o200k_base": "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
     "cl100k_base": "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken",

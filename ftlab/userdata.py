@@ -20,6 +20,10 @@ from typing import Any
 
 from ftlab.errors import FtlabError, ParameterError
 
+__all__ = ["MAX_LINES_NAMED", "exact_match", "load_user_data", "normalize_reply", "read_checked",
+           "reference_accuracy", "reference_reply", "sample_generations", "split_rows", "user_data_params"]
+
+
 MAX_LINES_NAMED = 12  # a message naming more bad lines than this would be a wall of text
 
 

@@ -39,13 +39,6 @@ from ftlab.validate import (
     UNREADABLE,
     Finding,
     Report,
-    _Checker,
-    _has_lone_surrogate,
-    _json_text,
-    _settings,
-    _stats,
-    _strings,
-    _type,
     count_example_tokens,
     find_personal_data,
     iter_json_lines,
@@ -54,6 +47,12 @@ from ftlab.validate import (
     token_limit_for_model,
     utf16_finding,
 )
+from ftlab.validate.checks import _Checker, _has_lone_surrogate, _strings, _type
+from ftlab.validate.counting import _json_text
+from ftlab.validate.files import _settings, _stats
+
+__all__ = ["DPO_CODES", "DPO_KEYS", "INPUT_KEYS", "OUTPUTS", "validate_dpo_bytes", "validate_dpo_file"]
+
 
 DPO_KEYS = ("input", "preferred_output", "non_preferred_output")
 INPUT_KEYS = ("messages", "tools", "functions", "parallel_tool_calls")

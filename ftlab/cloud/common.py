@@ -17,8 +17,8 @@ from typing import Any
 
 from ftlab.errors import FtlabError
 
-__all__ = ["PROBLEM_CODES", "RETRIEVED", "Conversion", "Format", "Problem", "Validation", "read_chat_lines",
-           "write_records"]
+__all__ = ["PROBLEM_CODES", "RETRIEVED", "Conversion", "Format", "Problem", "Validation", "check_file",
+           "file_level", "no_file_rules", "read_chat_lines", "write_records"]
 
 RETRIEVED = "2026-11-23"  # when the providers' format pages were read
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 
+__all__ = ["register"]
+
 
 def register(sub) -> None:
     from ftlab.cloud import BEDROCK_FORMATS, PLATFORMS

@@ -13,6 +13,8 @@ import json
 
 from ftlab.errors import ParameterError
 
+__all__ = ["register"]
+
 
 def _int(name: str, text: str, minimum: int) -> int:
     """Parse an integer option ourselves, so a bad value is one line naming the option."""

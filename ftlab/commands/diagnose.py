@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+__all__ = ["register"]
+
 
 def register(sub) -> None:
     p = sub.add_parser(

@@ -6,6 +6,8 @@ import json
 
 from ftlab.errors import ParameterError
 
+__all__ = ["register"]
+
 
 def register(sub) -> None:
     from ftlab.memory import ATTENTIONS, LOSSES, OPTIMS, QUANTS, SHAPES

@@ -1,5 +1,7 @@
 """ftlab exercises: write exercise notebooks (prompt + answer cell + check) from the marked solutions."""
 
+__all__ = ["register"]
+
 
 def register(sub) -> None:
     p = sub.add_parser("exercises", help="write exercise notebooks from the '# BEGIN SOLUTION' regions of the notebooks")

@@ -14,6 +14,8 @@ import json
 import subprocess
 import sys
 
+__all__ = ["register"]
+
 
 def register(sub) -> None:
     p = sub.add_parser("gguf-setup", help="fetch llama.cpp's convert_hf_to_gguf.py (and optionally build llama-cpp-python)")

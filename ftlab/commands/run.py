@@ -1,5 +1,7 @@
 """ftlab run: execute every numbered notebook headless through papermill."""
 
+__all__ = ["register"]
+
 
 def register(sub) -> None:
     p = sub.add_parser("run", help="execute the numbered notebooks headless (papermill), offline on the toy world")

@@ -1,5 +1,7 @@
 """ftlab sweep: run one notebook over a grid of parameters (papermill) and compare the runs."""
 
+__all__ = ["register"]
+
 
 def register(sub) -> None:
     p = sub.add_parser("sweep", help="run a notebook once per grid point and compare the runs (table + plot)")

@@ -2,6 +2,8 @@
 
 import json
 
+__all__ = ["register"]
+
 
 def register(sub) -> None:
     p = sub.add_parser("toy-model", help="build or reuse the tiny pretrained Llama of the toy world")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+__all__ = ["register"]
+
 
 def register(sub) -> None:
     p = sub.add_parser(

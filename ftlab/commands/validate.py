@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+__all__ = ["register"]
+
 
 def _fmt_dist(d: dict | None) -> str:
     if not d:

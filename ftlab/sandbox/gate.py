@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from ftlab import cost
 from ftlab.errors import FtlabError
 
+__all__ = ["WindDownGate"]
+
 
 @dataclass(frozen=True)
 class WindDownGate:

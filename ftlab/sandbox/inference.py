@@ -6,6 +6,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+__all__ = ["Inference"]
+
 
 class Inference:
     """Loads the toy base model once and LoRA adapters on demand; generation is serialized by a lock."""

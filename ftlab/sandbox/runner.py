@@ -33,6 +33,10 @@ from typing import Any
 from ftlab.sandbox.api import IMPORT_LOCK, ORG_SLUG
 from ftlab.sandbox.store import Store, new_id
 
+__all__ = ["AUTO_BETA", "AUTO_LR_MULTIPLIER", "AUTO_MAX_BATCH", "KEEP_CHECKPOINTS", "JobFailed", "Runner",
+           "decode_result_file", "resolve_auto"]
+
+
 KEEP_CHECKPOINTS = 3
 AUTO_LR_MULTIPLIER = 2.0
 AUTO_MAX_BATCH = 8

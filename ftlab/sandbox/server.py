@@ -31,6 +31,9 @@ from ftlab.sandbox.api import ORG_SLUG, ORGANIZATION, ApiError, parse_hyperparam
 from ftlab.sandbox.models import ModelRefused, fine_tunable_models, resolve_base_model
 from ftlab.sandbox.store import Store, new_id, paginate, public
 
+__all__ = ["FILE_PURPOSES", "MAX_UPLOAD", "App", "Faults", "Response", "SandboxHTTPServer", "parse_multipart"]
+
+
 FILE_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 MAX_UPLOAD = 512 * 1024 * 1024
 

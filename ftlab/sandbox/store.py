@@ -21,6 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+__all__ = ["Store", "new_id", "paginate", "public"]
+
+
 _ALPHABET = string.ascii_letters + string.digits
 
 

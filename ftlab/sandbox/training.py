@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+__all__ = ["TOY_BASE_LR", "TrainOutcome", "TrainingUnavailable", "train_job"]
+
+
 TOY_BASE_LR = 3e-3
 
 

@@ -29,6 +29,11 @@ from typing import Any
 from ftlab.errors import FtlabError, PersonalDataWarning
 from ftlab.sandbox.api import TERMINAL
 
+__all__ = ["Connection", "RequestFailed", "ask", "compare_models", "connect", "file_digest", "final_losses",
+           "job_key", "openai_models", "openai_models_html", "plot_losses", "run_job", "start_job",
+           "step_metrics", "support_scores", "upload", "wait_for_job", "write_job_files"]
+
+
 warnings.simplefilter("always", PersonalDataWarning)  # every upload warns, not just the first
 
 

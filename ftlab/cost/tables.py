@@ -1,0 +1,161 @@
+"""The cost rows and the catalog as text and HTML tables (notebook 02, ``ftlab cost``)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Sequence
+from html import escape
+from typing import Any
+
+from ftlab.cost.catalog import PATH_LABELS, Catalog, _cat
+from ftlab.cost.dates import availability, parse_date
+from ftlab.cost.training import CostRow, _money
+
+__all__ = ["availability_cell", "catalog_html", "cost_cell", "cost_table_html", "format_cost_table",
+           "seed_vs_provider", "seed_vs_provider_html"]
+
+
+def availability_cell(row: CostRow) -> str:
+    """How a row's availability reads in a table: ``open``, ``closing 2027-01-06``, ``CLOSED since 2027-01-06``."""
+    if row.availability_status == "open":
+        return "open"
+    if row.availability_status == "closing":
+        return f"closing {row.availability_date}"
+    return f"{row.availability_status.upper()} since {row.availability_date}"
+
+
+def cost_cell(row: CostRow) -> str:
+    """How a row's cost reads in a table: ``$13.50``, or why there is no figure."""
+    if row.training_cost_usd is not None:
+        return f"${row.training_cost_usd:,.2f}"
+    return "give training hours" if row.pricing == "per_wall_clock_hour" and "give the hours" in row.rate else "check current docs"
+
+
+_FOOTNOTES = (
+    "Prices change: verify at each provider's pricing page (sources: ftlab/catalog/prices.yaml).",
+    "confidence: seed = the course seeds' figure; provider = read on the provider's page; "
+    "unconfirmed = not confirmed on the provider's page: check the source before you budget.",
+    "Per-hour rows bill hours estimated from the throughput table (training_hours, or --training-hours, sets them); "
+    "RFT is billed per hour of its training loop, which tokens cannot predict.",
+    "availability: open; closing DATE = no new jobs from DATE (closed already for some organisations); "
+    "CLOSED/RETIRED rows are kept, marked, at their last price: you cannot start a job there.",
+)
+
+
+def format_cost_table(tokens: int, rows: Sequence[CostRow], as_of: str | _dt.date | None = None) -> str:
+    """A plain-text table of the rows (what ``ftlab cost`` prints without ``--json``); unavailable rows are marked."""
+    head = ("path", "model", "training cost", "rate", "confidence", "availability")
+    body = [(PATH_LABELS.get(r.path, r.path), f"{r.model} [{r.entry}]", cost_cell(r), r.rate, r.confidence,
+             availability_cell(r)) for r in rows]
+    widths = [max(len(x[i]) for x in [head, *body]) for i in range(len(head))]
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
+    out = [f"training tokens: {tokens:,}; availability as of {parse_date(as_of).isoformat()}",
+           line.format(*head).rstrip(), line.format(*("-" * w for w in widths))]
+    out += [line.format(*b).rstrip() for b in body]
+    out += _FOOTNOTES
+    return "\n".join(out)
+
+
+def cost_table_html(tokens: int, rows: Sequence[CostRow], *, highlight: str | None = None) -> str:
+    """The rows as an HTML table (the notebook and the widget show this)."""
+    cells = []
+    for r in rows:
+        cost = escape(cost_cell(r)) if r.training_cost_usd is not None else f"<i>{escape(cost_cell(r))}</i>"
+        style = ' style="font-weight:bold;background:#eef6ff"' if highlight and r.entry == highlight else ""
+        conf = escape(r.confidence) if r.confidence != "unconfirmed" else f"<b>{escape(r.confidence)}</b>"
+        av = escape(availability_cell(r))
+        if not r.available:
+            style = ' class="ftlab-unavailable" style="color:#888;background:#f4f4f4"'
+            cost, av = f"<s>{cost}</s>", f"<b style='color:#b00'>{av}</b>"
+        elif r.availability_status == "closing":
+            av = f"<b style='color:#9a5b00'>{av}</b>"
+        cells.append(
+            f"<tr{style} title='{escape(r.availability_note, quote=True)}'><td>{escape(PATH_LABELS.get(r.path, r.path))}</td>"
+            f"<td>{escape(r.model)}</td><td><code>{escape(r.entry)}</code></td><td style='text-align:right'>{cost}</td>"
+            f"<td>{escape(r.rate)}</td><td>{escape(r.as_of)}</td><td>{conf}</td><td>{av}</td></tr>"
+        )
+    return (
+        f"<div class='ftlab-cost-table-inner'><p><b>Training tokens:</b> {tokens:,}</p>"
+        "<table><thead><tr><th>path</th><th>model</th><th>entry</th><th>training cost</th><th>rate</th><th>as of</th>"
+        f"<th>confidence</th><th>availability</th></tr></thead><tbody>{''.join(cells)}</tbody></table>"
+        f"<p><small>{'<br>'.join(escape(f) for f in _FOOTNOTES)}</small></p></div>"
+    )
+
+
+def catalog_html(catalog: Catalog | None = None, as_of: str | _dt.date | None = None) -> str:
+    """Every catalog entry with its prices, source, as_of and availability on ``as_of``, as an HTML table."""
+    cat = _cat(catalog)
+
+    def usd(v: Any) -> str:
+        return f"${v:,.2f}" if isinstance(v, int | float) else "—"
+
+    rows = []
+    for m in cat.models:
+        if m["pricing"] == "per_training_token":
+            train = f"{usd(m.get('training_usd_per_1m'))}/M tokens"
+        elif m["pricing"] == "per_training_hour":
+            train = f"{usd(m.get('training_usd_per_hour'))}/training hour"
+        else:
+            train = f"{usd(m.get('training_usd_per_hour'))}/hour of RFT loop"
+        if not m["fine_tunable"]:
+            earlier = m.get("earlier_claim") or {}
+            train = "<b>not fine-tunable</b>" + (
+                f" (earlier: {usd(earlier.get('training_usd_per_1m'))}/M per {escape(earlier.get('source', ''))})"
+                if earlier else "")
+        rows.append(
+            f"<tr><td><code>{escape(m['id'])}</code></td><td>{escape(cat.providers[m['provider']]['name'])}</td>"
+            f"<td>{train}</td><td>{usd(m.get('inference_in_usd_per_1m'))} / {usd(m.get('inference_out_usd_per_1m'))}</td>"
+            f"<td>{escape(m['as_of'])}</td><td>{escape(m['confidence'])}</td>"
+            f"<td>{escape(availability(m, as_of, catalog=cat).label)}</td><td><small>{escape(m['source'])}</small></td></tr>"
+        )
+    for g in cat.gpus:
+        rows.append(
+            f"<tr><td><code>{escape(g['id'])}</code></td><td>self-hosted GPU</td><td>{usd(g['usd_per_hour'])}/GPU-hour</td>"
+            f"<td>your hardware</td><td>{escape(g['as_of'])}</td><td>{escape(g['confidence'])}</td>"
+            f"<td>{escape(availability(g, as_of, catalog=cat).label)}</td><td><small>{escape(g['source'])}</small></td></tr>"
+        )
+    return (
+        "<table class='ftlab-catalog'><thead><tr><th>entry</th><th>provider</th><th>training</th>"
+        "<th>inference in / out per M</th><th>as of</th><th>confidence</th><th>availability</th><th>source</th></tr></thead><tbody>"
+        + "".join(rows) + "</tbody></table>"
+    )
+
+
+def seed_vs_provider(tokens: int, *, as_of: str | _dt.date | None = None,
+                     catalog: Catalog | None = None) -> list[dict[str, Any]]:
+    """The seed's training price next to the provider's, for every entry that has both (``provider_price``).
+
+    Seed 001 prints gpt-4.1 at $3.00/M and gpt-4.1-mini at $0.80/M *training*; those equal the
+    fine-tuned models' *inference-input* prices, and OpenAI's own fine-tuning table lists training
+    much higher. Each row: ``entry``, ``seed_usd_per_1m``, ``seed_cost_usd``, ``provider_usd_per_1m``,
+    ``provider_cost_usd``, ``ratio`` (provider ÷ seed), ``inference_in_usd_per_1m`` (what the seed's
+    figure equals), the provider price's ``source``/``as_of``/``confidence``, and ``availability``.
+
+    Example: ``seed_vs_provider(4_500_000)[0]`` → gpt-4.1: seed $13.50, provider $112.50 (×8.3).
+    """
+    cat = _cat(catalog)
+    out = []
+    for m in cat.models:
+        pp = m.get("provider_price")
+        if not pp or m.get("training_usd_per_1m") is None or pp.get("training_usd_per_1m") is None:
+            continue
+        seed, prov = m["training_usd_per_1m"], pp["training_usd_per_1m"]
+        av = availability(m, as_of, catalog=cat)
+        out.append({"entry": m["id"], "seed_usd_per_1m": seed, "seed_cost_usd": _money(tokens * seed / 1e6),
+                    "seed_source": m["source"], "provider_usd_per_1m": prov,
+                    "provider_cost_usd": _money(tokens * prov / 1e6), "ratio": round(prov / seed, 2) if seed else None,
+                    "inference_in_usd_per_1m": pp.get("inference_in_usd_per_1m"), "source": pp["source"],
+                    "as_of": pp["as_of"], "confidence": pp["confidence"], "availability": av.label})
+    return out
+
+
+def seed_vs_provider_html(rows: Sequence[dict[str, Any]], tokens: int) -> str:
+    """The side-by-side table notebook 02 shows (figures from :func:`seed_vs_provider`)."""
+    body = "".join(
+        f"<tr><td><code>{escape(r['entry'])}</code></td><td>${r['seed_usd_per_1m']:.2f}/M → <b>${r['seed_cost_usd']:,.2f}</b></td>"
+        f"<td>${r['provider_usd_per_1m']:.2f}/M → <b>${r['provider_cost_usd']:,.2f}</b></td><td>×{r['ratio']:g}</td>"
+        f"<td>${r['inference_in_usd_per_1m']:.2f}/M</td><td>{escape(r['confidence'])}, {escape(r['as_of'])}</td>"
+        f"<td>{escape(r['availability'])}</td></tr>" for r in rows)
+    return (f"<table class='ftlab-seed-vs-provider'><thead><tr><th>model</th><th>seed 001 ({tokens:,} tokens)</th>"
+            "<th>OpenAI's list price</th><th>ratio</th><th>fine-tuned inference input</th><th>list price: confidence, as of</th>"
+            f"<th>availability</th></tr></thead><tbody>{body}</tbody></table>")
