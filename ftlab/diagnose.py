@@ -726,7 +726,7 @@ def _decide(q: Mapping[str, Any], th: Mapping[str, float]) -> tuple[str, str, in
         pattern = "overfitting"
         best_step = round(q["val_min_step"])
         reason = (f"validation loss bottomed out at step {q['val_min_step']} ({q['vmin']:.4g}) and ended "
-                  f"{q['val_rise']:.0%} higher ({q['vend']:.4g}; limit {val_rise_thr:.0%}) while training loss "
+                  f"{q['val_rise']:.0%} higher ({q['val_rise_end']:.4g}, the lower of the last two; limit {val_rise_thr:.0%}) while training loss "
                   f"fell {q['drop']:.0%}")
     else:
         on_val = m >= 2
@@ -852,17 +852,20 @@ def _analyse(history: LossHistory, thresholds: Mapping[str, float] | None = None
         ev.update(val_start=float(sv[0]), val_min=vmin, val_min_step=val_min_step,
                   gap_start=float(sv[0] - _at(x, s, xv[0])))
     val_rise = val_rise_noise = val_share = val_recent_rel = val_se_rel = 0.0
+    val_rise_end = math.nan
     if m >= 2:
         lvl = abs(vmin) + floor
         # before training the validation loss is about the training loss: count the improvement from there
         vtail = _tail(xv, yv, sv, max(start, float(sv[0])), sigma_v * lvl, best_so_far=not sigma_v,
                       x0=float(x[0]))
-        vend = vtail.end
+        # where it ends: the last evaluation as it is, or (noisy) the robust line's end; vtail.end is the
+        # best evaluation so far when evaluations are taken as they are
+        vend = vtail.end if sigma_v else float(yv[-1])
         rise = _rise(xv, yv, floor, sigma_v, imin, th["val_rise_min"], sv)
-        val_rise, val_rise_noise = rise.rise, rise.noise_part
+        val_rise, val_rise_noise, val_rise_end = rise.rise, rise.noise_part, rise.end
         val_share = vtail.share
-        val_recent_rel = vtail.recent / (abs(vend) + floor)
-        val_se_rel = vtail.se_recent / (abs(vend) + floor)
+        val_recent_rel = vtail.recent / (abs(vtail.end) + floor)
+        val_se_rel = vtail.se_recent / (abs(vtail.end) + floor)
         ev.update(val_end=vend, gap_end=float(vend - _at(x, s, xv[-1])),
                   val_slope_end=-vtail.recent / ((xv[-1] - xv[0]) / 3) * 100,
                   val_recent_share=vtail.share, val_recent_drop=val_recent_rel, val_noise=sigma_v,
@@ -878,6 +881,7 @@ def _analyse(history: LossHistory, thresholds: Mapping[str, float] | None = None
          "spike_size": ev["spike_size"], "overshoot": overshoot, "overshoot_step": x[overshoot_i],
          "rebound": rebound, "rebound_noise": rebound_noise, "rebound_step": x[rebound_i],
          "drop": drop, "start": start, "end": end, "m": m, "val_min_step": val_min_step, "vmin": vmin, "vend": vend,
+         "val_rise_end": val_rise_end,
          "val_rise": val_rise, "val_rise_noise": val_rise_noise, "val_share": val_share,
          "val_recent_rel": val_recent_rel, "val_se_rel": val_se_rel,
          "share": tail.share, "recent_rel": tail.recent / lvl_end, "se_rel": tail.se_recent / lvl_end}
