@@ -994,7 +994,7 @@ def diagnose(source: Any, *, thresholds: Mapping[str, float] | None = None) -> D
 
 
 def pattern_runs(*, good_lr: float = 5e-4, plateau_lr: float = 5e-3, overfit_lr: float = 2e-3, low_lr: float = 5e-5,
-                 high_lr: float = 1e-3, steps: int = 20, batch_size: int = 16,
+                 high_lr: float = 2e-3, steps: int = 20, batch_size: int = 16,
                  overfit_examples: int = 4, unstable_batch_size: int = 4,
                  plateau_examples: int = 8) -> dict[str, dict[str, Any]]:
     """Training knobs that cause each of the five patterns in a LoRA fine-tune of the toy model.
