@@ -42,7 +42,8 @@ length or the eval interval):
    **healthy** while it still falls at a useful rate, however much slower than at the start: over
    the last third of the run's steps the best evaluation so far improved by at least
    ``recent_rel_plateau`` of its level (noisy per-batch evaluations: a robust line through the last
-   third, clear of the noise); **plateau** otherwise. Without validation data the
+   third, clear of the noise); **plateau** otherwise. Validation losses are compared relative to
+   themselves (a fine-tune's validation loss does not approach 0), with no floor. Without validation data the
    training curve stands in, with a warning: you cannot detect overfitting without it.
 
 The thresholds (``THRESHOLDS``) are fitted (``fit_thresholds``) on one half of a labelled set of
@@ -124,7 +125,7 @@ VAL_RISE_MIN = 0.03         # validation ends 3 % above its minimum ...
 VAL_NOISE_MULT = 0.5        # ... and above half of what the evaluations' noise could explain
 VAL_EXACT = 0.01            # evaluations noisier than 1 % are smoothed; others taken as exact
 RECENT_SHARE_PLATEAU = 0.0  # (no share rule: a decelerating curve still falling is healthy)
-RECENT_REL_PLATEAU = 0.02   # plateau: the last third lowered validation loss < 2 % of its level
+RECENT_REL_PLATEAU = 0.03   # plateau: the last third lowered the best validation loss < 3 % of its level
 FALLING_SE_MULT = 0.0       # ... (no extra noise allowance: the fit found none helps)
 LEVEL_FLOOR = 0.10          # levels are compared relative to (level + 10 % of the start loss)
 FLUCT_FLOOR = 0.30          # fluctuations relative to (level + 30 % of the start loss): what a plot shows
@@ -830,6 +831,7 @@ def _analyse(history: LossHistory, thresholds: Mapping[str, float] | None = None
 
     # ---- validation curve -----------------------------------------------------------------
     xv, yv = _finite(history.val_steps, history.val_loss)
+    vfloor = 1e-3 * scale  # validation losses (never near 0 in fine-tuning) are compared relative to themselves
     m = len(yv)
     sv = yv.copy()
     val_min_step = None
@@ -837,7 +839,7 @@ def _analyse(history: LossHistory, thresholds: Mapping[str, float] | None = None
     if m:
         # per-batch validation losses (OpenAI's valid_loss) are noisy and get smoothed; evaluations
         # on a whole validation set move only as the model does (under 1 %) and are taken as they are
-        sigma_v = noise_level(xv, yv, np.abs(yv) + floor) if m >= 7 else 0.0
+        sigma_v = noise_level(xv, yv, np.abs(yv) + vfloor) if m >= 7 else 0.0
         if sigma_v < VAL_EXACT:
             sigma_v = 0.0
         wv = window_for(m) if sigma_v else 1
@@ -854,18 +856,18 @@ def _analyse(history: LossHistory, thresholds: Mapping[str, float] | None = None
     val_rise = val_rise_noise = val_share = val_recent_rel = val_se_rel = 0.0
     val_rise_end = math.nan
     if m >= 2:
-        lvl = abs(vmin) + floor
+        lvl = abs(vmin) + vfloor
         # before training the validation loss is about the training loss: count the improvement from there
         vtail = _tail(xv, yv, sv, max(start, float(sv[0])), sigma_v * lvl, best_so_far=not sigma_v,
                       x0=float(x[0]))
         # where it ends: the last evaluation as it is, or (noisy) the robust line's end; vtail.end is the
         # best evaluation so far when evaluations are taken as they are
         vend = vtail.end if sigma_v else float(yv[-1])
-        rise = _rise(xv, yv, floor, sigma_v, imin, th["val_rise_min"], sv)
+        rise = _rise(xv, yv, vfloor, sigma_v, imin, th["val_rise_min"], sv)
         val_rise, val_rise_noise, val_rise_end = rise.rise, rise.noise_part, rise.end
         val_share = vtail.share
-        val_recent_rel = vtail.recent / (abs(vtail.end) + floor)
-        val_se_rel = vtail.se_recent / (abs(vtail.end) + floor)
+        val_recent_rel = vtail.recent / (abs(vtail.end) + vfloor)
+        val_se_rel = vtail.se_recent / (abs(vtail.end) + vfloor)
         ev.update(val_end=vend, gap_end=float(vend - _at(x, s, xv[-1])),
                   val_slope_end=-vtail.recent / ((xv[-1] - xv[0]) / 3) * 100,
                   val_recent_share=vtail.share, val_recent_drop=val_recent_rel, val_noise=sigma_v,
