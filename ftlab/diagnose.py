@@ -25,21 +25,25 @@ length or the eval interval):
 1. The training loss is smoothed with a running median whose window grows with the number of
    logged points (about a twelfth of them), so single bad batches do not move the trend; at the
    ends a robust straight line (Theil–Sen) takes over.
-2. ``noise`` is the typical step-to-step fluctuation (from second and third differences, robust
-   to spikes and to the curve's bend), relative to the loss level floored at 30 % of the starting
-   loss, so that it measures what a plot of the run shows and a loss near zero does not magnify
-   tiny wiggles. A ``spike`` is a point far above the trend; ``rebound`` is how far the smoothed
-   loss climbs back above its best so far; ``overshoot`` how far it climbs above where it started.
+2. ``noise`` is the typical step-to-step fluctuation: how far a typical logged loss sits from the
+   median of the five around it (``local_noise``; a smooth fall of any speed and bend gives 0),
+   relative to the loss level floored at 30 % of the first logged losses, so that it measures what a
+   plot of the run shows and a loss near zero does not magnify tiny wiggles. A ``spike`` is a point
+   far above the trend; ``rebound`` is how far the smoothed loss climbs back above its best so far;
+   ``overshoot`` how far it climbs above where it started.
 3. **unstable** when the training (or validation) loss ends in NaN/inf (for a Hugging Face log,
    also a NaN/inf gradient norm), the noise exceeds ``noise_unstable``, repeated spikes, a
    ``rebound_min`` rebound or a 25 % overshoot. **flat** when the loss fell by less than
    ``flat_drop`` of its start. Otherwise the validation loss decides:
-4. **overfitting** when it ends clearly above its lowest evaluation: by ``val_rise_min``, and by more
-   than the noise of the evaluations allows (the lowest of m noisy values is low by chance, and the
-   end is estimated from a line through the evaluations after the lowest); ``best_step`` is that
-   evaluation, the checkpoint to keep. **healthy** while it still falls at a useful rate, however
-   much slower than at the start: over the last third of the run by at least ``recent_rel_plateau``
-   of its level (and clear of the noise); **plateau** otherwise. Without validation data the
+4. **overfitting** when it rose from its lowest evaluation and stayed up: the lower of the last two
+   evaluations (smoothed when they are noisy) is above the lowest by ``val_rise_min`` and by more
+   than the noise of the evaluations allows (the lowest of m noisy values is low by chance); one
+   bumped evaluation is not a rise. ``best_step`` is the lowest evaluation, the checkpoint to keep.
+   **healthy** while it still falls at a useful rate, however much slower than at the start: over
+   the last third of the run's steps the best evaluation so far improved by at least
+   ``recent_rel_plateau`` of its level (noisy per-batch evaluations: a robust line through the last
+   third, clear of the noise); **plateau** otherwise. Validation losses are compared relative to
+   themselves (a fine-tune's validation loss does not approach 0), with no floor. Without validation data the
    training curve stands in, with a warning: you cannot detect overfitting without it.
 
 The thresholds (``THRESHOLDS``) are fitted (``fit_thresholds``) on one half of a labelled set of
@@ -111,17 +115,17 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 
 # Thresholds, all relative (see the module docstring for what each measure is). The fitted ones
 # (THRESHOLDS below) are what fit_thresholds finds on the fit half of tests/data/curves/labelled.json.
-NOISE_UNSTABLE = 0.09       # step-to-step fluctuation / (level + 30 % of the start): toy batch 8-16 2-8 %, batch 4 10-16 %
+NOISE_UNSTABLE = 0.08       # typical distance from the median of 5 / (level + 30 % of the first losses)
 SPIKE_MIN = 0.50            # a spike is at least 50 % above the trend ...
 SPIKE_NOISE_MULT = 4.0      # ... and at least 4 noise widths above it
-REBOUND_MIN = 0.30          # the smoothed loss climbs 30 % back above its best so far
+REBOUND_MIN = 0.40          # the smoothed loss climbs 40 % back above its best so far
 OVERSHOOT_MIN = 0.25        # the loss (median of 3 steps) climbs 25 % above where it started
 FLAT_DROP = 0.08            # the training loss fell by less than 8 % of its start
 VAL_RISE_MIN = 0.03         # validation ends 3 % above its minimum ...
 VAL_NOISE_MULT = 0.5        # ... and above half of what the evaluations' noise could explain
 VAL_EXACT = 0.01            # evaluations noisier than 1 % are smoothed; others taken as exact
 RECENT_SHARE_PLATEAU = 0.0  # (no share rule: a decelerating curve still falling is healthy)
-RECENT_REL_PLATEAU = 0.02   # plateau: the last third lowered validation loss < 2 % of its level
+RECENT_REL_PLATEAU = 0.03   # plateau: the last third lowered the best validation loss < 3 % of its level
 FALLING_SE_MULT = 0.0       # ... (no extra noise allowance: the fit found none helps)
 LEVEL_FLOOR = 0.10          # levels are compared relative to (level + 10 % of the start loss)
 FLUCT_FLOOR = 0.30          # fluctuations relative to (level + 30 % of the start loss): what a plot shows
@@ -525,6 +529,27 @@ def noise_level(x: Sequence[float], y: Sequence[float], level: Sequence[float] |
     return sigma
 
 
+_MED5_MAD = 0.4903  # median |x - median of 5 around it, itself included| for unit Gaussian noise
+
+
+def local_noise(y: Sequence[float], level: Sequence[float] | float = 1.0) -> float:
+    """Typical point-to-point fluctuation: how far a typical point sits from the median of the five around it.
+
+    The median over the points of |y[i] - median(y[i-2..i+2])| / level[i], rescaled so that white noise of
+    spread σ gives σ. A monotone run of values, however fast and however curved its fall, gives exactly 0
+    (the median of five sorted values is the middle one), so unlike differences it does not read the
+    bend of a fast early drop as noise. Fewer than 5 points give 0.
+
+    Example: ``local_noise([5, 4, 3, 2.5, 2.2, 2.1, 2.05])`` is 0.0; 1 + 5 % Gaussian noise gives about 0.05.
+    """
+    y = np.asarray(y, dtype=float)
+    if len(y) < 5:
+        return 0.0
+    lev = np.broadcast_to(np.asarray(level, dtype=float), y.shape)
+    med = np.median(np.lib.stride_tricks.sliding_window_view(y, 5), axis=1)
+    return float(np.median(np.abs(y[2:-2] - med) / lev[2:-2]) / _MED5_MAD)
+
+
 def _at(steps: np.ndarray, values: np.ndarray, step: float) -> float:
     return float(np.interp(step, steps, values))
 
@@ -547,18 +572,29 @@ class _Tail:
     points: int       # points in the last third
 
 
-def _tail(x: np.ndarray, y: np.ndarray, s: np.ndarray, start: float, sigma_abs: float) -> _Tail:
+def _tail(x: np.ndarray, y: np.ndarray, s: np.ndarray, start: float, sigma_abs: float, *,
+          best_so_far: bool = False, x0: float | None = None) -> _Tail:
     """Fit the last third of the steps with a Theil–Sen line (at least 3 points).
 
-    With fewer than 7 points (a few full evaluations) the points themselves are used: the level
-    two thirds in is interpolated and the end is the last point.
+    With fewer than 7 points, or ``best_so_far`` (evaluations on a whole validation set, taken as
+    they are), the points themselves are used: with ``best_so_far`` their running minimum, the best
+    checkpoint so far, so one bumped evaluation does not hide a fall. The level two thirds in is
+    interpolated (with ``best_so_far``: the best evaluation up to it) and the end is the last point.
+    The last third is of the run's steps from ``x0`` (default the first point; for evaluations, the
+    run's first training step, so that the eval interval does not move it).
     """
-    x0, x1 = float(x[0]), float(x[-1])
+    x0, x1 = float(x[0]) if x0 is None else float(x0), float(x[-1])
     cut = x1 - (x1 - x0) / 3
     best = float(np.min(s))
-    if len(y) < 7:
+    if len(y) < 7 or best_so_far:
+        if best_so_far:
+            s = np.minimum.accumulate(s)
+            before = s[x <= cut]
+            at_cut = float(before[-1]) if len(before) else float(s[0])
+        else:
+            at_cut = _at(x, s, cut)
         end = float(s[-1])
-        recent = _at(x, s, cut) - end
+        recent = at_cut - end
         se_recent = se_end = 0.0
         points = int((x >= cut).sum())
     else:
@@ -589,31 +625,35 @@ class _Rise:
 
 
 def _rise(xv: np.ndarray, yv: np.ndarray, floor: float, sigma_all: float, i0: int,
-          rise_min: float = VAL_RISE_MIN) -> _Rise:
-    """Test "Val ↑": did the validation loss climb from its lowest evaluation (index ``i0``) to the end?
+          rise_min: float = VAL_RISE_MIN, sv: np.ndarray | None = None) -> _Rise:
+    """Test "Val ↑": did the validation loss climb from its lowest evaluation (index ``i0``) and stay up?
 
-    The end level comes from a Theil–Sen line through the evaluations from the lowest one on; the
-    noise is the larger of the curve's noise level and their scatter around that line. The lowest of m
-    noisy evaluations sits about sqrt(2 ln m) noise widths below the level it came from, and the
-    line's end has its own standard error (2σ/sqrt(n)): the rise must clear both, and 3 %.
+    A rise is sustained, not one bumped evaluation: the end level is the lower of the last two
+    (smoothed, ``sv``; evaluations on a whole validation set are taken as they are) evaluations,
+    and with fewer than two evaluations after the lowest there is no rise to see. The noise is the
+    larger of the curve's noise level and the evaluations' scatter around a Theil–Sen line through
+    them from the lowest on. The lowest of m noisy evaluations sits about sqrt(2 ln m) noise widths
+    below the level it came from, and the end has its own standard error (2σ/sqrt(n)): the rise
+    must clear both, and 3 %.
     """
     m = len(yv)
+    sv = yv if sv is None else sv
     vmin = float(yv[i0])
     lvl = abs(vmin) + floor
     after = slice(i0, m)
     n = m - i0
+    sigma = sigma_all
     if n >= 3:
-        slope, icpt = theil_sen(xv[after], yv[after])
-        end = icpt + slope * float(xv[-1])
-        sigma = sigma_all
+        end = float(min(sv[-2:]))
         if n >= 5:  # the scatter around the line, if larger than the curve-wide estimate
+            slope, icpt = theil_sen(xv[after], yv[after])
             resid = yv[after] - (icpt + slope * xv[after])
             sigma = max(sigma, float(1.4826 * np.median(np.abs(resid)) * math.sqrt(n / (n - 2))) / lvl)
     else:
-        end, sigma = float(yv[-1]), sigma_all
+        end = vmin
     if sigma < VAL_EXACT and m < 7:
         sigma = 0.0
-    rise = (end - vmin) / lvl
+    rise = max(0.0, end - vmin) / lvl
     noise_part = (math.sqrt(2 * math.log(max(m, 2))) + 2 * math.sqrt(4 / max(n, 1))) * sigma
     return _Rise(rise, max(rise_min, noise_part), end, noise_part)
 
@@ -687,7 +727,7 @@ def _decide(q: Mapping[str, Any], th: Mapping[str, float]) -> tuple[str, str, in
         pattern = "overfitting"
         best_step = round(q["val_min_step"])
         reason = (f"validation loss bottomed out at step {q['val_min_step']} ({q['vmin']:.4g}) and ended "
-                  f"{q['val_rise']:.0%} higher ({q['vend']:.4g}; limit {val_rise_thr:.0%}) while training loss "
+                  f"{q['val_rise']:.0%} higher ({q['val_rise_end']:.4g}, the lower of the last two; limit {val_rise_thr:.0%}) while training loss "
                   f"fell {q['drop']:.0%}")
     else:
         on_val = m >= 2
@@ -750,9 +790,12 @@ def _analyse(history: LossHistory, thresholds: Mapping[str, float] | None = None
     start = float(np.median(y[:k]))
     scale = max(abs(start), 1e-12)
     floor = LEVEL_FLOOR * scale  # relative measures divide by (level + floor): a loss near 0 does not blow them up
-    level = np.abs(s) + FLUCT_FLOOR * scale
+    # the fluctuation floor is 30 % of the untrained model's loss (the first logged losses), as on a plot of the
+    # run: not of the first sixth's median, which falls as a fast-learning run gets longer
+    initial = float(np.median(y[:3]))
+    level = np.abs(s) + FLUCT_FLOOR * max(abs(initial), 1e-12)
     z = (y - s) / level
-    noise = noise_level(x, y, level)
+    noise = local_noise(y, level)
     spike_thr = max(SPIKE_MIN, SPIKE_NOISE_MULT * noise)
     spikes = z > spike_thr
     spike_count = int(spikes.sum())
@@ -765,7 +808,6 @@ def _analyse(history: LossHistory, thresholds: Mapping[str, float] | None = None
     rebound = float(np.max(rel_rise))
     rebound_i = int(np.argmax(rel_rise)) + (w // 2 if n > w else 0)
     # fine-tuning should never leave the loss clearly worse than the untrained model's: a too-high LR does
-    initial = float(np.median(y[:3]))
     med3 = np.median(np.lib.stride_tricks.sliding_window_view(y, 3), axis=1)
     overshoot_i = int(np.argmax(med3)) + 1
     overshoot = float(med3[overshoot_i - 1] / initial - 1) if initial > 0 else 0.0
@@ -789,6 +831,7 @@ def _analyse(history: LossHistory, thresholds: Mapping[str, float] | None = None
 
     # ---- validation curve -----------------------------------------------------------------
     xv, yv = _finite(history.val_steps, history.val_loss)
+    vfloor = 1e-3 * scale  # validation losses (never near 0 in fine-tuning) are compared relative to themselves
     m = len(yv)
     sv = yv.copy()
     val_min_step = None
@@ -796,7 +839,7 @@ def _analyse(history: LossHistory, thresholds: Mapping[str, float] | None = None
     if m:
         # per-batch validation losses (OpenAI's valid_loss) are noisy and get smoothed; evaluations
         # on a whole validation set move only as the model does (under 1 %) and are taken as they are
-        sigma_v = noise_level(xv, yv, np.abs(yv) + floor) if m >= 7 else 0.0
+        sigma_v = noise_level(xv, yv, np.abs(yv) + vfloor) if m >= 7 else 0.0
         if sigma_v < VAL_EXACT:
             sigma_v = 0.0
         wv = window_for(m) if sigma_v else 1
@@ -811,16 +854,20 @@ def _analyse(history: LossHistory, thresholds: Mapping[str, float] | None = None
         ev.update(val_start=float(sv[0]), val_min=vmin, val_min_step=val_min_step,
                   gap_start=float(sv[0] - _at(x, s, xv[0])))
     val_rise = val_rise_noise = val_share = val_recent_rel = val_se_rel = 0.0
+    val_rise_end = math.nan
     if m >= 2:
-        lvl = abs(vmin) + floor
+        lvl = abs(vmin) + vfloor
         # before training the validation loss is about the training loss: count the improvement from there
-        vtail = _tail(xv, yv, sv, max(start, float(sv[0])), sigma_v * lvl)
-        vend = vtail.end
-        rise = _rise(xv, yv, floor, sigma_v, imin, th["val_rise_min"])
-        val_rise, val_rise_noise = rise.rise, rise.noise_part
+        vtail = _tail(xv, yv, sv, max(start, float(sv[0])), sigma_v * lvl, best_so_far=not sigma_v,
+                      x0=float(x[0]))
+        # where it ends: the last evaluation as it is, or (noisy) the robust line's end; vtail.end is the
+        # best evaluation so far when evaluations are taken as they are
+        vend = vtail.end if sigma_v else float(yv[-1])
+        rise = _rise(xv, yv, vfloor, sigma_v, imin, th["val_rise_min"], sv)
+        val_rise, val_rise_noise, val_rise_end = rise.rise, rise.noise_part, rise.end
         val_share = vtail.share
-        val_recent_rel = vtail.recent / (abs(vend) + floor)
-        val_se_rel = vtail.se_recent / (abs(vend) + floor)
+        val_recent_rel = vtail.recent / (abs(vtail.end) + vfloor)
+        val_se_rel = vtail.se_recent / (abs(vtail.end) + vfloor)
         ev.update(val_end=vend, gap_end=float(vend - _at(x, s, xv[-1])),
                   val_slope_end=-vtail.recent / ((xv[-1] - xv[0]) / 3) * 100,
                   val_recent_share=vtail.share, val_recent_drop=val_recent_rel, val_noise=sigma_v,
@@ -836,6 +883,7 @@ def _analyse(history: LossHistory, thresholds: Mapping[str, float] | None = None
          "spike_size": ev["spike_size"], "overshoot": overshoot, "overshoot_step": x[overshoot_i],
          "rebound": rebound, "rebound_noise": rebound_noise, "rebound_step": x[rebound_i],
          "drop": drop, "start": start, "end": end, "m": m, "val_min_step": val_min_step, "vmin": vmin, "vend": vend,
+         "val_rise_end": val_rise_end,
          "val_rise": val_rise, "val_rise_noise": val_rise_noise, "val_share": val_share,
          "val_recent_rel": val_recent_rel, "val_se_rel": val_se_rel,
          "share": tail.share, "recent_rel": tail.recent / lvl_end, "se_rel": tail.se_recent / lvl_end}
@@ -948,7 +996,7 @@ def diagnose(source: Any, *, thresholds: Mapping[str, float] | None = None) -> D
 
 
 def pattern_runs(*, good_lr: float = 5e-4, plateau_lr: float = 5e-3, overfit_lr: float = 2e-3, low_lr: float = 5e-5,
-                 high_lr: float = 1e-3, steps: int = 20, batch_size: int = 16,
+                 high_lr: float = 2e-3, steps: int = 20, batch_size: int = 16,
                  overfit_examples: int = 4, unstable_batch_size: int = 4,
                  plateau_examples: int = 8) -> dict[str, dict[str, Any]]:
     """Training knobs that cause each of the five patterns in a LoRA fine-tune of the toy model.

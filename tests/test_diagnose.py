@@ -22,6 +22,7 @@ from ftlab.diagnose import (
     find_trainer_state,
     history_from_log,
     load_history,
+    local_noise,
     noise_level,
     plot_diagnosis,
     smooth,
@@ -413,6 +414,22 @@ def test_building_blocks():
     assert s.max() < 4
     rng = np.random.default_rng(0)
     assert noise_level(np.arange(500), 1 + 0.05 * rng.standard_normal(500)) == pytest.approx(0.05, rel=0.15)
+    assert local_noise([5, 4, 3, 2.5, 2.2, 2.1, 2.05]) == 0.0  # a fast, curved fall is not noise
+    assert local_noise(1 + 0.05 * rng.standard_normal(500)) == pytest.approx(0.05, rel=0.15)
+
+
+def test_one_bumped_evaluation_is_not_overfitting():
+    """Overfitting is a rise that stays: the lower of the last two evaluations must be up, not just the last one."""
+    steps = np.arange(1, 41)
+    train = 8.0 * 0.9 ** steps + 1.0
+    vs = [8, 16, 24, 32, 40]
+    bumped = diagnose(LossHistory.from_arrays(steps, train, vs, [1.606, 1.163, 1.091, 1.028, 1.092]))
+    assert bumped.pattern == "healthy", bumped.reason  # the best evaluation still fell 5.8 % in the last third
+    steps = np.arange(1, 57)
+    train = 8.0 * 0.9 ** steps + 1.0
+    stayed = diagnose(LossHistory.from_arrays(steps, train, [*vs, 48, 56], [1.606, 1.163, 1.091, 1.028, 1.092,
+                                                                             1.10, 1.12]))
+    assert stayed.pattern == "overfitting" and stayed.best_step == 32, stayed.reason
 
 
 def test_nan_gradient_norm_means_the_logged_loss_is_not_real():
@@ -524,7 +541,7 @@ def _held_out_accuracy(thresholds=None) -> tuple[float, list]:
 
 def test_thresholds_are_fitted_on_one_half_and_carry_over_to_the_other():
     """THRESHOLDS are what fit_thresholds finds on the fit half; on the held-out half (other runs) they get
-    at least 85 % right, where the generator-tuned thresholds got under half (healthy curves called plateau)."""
+    at least 85 % right, where the generator-tuned thresholds got 60 % (healthy curves called plateau)."""
     from ftlab.diagnose import THRESHOLDS, fit_thresholds
 
     halves = _halves()
@@ -538,9 +555,8 @@ def test_thresholds_are_fitted_on_one_half_and_carry_over_to_the_other():
     assert accuracy >= before + 0.3
 
 
-@pytest.mark.xfail(strict=True, reason="issue 19's goal is 95 % held out; the fitted thresholds reach 86.3 %: "
-                                       "the misses are curves near the rule's unstable and overfitting boundaries")
 def test_held_out_accuracy_reaches_95_percent():
+    """Issue 19's goal: at least 95 % right on the held-out half (other runs than the thresholds were fitted on)."""
     accuracy, wrong = _held_out_accuracy()
     assert accuracy >= 0.95, wrong
 
