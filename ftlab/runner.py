@@ -8,11 +8,14 @@ Each run writes into ``runs/<timestamp>/`` (or ``--out``): the executed notebook
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import re
 import sys
+import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ from ftlab.errors import FtlabError, ParameterError
 from ftlab.figures import read_figures
 from ftlab.params import reject_secrets
 
-__all__ = ["NUMBERED", "NotebookResult", "declared_parameters", "execute_notebook", "find_notebooks_dir",
+__all__ = ["NUMBERED", "NotebookResult", "declared_parameters", "execute_notebook", "find_notebooks_dir", "kernel_manager_class",
            "main_run", "numbered_notebooks", "parse_value", "resolve_notebook", "run_all"]
 
 
@@ -185,6 +188,28 @@ def _extract_plots(executed: Path, plots_dir: Path) -> list[str]:
     return saved
 
 
+@functools.cache
+def kernel_manager_class():
+    """The kernel manager ``execute_notebook`` uses: on POSIX, kernels talk over Unix sockets at a fresh absolute
+    path instead of TCP ports. Two processes that start kernels at once (pytest-xdist workers, parallel
+    ``ftlab run``s) can then never pick the same port and cross their messages: with TCP, one such race left a
+    client waiting forever for a reply that went to the other process's kernel."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    if os.name != "posix":  # zmq has no ipc transport on Windows
+        return AsyncKernelManager
+    from traitlets import CaselessStrEnum, default
+
+    class IPCKernelManager(AsyncKernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        @default("ip")
+        def _ip_default(self) -> str:  # jupyter_client's default, "kernel-ipc", is relative to the cwd: shared
+            return os.path.join(tempfile.gettempdir(), f"ftlab-kernel-{uuid.uuid4().hex[:16]}")
+
+    return IPCKernelManager
+
+
 def execute_notebook(
     path: Path,
     output: Path,
@@ -215,6 +240,7 @@ def execute_notebook(
             language="python",
             # One cell may take at most this long: a kernel that stops answering fails the run, never hangs it.
             execution_timeout=int(os.environ.get("FTLAB_CELL_TIMEOUT", "900")),
+            kernel_manager_class=kernel_manager_class(),
         )
     except papermill.PapermillExecutionError as exc:
         status = "failed"

@@ -117,3 +117,30 @@ def test_runner_reports_the_failing_cell_and_keeps_going(tmp_path, cli):
 def test_cli_entry_point_help():
     proc = subprocess.run([sys.executable, "-m", "ftlab", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0 and "run" in proc.stdout
+
+
+def test_kernels_talk_over_fresh_unix_sockets_so_parallel_runs_cannot_cross(tmp_path):
+    """Two notebooks executed at the same time from the same folder (two pytest-xdist workers, two `ftlab run`s)
+    each get their own kernel sockets: an absolute path of its own, no TCP port to race for."""
+    import os
+    import threading
+
+    from ftlab.runner import execute_notebook, kernel_manager_class
+
+    if os.name == "posix":
+        km = kernel_manager_class()()
+        assert km.transport == "ipc" and os.path.isabs(km.ip) and km.ip != kernel_manager_class()().ip
+    src = tmp_path / "01_demo.ipynb"
+    nbformat.write(_nb(["import ftlab, os\nftlab.record('pid', os.getpid())\nftlab.record('n', n)"], "n: int = 0  # n"), src)
+    results = {}
+
+    def run(i):
+        results[i] = execute_notebook(src, tmp_path / f"out{i}.ipynb", {"n": i}, progress=False, cwd=tmp_path)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert all(results[i].status == "ok" and results[i].figures["n"] == i for i in range(3)), results
+    assert len({results[i].figures["pid"] for i in range(3)}) == 3
