@@ -25,6 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+__all__ = ["CAPITALS", "GENERAL_SKILLS", "GENERAL_SYSTEM", "INTENTS", "ITEMS", "PEOPLE", "PRODUCTS", "REFUSAL",
+           "SHOP", "SUPPORT_SYSTEM", "WORDS", "Splits", "catalog", "catalog_examples", "general_examples",
+           "is_refusal", "order_correct", "parse_support_reply", "read_jsonl", "safety_examples",
+           "score_support_reply", "support_dataset", "support_examples", "support_mix", "support_reply",
+           "support_splits", "to_openai_record", "write_jsonl", "write_malformed_file", "write_toy_files",
+           "write_upload_file"]
+
 SHOP = "Harbor & Pine"
 SUPPORT_SYSTEM = f"You are the customer support assistant of {SHOP}, an online shop."
 GENERAL_SYSTEM = "You are a helpful assistant."

@@ -72,6 +72,14 @@ import numpy as np
 
 from ftlab.errors import FtlabError
 
+__all__ = ["EXPECTED", "FALLING_SE_MULT", "FIT_GRID", "FLAT_DROP", "FLAT_LR_FACTOR", "FLUCT_FLOOR", "LEVEL_FLOOR",
+           "MIN_TRAIN_POINTS", "NOISE_UNSTABLE", "NO_VALIDATION_WARNING", "OVERSHOOT_MIN", "PATTERNS", "REBOUND_MIN",
+           "RECENT_REL_PLATEAU", "RECENT_SHARE_PLATEAU", "SPIKE_MIN", "SPIKE_NOISE_MULT", "THRESHOLDS", "VAL_EXACT",
+           "VAL_NOISE_MULT", "VAL_RISE_MIN", "Diagnosis", "LossHistory", "Pattern", "apply_action", "as_history",
+           "decide", "diagnose", "find_trainer_state", "fit_thresholds", "history_from_log", "load_history",
+           "local_noise", "measures", "noise_level", "pattern_runs", "plot_diagnosis", "read_metrics_csv",
+           "read_trainer_state", "smooth", "theil_sen", "train_for_pattern", "window_for"]
+
 # --------------------------------------------------------------------------------------------
 # The seeds' table (seed 001 wording; seed 000 says the same in longer words)
 # --------------------------------------------------------------------------------------------

@@ -35,6 +35,9 @@ from ftlab.data import (
     support_splits,
 )
 
+__all__ = ["CHAT_TEMPLATE", "RECIPE_VERSION", "ROLE_TOKENS", "SPECIAL", "TOY_MODEL_ID", "ToyModelReport",
+           "ToyRecipe", "build_toy_model", "dump_toy_data", "resolve_model", "toy_model_dir", "toy_overlap"]
+
 TOY_MODEL_ID = "ftlab/toy-llama"
 RECIPE_VERSION = 6  # bump when the recipe below changes: it is part of the cache key
 

@@ -26,6 +26,16 @@ from ftlab.errors import FtlabError
 from ftlab.runcard import hardware, library_versions, write_run_card
 from ftlab.toymodel import TOY_MODEL_ID, resolve_model
 
+__all__ = ["EXPERT_LINEAR_NAMES", "FTLAB_TRAINING_TEMPLATES", "FUSED_TARGET_MODULES", "KNOWN_LIMITATIONS",
+           "LLAMA_TARGET_MODULES", "LOSS_MODES", "ROUTER_NAMES", "SIZE_CLASSES", "STORAGE_DTYPES",
+           "TRAINING_RECIPES", "LoraTargets", "LossMask", "TrainConfig", "TrainResult", "apply_recommendation",
+           "choose_loss_mask", "data_fingerprint", "default_device_map", "distributed_env", "first_lora_module",
+           "heldout_loss", "heldout_metrics", "last_complete_checkpoint", "load_adapter", "load_base",
+           "lora_targets", "lr_scale", "lr_scale_for", "preflight_loss_mask", "quantization_config", "recipe_rows",
+           "sft_config", "size_defaults", "target_modules_for", "train", "train_cached", "train_own", "train_recipe",
+           "training_key", "use_cuda", "with_size_defaults"]
+__all__ += ["DivergenceGuard", "OverfitDetector"]  # noqa: F822 (classes made on first use, see __getattr__)
+
 # The seeds' seven projection modules of a Llama block.
 LLAMA_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 # Storage dtypes of bitsandbytes' packed 4-bit weights: FSDP shards only float tensors, so FSDP + QLoRA stores
