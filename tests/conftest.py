@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = ROOT / "notebooks"
+from tests.helpers import NOTEBOOKS, ROOT, in_ci, notebook_path, skip_or_fail  # noqa: F401 (re-exported)
 
 # Every kernel and subprocess started by the tests is offline: ftlab blocks non-loopback sockets.
 os.environ["FTLAB_OFFLINE"] = "1"
@@ -27,18 +26,6 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 _executed: dict[tuple, object] = {}
 
-def in_ci() -> bool:
-    """``CI`` is set (and not to 0/false/no): every test must run its real component."""
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def skip_or_fail(missing: str) -> None:
-    """Skip a test whose real component is missing here; under ``CI=true`` fail instead, saying what is missing."""
-    if in_ci():
-        pytest.fail(f"CI must run this test, but {missing}", pytrace=False)
-    pytest.skip(missing)
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """No silent skips in CI: under ``CI=true`` any skip (skip marks, ``pytest.skip``, ``importorskip``) is a failure."""
@@ -48,12 +35,6 @@ def pytest_runtest_makereport(item, call):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"CI=true: this test skipped, and CI must run it ({reason.removeprefix('Skipped: ')})"
-
-
-def notebook_path(name: str) -> Path:
-    matches = sorted(NOTEBOOKS.glob(f"{name}*.ipynb"))
-    assert matches, f"no notebook matches {name!r} in {NOTEBOOKS}"
-    return matches[0]
 
 
 # Every toy base model the suite uses (notebooks: seed 0; test_toymodel and 08: 1 and 2), built up front.

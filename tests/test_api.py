@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import ftlab
+from tests.helpers import BOOKS
 
 PKG = Path(ftlab.__file__).parent
 MAX_LINES = 600
@@ -201,7 +202,7 @@ def test_notebooks_import_only_public_names():
     import json
 
     private = []
-    for nb in sorted((PKG.parent / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+    for nb in BOOKS:
         cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
         src = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
         for node in ast.walk(ast.parse(src)):

@@ -22,22 +22,14 @@ import pytest
 
 from ftlab.errors import ParameterError
 from ftlab.runner import declared_parameters
-from tests.conftest import NOTEBOOKS
+from tests.helpers import BOOKS, NOTEBOOKS, code_cells
 
-BOOKS = sorted(p for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 FILE_PARAM = re.compile(r"(_file|_csv|_jsonl|_path)$")
-
-
-def _code_cells(path: Path) -> list[str]:
-    """The code cells, without the Colab setup cell (a no-op outside Colab, it installs ftlab there)."""
-    nb = json.loads(path.read_text(encoding="utf-8"))
-    return ["".join(c["source"]) for c in nb["cells"]
-            if c["cell_type"] == "code" and "colab-setup" not in c.get("metadata", {}).get("tags", [])]
 
 
 def run_check_cell(path: Path, **params) -> ParameterError:
     """Run the parameters cell, set ``params`` (papermill's injected cell), run the check cell; return its error."""
-    cells = _code_cells(path)
+    cells = code_cells(path, colab=False)
     ns: dict = {"__name__": "__main__"}
     exec(compile(cells[0], f"{path.stem}:parameters", "exec"), ns)
     ns.update(params)

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from ftlab import cost, paths
-from tests.conftest import NOTEBOOKS, ROOT
+from tests.helpers import BOOKS, NOTEBOOKS, ROOT
 from tests.jupyterlab_driver import (
     ARTIFACTS,
     VISIBLE_NOTEBOOK,
@@ -37,7 +37,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 # Two plots "match" below this mean absolute pixel difference (0..1). The same plot renders to 0.0;
 # gpt-4.1-mini's and gpt-4.1's break-even plots are 0.014 apart.
 PIXEL_GAP = 0.002
-ALL_NOTEBOOKS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+ALL_NOTEBOOKS = BOOKS
 
 
 def _missing() -> str | None:

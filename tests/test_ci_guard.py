@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 CASES = '''
 import pytest
-from tests.conftest import skip_or_fail
+from tests.helpers import skip_or_fail
 
 def test_skip_call():
     pytest.skip("no widget here")

@@ -35,7 +35,7 @@ def test_every_entry_has_source_and_as_of(cat):
 
 
 def test_one_catalog_no_duplicates(cat):
-    from tests.conftest import ROOT
+    from tests.helpers import ROOT
 
     assert not (ROOT / "ftlab" / "cloud_prices.yaml").exists()
     # the seed's Together LoRA figure lives in exactly one entry
@@ -70,7 +70,7 @@ def test_catalog_covers_every_path_and_gpu(cat):
 def test_catalog_ships_as_package_data():
     import tomllib
 
-    from tests.conftest import ROOT
+    from tests.helpers import ROOT
 
     globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["ftlab"]
     assert "catalog/*.yaml" in globs and not any("cloud_prices" in g for g in globs)

@@ -29,7 +29,7 @@ from ftlab.diagnose import (
     theil_sen,
 )
 from ftlab.errors import FtlabError
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 CURVES = ROOT / "tests" / "data" / "curves"
 CODES = ["healthy", "plateau", "overfitting", "flat", "unstable"]

@@ -19,9 +19,8 @@ from ftlab.exercises import (
     strip_markers,
     write_exercises,
 )
-from tests.conftest import NOTEBOOKS, ROOT
+from tests.helpers import BOOKS, NOTEBOOKS, ROOT
 
-BOOKS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 WITH_EXERCISES = [b for b in BOOKS if find_exercises(b)]
 
 

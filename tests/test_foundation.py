@@ -13,7 +13,7 @@ import pytest
 from ftlab import figures as F
 from ftlab.errors import ParameterError
 from ftlab.params import check_param, check_params, looks_like_secret, reject_secrets
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def _nb(cells: list[str], params: str) -> nbformat.NotebookNode:

@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ftlab.validate import ROLES, validate_bytes
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 CORPUS = ROOT / "tests" / "data" / "fuzz_corpus"
 SCALE = float(os.environ.get("FTLAB_FUZZ_SCALE", "1"))

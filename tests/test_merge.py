@@ -29,7 +29,7 @@ from ftlab.merge import (
 )
 from ftlab.toymodel import TOY_MODEL_ID, toy_model_dir
 from ftlab.train import load_base
-from tests.conftest import skip_or_fail
+from tests.helpers import skip_or_fail
 
 
 @pytest.fixture(scope="module")

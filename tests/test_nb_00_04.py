@@ -17,7 +17,7 @@ def test_04_qlora_learns_the_task_and_writes_a_run_card(run_notebook, tmp_path):
     import json
     from pathlib import Path
 
-    from tests.conftest import NOTEBOOKS
+    from tests.helpers import NOTEBOOKS
 
     f = run_notebook("04").figures
     assert f["target_accuracy_before"] <= 0.3

@@ -7,7 +7,7 @@ import secrets
 import pytest
 
 from ftlab.errors import ParameterError
-from tests.conftest import NOTEBOOKS, notebook_path
+from tests.helpers import NOTEBOOKS, notebook_path
 
 pytestmark = pytest.mark.notebook
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.conftest import NOTEBOOKS
+from tests.helpers import NOTEBOOKS
 
 BOOKS = sorted(NOTEBOOKS.glob("*.ipynb"))
 

@@ -15,9 +15,8 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from ftlab import oneclick
-from tests.conftest import NOTEBOOKS, ROOT
+from tests.helpers import BOOKS, ROOT
 
-BOOKS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 LINK = re.compile(r"(?<!!)\[[^\[\]]*\]\((https://[^)\s]+)\)|\)\]\((https://[^)\s]+)\)")  # [text](url), [![img](src)](url)
 
 

@@ -14,7 +14,7 @@ from ftlab import data
 from ftlab.errors import PersonalDataWarning
 from ftlab.sandbox import workflow as wf
 from ftlab.validate import personal_data_by_line, validate_file
-from tests.conftest import notebook_path
+from tests.helpers import notebook_path
 
 PII = {5: " my mail is jane.doe@example.com", 10: " call me on +1 415 555 0134", 21: " card 4111 1111 1111 1111",
        26: " or bob@corp.example.org", 28: " or ann\\u0040corp.example.org"}  # line 28: the @ JSON-escaped

@@ -208,7 +208,7 @@ def test_bad_probe_file_names_each_line(tmp_path):
 @pytest.mark.parametrize("book", ["00_start_here", "07_evaluate"])
 @pytest.mark.parametrize("param", ["general_probe_file", "safety_probe_file"])
 def test_a_bad_probe_file_stops_the_notebook_in_its_check_cell(tmp_path, book, param):
-    from tests.conftest import NOTEBOOKS
+    from tests.helpers import NOTEBOOKS
     from tests.test_bad_params import run_check_cell
 
     bad = _write(tmp_path, ['{"messages": [{"role": "user", "content": "2+2?"}], "answer": "4"}', "{oops",

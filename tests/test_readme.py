@@ -1,6 +1,6 @@
 import re
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def test_ci_runs_exactly_the_readme_test_command():

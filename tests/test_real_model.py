@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from ftlab.hub import can_provide
-from tests.conftest import NOTEBOOKS
+from tests.helpers import NOTEBOOKS
 from tests.test_bad_params import run_check_cell
 
 SMOL = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -33,7 +33,7 @@ NB04 = dict(model_id=SMOL, quantization="none", max_steps=30, batch_size=8, eval
 
 
 def test_04_real_model_learns_the_support_task(run_notebook):
-    from tests.conftest import NOTEBOOKS
+    from tests.helpers import NOTEBOOKS
 
     f = run_notebook("04", **NB04).figures
     assert f["size_defaults"]["size_class"].startswith("small") and f["size_defaults"]["learning_rate"] == 1e-3

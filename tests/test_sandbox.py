@@ -13,6 +13,7 @@ import pytest
 
 from ftlab import data
 from ftlab.sandbox import Faults, Sandbox, SandboxProcess
+from tests.helpers import wait_until
 
 
 def _client(url: str, **kw) -> openai.OpenAI:
@@ -45,13 +46,11 @@ def _upload(client, path, purpose="fine-tune"):
 
 
 def _wait(client, job_id, statuses=("succeeded", "failed", "cancelled"), timeout=600):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    def ended():
         job = client.fine_tuning.jobs.retrieve(job_id)
-        if job.status in statuses:
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} still {job.status} after {timeout}s")
+        return job if job.status in statuses else None
+
+    return wait_until(ended, timeout=timeout, what=f"job {job_id} reaching {statuses}")
 
 
 def test_files_roundtrip_and_pagination(client, files):
@@ -340,10 +339,8 @@ def test_cancel_a_running_job(client, files, trained):
     up = _upload(client, files["train"])
     job = client.fine_tuning.jobs.create(model="gpt-4.1-mini", training_file=up.id,
                                          hyperparameters={"n_epochs": 20, "batch_size": 1})
-    deadline = time.time() + 300
-    while not any(e.type == "metrics" for e in client.fine_tuning.jobs.list_events(job.id).data):
-        assert time.time() < deadline, "the job never started training"
-        time.sleep(0.2)
+    wait_until(lambda: any(e.type == "metrics" for e in client.fine_tuning.jobs.list_events(job.id).data),
+               timeout=300, what="the job starting to train")
     assert client.fine_tuning.jobs.retrieve(job.id).status == "running"
     assert client.fine_tuning.jobs.cancel(job.id).status == "cancelled"
     time.sleep(2)  # the runner stops at the next step

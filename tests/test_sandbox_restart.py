@@ -8,7 +8,6 @@ finished job produced (its ``ft:`` model, checkpoints, result file) survives ano
 from __future__ import annotations
 
 import signal
-import time
 
 import openai
 import pytest
@@ -16,6 +15,7 @@ import pytest
 from ftlab import data
 from ftlab.sandbox import SandboxProcess
 from ftlab.sandbox import workflow as wf
+from tests.helpers import wait_until
 
 
 def _client(url: str) -> openai.OpenAI:
@@ -52,10 +52,8 @@ def test_sigkill_mid_job_then_restart_loses_no_file_or_job(tmp_path):
         waiting = c.fine_tuning.jobs.create(
             model="gpt-4.1-mini", training_file=up["small"].id, validation_file=up["valid"].id, suffix="after-kill",
             method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 1, "batch_size": 4}}})
-        deadline = time.time() + 300
-        while not any(e.type == "metrics" for e in c.fine_tuning.jobs.list_events(running.id).data):
-            assert time.time() < deadline, "the first job never started training"
-            time.sleep(0.2)
+        wait_until(lambda: any(e.type == "metrics" for e in c.fine_tuning.jobs.list_events(running.id).data),
+                   timeout=300, what="the first job starting to train")
         up["late"] = wf.upload(c, paths["late"])  # acknowledged just before the kill
         before = _state(c, [running.id, waiting.id])
         assert before["jobs"][running.id].status == "running"

@@ -11,7 +11,7 @@ import pytest
 from ftlab.errors import ParameterError
 from ftlab.runner import declared_parameters
 from ftlab.sweep import grid_points, parse_grid, run_sweep
-from tests.conftest import NOTEBOOKS, notebook_path
+from tests.helpers import BOOKS, NOTEBOOKS, notebook_path
 
 # The README's example sweep: the same learning-rate grid on the toy world.
 LR_SWEEP = [("learning_rate", "1e-5,5e-4,1.0"), ("lr_scheduler", "constant"), ("epochs", "0.25"),
@@ -43,7 +43,7 @@ def test_every_parameter_of_every_notebook_can_be_swept():
     """papermill's parser skips lines whose comment holds '=' (04's quantization); the runner does not."""
     import ast
 
-    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+    for path in BOOKS:
         nb = json.loads(path.read_text())
         params = next(c for c in nb["cells"] if c["cell_type"] == "code")
         names = {n.target.id for n in ast.parse("".join(params["source"])).body}

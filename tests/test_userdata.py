@@ -97,7 +97,7 @@ def test_ftlab_train_on_a_file_the_kit_has_never_seen(tmp_path):
 
 
 def test_notebook_04_stops_a_broken_file_in_its_check_cell(monkeypatch):
-    from tests.conftest import NOTEBOOKS
+    from tests.helpers import NOTEBOOKS
     from tests.test_bad_params import run_check_cell
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -17,7 +17,7 @@ from ftlab.validate import (
     validate_bytes,
     validate_file,
 )
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 PEER = ROOT / "tests" / "data" / "peer" / "openai-cookbook"
 TOY = PEER / "toy_chat_fine_tuning.jsonl"
