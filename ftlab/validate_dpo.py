@@ -34,7 +34,6 @@ from typing import Any
 
 from ftlab.validate import (
     DEFAULT_MODEL,
-    DEFAULT_TOKEN_LIMIT,
     MIN_EXAMPLES,
     UNREADABLE,
     Finding,
@@ -44,7 +43,6 @@ from ftlab.validate import (
     iter_json_lines,
     messages_problem,
     read_file_bytes,
-    token_limit_for_model,
     utf16_finding,
 )
 from ftlab.validate.checks import _Checker, _has_lone_surrogate, _strings, _type
@@ -148,15 +146,8 @@ class _PreferenceChecker(_Checker):
 def validate_dpo_bytes(data: bytes, *, model: str = DEFAULT_MODEL, max_tokens: int | None = None,
                        encoding: str | None = None, n_epochs: int | None = None) -> Report:
     """Validate the bytes of a preference JSONL file. See ``validate_dpo_file``."""
-    enc, enc_name, limit = _settings(model, encoding, max_tokens)
-    limit_known = limit is not None or token_limit_for_model(model) is not None
-    if limit is None:
-        limit = token_limit_for_model(model) or DEFAULT_TOKEN_LIMIT
+    enc, enc_name, limit, warnings = _settings(model, encoding, max_tokens)
     errors: list[Finding] = []
-    warnings: list[Finding] = []
-    if not limit_known:
-        warnings.append(Finding(None, "token_limit_assumed",
-                                f"no known per-example token limit for {model!r}; assuming {limit}. Pass --max-tokens"))
     if (utf16 := utf16_finding(data)) is not None:
         return Report(0, [utf16], warnings, {"model": model, "encoding": enc_name, "method": "dpo"})
     examples: list[dict[str, Any]] = []

@@ -48,6 +48,7 @@ def _refuse_inference_only(model: str) -> None:
 
 
 def _settings(model: str, encoding: str | None, max_tokens: int | None):
+    """(encoding, its name, the per-example token limit, a warning when that limit is assumed) for a file check."""
     if not isinstance(model, str) or not model:
         raise ParameterError("model must be a model name such as 'gpt-4.1-mini'")
     _refuse_inference_only(model)
@@ -61,7 +62,13 @@ def _settings(model: str, encoding: str | None, max_tokens: int | None):
     limit = max_tokens
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ParameterError(f"max_tokens = {max_tokens!r}: expected a positive int")
-    return enc, enc_name, limit
+    warnings: list[Finding] = []
+    if limit is None and token_limit_for_model(model) is None:
+        warnings.append(Finding(None, "token_limit_assumed", f"no known per-example token limit for {model!r}; "
+                                f"assuming {DEFAULT_TOKEN_LIMIT}. Pass --max-tokens"))
+    if limit is None:
+        limit = token_limit_for_model(model) or DEFAULT_TOKEN_LIMIT
+    return enc, enc_name, limit, warnings
 
 
 UNREADABLE = object()  # what ``iter_json_lines`` yields for a line that is not UTF-8 JSON (an error was added)
@@ -124,15 +131,8 @@ def validate_bytes(
     n_epochs: int | None = None,
 ) -> Report:
     """Validate the bytes of a JSONL file. See ``validate_file``."""
-    enc, enc_name, limit = _settings(model, encoding, max_tokens)
-    limit_known = limit is not None or token_limit_for_model(model) is not None
-    if limit is None:
-        limit = token_limit_for_model(model) or DEFAULT_TOKEN_LIMIT
+    enc, enc_name, limit, warnings = _settings(model, encoding, max_tokens)
     errors: list[Finding] = []
-    warnings: list[Finding] = []
-    if not limit_known:
-        warnings.append(Finding(None, "token_limit_assumed",
-                                f"no known per-example token limit for {model!r}; assuming {limit}. Pass --max-tokens"))
     examples: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
     n_examples = 0
