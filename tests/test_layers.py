@@ -36,6 +36,7 @@ INNER = {
     "cost": {"catalog": 0, "dates": 1, "counting": 1, "breakeven": 1, "training": 2, "tables": 3, "explorer": 4,
              "__init__": 5},
     "validate": {"rules": 0, "counting": 0, "checks": 1, "personal": 2, "files": 3, "__init__": 4},
+    "diagnose": {"rules": 0, "read": 0, "runs": 0, "measure": 1, "verdict": 2, "fit": 3, "plot": 3, "__init__": 4},
 }
 
 
@@ -49,22 +50,41 @@ def test_every_module_has_a_layer():
     assert not missing, f"add these modules to LAYERS (and to ftlab/__init__'s table): {missing}"
 
 
+def _ftlab_imports(path: Path) -> list[str]:
+    """The ``ftlab`` modules (top level: ``train`` for ``ftlab.train.x``) that ``path`` imports, at any depth."""
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ftlab."):
+            names.append(node.module.split(".")[1])
+        elif isinstance(node, ast.ImportFrom) and node.module == "ftlab":
+            names += [a.name for a in node.names if a.name in LAYERS]
+        elif isinstance(node, ast.Import):
+            names += [a.name.split(".")[1] for a in node.names if a.name.startswith("ftlab.")]
+    return names
+
+
 def test_no_module_reaches_back_up():
     bad = []
     for path in PKG.rglob("*.py"):
         me = _module_of(path)
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = []
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ftlab."):
-                names = [node.module.split(".")[1]]
-            elif isinstance(node, ast.ImportFrom) and node.module == "ftlab":
-                names = [a.name for a in node.names if a.name in LAYERS]
-            elif isinstance(node, ast.Import):
-                names = [a.name.split(".")[1] for a in node.names if a.name.startswith("ftlab.")]
-            for other in names:
-                if other in LAYERS and me != other and LAYERS[other] > LAYERS[me]:
-                    bad.append(f"{path.relative_to(PKG)} imports ftlab.{other} (layer {LAYERS[other]} > {LAYERS[me]})")
+        for other in _ftlab_imports(path):
+            if other in LAYERS and me != other and LAYERS[other] > LAYERS[me]:
+                bad.append(f"{path.relative_to(PKG)} imports ftlab.{other} (layer {LAYERS[other]} > {LAYERS[me]})")
     assert not bad, "\n".join(bad)
+
+
+def test_the_diagnoser_proper_does_not_train():
+    """Only ``diagnose/runs.py`` (the toy trainings that cause each pattern) imports ``train`` or ``toymodel``:
+    reading, measuring and deciding a curve need neither (issue 24), and importing the package loads neither."""
+    import subprocess
+
+    bad = [f"diagnose/{p.name} imports ftlab.{o}" for p in (PKG / "diagnose").glob("*.py") if p.stem != "runs"
+           for o in _ftlab_imports(p) if o in ("train", "toymodel")]
+    assert not bad, "\n".join(bad)
+    assert {"train", "toymodel"} <= set(_ftlab_imports(PKG / "diagnose" / "runs.py"))  # the check can fail
+    code = "import sys, ftlab.diagnose; print(sorted({'ftlab.train', 'ftlab.toymodel', 'torch'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def _inner_imports(package: str, path: Path) -> list[str]:
@@ -96,8 +116,7 @@ def _inner_problems(package: str) -> list[str]:
 
 
 def test_no_module_inside_a_package_reaches_sideways_or_up():
-    bad = [*_inner_problems("sandbox"), *_inner_problems("cloud"), *_inner_problems("memory"),
-           *_inner_problems("cost"), *_inner_problems("validate")]
+    bad = [problem for package in INNER for problem in _inner_problems(package)]
     assert not bad, "\n".join(bad)
 
 
