@@ -17,7 +17,7 @@ PKG = Path(ftlab.__file__).parent
 MAX_LINES = 600
 
 # Issue 24 wants these split; each may not grow past its line count of today, and the list can only shrink.
-TOO_LONG = {"train.py": 1100, "failures.py": 921, "merge.py": 831, "preference.py": 759,
+TOO_LONG = {"failures.py": 921, "merge.py": 831, "preference.py": 759,
             "scale.py": 640, "evaluate.py": 602}  # evaluate.py: 595 lines + its __all__
 
 # Modules that others are editing now: they get their ``__all__`` when that work lands (issue 24).
@@ -47,11 +47,11 @@ INTERFACES = {
 # Public functions that still lack a type hint (usually ``model``/``tokenizer``) or a docstring. Only shrinks.
 UNTYPED = {
     "ftlab.data.support_dataset", "ftlab.diagnose.plot.plot_diagnosis", "ftlab.diagnose.runs.train_for_pattern", "ftlab.toymodel.build_toy_model",
-    "ftlab.train.apply_recommendation", "ftlab.train.choose_loss_mask", "ftlab.train.first_lora_module", "ftlab.train.heldout_loss",
-    "ftlab.train.heldout_metrics", "ftlab.train.load_adapter", "ftlab.train.load_base", "ftlab.train.lora_targets",
-    "ftlab.train.lr_scale", "ftlab.train.preflight_loss_mask", "ftlab.train.quantization_config", "ftlab.train.sft_config",
-    "ftlab.train.size_defaults", "ftlab.train.target_modules_for", "ftlab.train.train", "ftlab.train.train_cached",
-    "ftlab.train.training_key",
+    "ftlab.train.config.apply_recommendation", "ftlab.train.loss.choose_loss_mask", "ftlab.train.model.first_lora_module", "ftlab.train.loss.heldout_loss",
+    "ftlab.train.loss.heldout_metrics", "ftlab.train.model.load_adapter", "ftlab.train.model.load_base", "ftlab.train.model.lora_targets",
+    "ftlab.train.config.lr_scale", "ftlab.train.loss.preflight_loss_mask", "ftlab.train.model.quantization_config", "ftlab.train.sft.sft_config",
+    "ftlab.train.config.size_defaults", "ftlab.train.model.target_modules_for", "ftlab.train.sft.train", "ftlab.train.cache.train_cached",
+    "ftlab.train.cache.training_key",
     "ftlab.check.exercise", "ftlab.cli.build_parser", "ftlab.cli.main", "ftlab.cloud.azure.from_azure",
     "ftlab.cloud.bedrock.from_bedrock_prompt_completion", "ftlab.cloud.common.no_file_rules",
     "ftlab.cloud.together.from_together", "ftlab.cloud.vertex.gcs_upload_request",
