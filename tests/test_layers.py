@@ -38,6 +38,7 @@ INNER = {
     "validate": {"rules": 0, "counting": 0, "checks": 1, "personal": 2, "files": 3, "__init__": 4},
     "diagnose": {"rules": 0, "read": 0, "runs": 0, "measure": 1, "verdict": 2, "fit": 3, "plot": 3, "__init__": 4},
     "train": {"config": 0, "model": 0, "loss": 0, "callbacks": 0, "sft": 1, "cache": 2, "__init__": 3},
+    "merge": {"adapter": 0, "parity": 0, "serve": 0, "gguf": 0, "runtime": 1, "__init__": 2},
 }
 
 
