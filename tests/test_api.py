@@ -18,7 +18,7 @@ MAX_LINES = 600
 
 # Issue 24 wants these split; each may not grow past its line count of today, and the list can only shrink.
 TOO_LONG = {"failures.py": 921,
-            "scale.py": 640, "evaluate.py": 602}  # evaluate.py: 595 lines + its __all__
+            "evaluate.py": 602}  # evaluate.py: 595 lines + its __all__
 
 # Modules that others are editing now: they get their ``__all__`` when that work lands (issue 24).
 NO_ALL_YET: set[str] = set()

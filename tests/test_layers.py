@@ -40,6 +40,7 @@ INNER = {
     "train": {"config": 0, "model": 0, "loss": 0, "callbacks": 0, "sft": 1, "cache": 2, "__init__": 3},
     "merge": {"adapter": 0, "parity": 0, "serve": 0, "gguf": 0, "runtime": 1, "__init__": 2},
     "preference": {"pairs": 0, "measure": 0, "reward": 0, "formats": 1, "training": 2, "__init__": 3},
+    "scale": {"launch": 0, "per_gpu": 0, "runspec": 1, "__init__": 2},
 }
 
 
