@@ -46,6 +46,9 @@ from ftlab.preference.measure import (
 )
 from ftlab.preference.pairs import (
     FALLBACK_REJECTED,
+    N_GRPO_PROMPTS,
+    N_HELDOUT_PAIRS,
+    N_TRAIN_PAIRS,
     _user_turns,  # noqa: F401 (used outside the package)
     heldout_overlap,
     preference_pairs,
@@ -62,8 +65,8 @@ from ftlab.preference.training import (
     grpo_train_cached,
 )
 
-__all__ = ["FALLBACK_REJECTED", "PreferenceResult", "dpo_from_spec", "dpo_train", "dpo_train_cached",
-           "format_rate", "from_openai_dpo", "general_skill_accuracy", "grpo_outcome", "grpo_train",
+__all__ = ["FALLBACK_REJECTED", "N_GRPO_PROMPTS", "N_HELDOUT_PAIRS", "N_TRAIN_PAIRS", "PreferenceResult",
+           "dpo_from_spec", "dpo_train", "dpo_train_cached", "format_rate", "from_openai_dpo", "general_skill_accuracy", "grpo_outcome", "grpo_train",
            "grpo_train_cached", "heldout_overlap", "managed_files", "mean_reward", "preference_accuracy",
            "preference_pairs", "reply_logprobs", "reward_margins", "rl_prompts", "sampled_kl", "score_pairs",
            "shuffled", "strict_accuracy", "support_reward", "to_openai_dpo", "to_rft_row", "write_jsonl"]
