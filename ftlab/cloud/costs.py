@@ -12,6 +12,7 @@ from typing import Any
 from ftlab import cost
 from ftlab.cost import Catalog
 from ftlab.errors import FtlabError
+from ftlab.show import table
 
 __all__ = ["caveat_range", "cost_table", "format_table", "training_tokens"]
 
@@ -79,10 +80,5 @@ def caveat_range(rows: list[dict[str, Any]], catalog: Catalog | None = None) -> 
 
 
 def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    """A Markdown table of ``rows`` (for notebooks and the CLI)."""
-    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
-
-    def cell(v: Any) -> str:
-        return "—" if v is None else str(v)
-
-    return head + "\n".join("| " + " | ".join(cell(r.get(c, "")) for c in columns) + " |" for r in rows)
+    """A Markdown table of ``rows`` (for the CLI); notebooks show ``ftlab.show.table(rows, columns)`` instead."""
+    return table(rows, columns).to_markdown()

@@ -295,21 +295,10 @@ def final_losses(rows: Sequence[dict[str, float | None]]) -> dict[str, float | N
 
 
 def plot_losses(rows: Sequence[dict[str, float | None]], ax: Any = None, title: str = "") -> Any:
-    """Training loss per step and validation loss where it was measured."""
-    import matplotlib.pyplot as plt
+    """Training loss per step and validation loss where it was measured (``ftlab.show.loss_plot``)."""
+    from ftlab.show import loss_plot
 
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.5))
-    steps = [r["step"] for r in rows]
-    ax.plot(steps, [r["train_loss"] for r in rows], label="train loss", lw=1)
-    valid = [(r["step"], r["valid_loss"]) for r in rows if r.get("valid_loss") is not None]
-    if valid:
-        ax.plot(*zip(*valid, strict=True), "o--", label="validation loss")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.set_title(title or "Fine-tuning loss (from the job's result file)")
-    ax.legend()
-    return ax
+    return loss_plot(rows, ax=ax, title=title or "Fine-tuning loss (from the job's result file)")
 
 
 def ask(client: Any, model: str, messages: Sequence[dict[str, Any]], *, max_tokens: int = 48) -> str:
