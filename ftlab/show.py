@@ -36,7 +36,7 @@ def _text(value: Any) -> str:
     if value is None:
         return MISSING
     if isinstance(value, Html):
-        return _html.unescape(re.sub(r"<[^>]+>", "", value))
+        return _html.unescape(re.sub(r"<[^>]+>", "", re.sub(r"<br\s*/?>", "\n", value)))
     return str(value)
 
 

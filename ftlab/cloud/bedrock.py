@@ -37,8 +37,8 @@ from ftlab.errors import FtlabError
 
 __all__ = ["BEDROCK_FORMATS", "BEDROCK_MAX_RECORDS", "BEDROCK_PC_MAX_CHARS", "BEDROCK_SCHEMA", "BEDROCK_TERMINAL",
            "CONVERSATION", "PROMPT_COMPLETION", "SOURCES", "bedrock_job_request", "bedrock_job_status",
-           "create_bedrock_prerequisites", "format_for", "mock_aws", "from_bedrock", "from_bedrock_prompt_completion",
-           "stop_bedrock_job", "submit_bedrock_job", "to_bedrock", "to_bedrock_prompt_completion",
+           "create_bedrock_prerequisites", "format_for", "from_bedrock", "from_bedrock_prompt_completion",
+           "mock_aws", "stop_bedrock_job", "submit_bedrock_job", "to_bedrock", "to_bedrock_prompt_completion",
            "wait_for_bedrock_job"]
 
 BEDROCK_FORMATS = ("conversation", "prompt-completion")
