@@ -55,13 +55,15 @@ class Table:
     note: str = ""  # a line below it, in small print
     css_class: str = ""  # the <table>'s class, for styling and browser tests
     row_attrs: list[str] = field(default_factory=list)  # per row, extra <tr> attributes (`` class='x'``)
+    right: list[str] = field(default_factory=list)  # the headers of the columns aligned right (money, counts)
 
     def to_html(self) -> str:
         """The table as an HTML fragment."""
         cls = f" class='{_html.escape(self.css_class, quote=True)}'" if self.css_class else ""
         head = "".join(f"<th>{_html.escape(c)}</th>" for c in self.columns)
         attrs = self.row_attrs + [""] * (len(self.rows) - len(self.row_attrs))
-        body = "".join(f"<tr{a}>" + "".join(f"<td>{_markup(v)}</td>" for v in r) + "</tr>"
+        td = ["<td style='text-align:right'>" if c in self.right else "<td>" for c in self.columns]
+        body = "".join(f"<tr{a}>" + "".join(f"{t}{_markup(v)}</td>" for t, v in zip(td, r, strict=True)) + "</tr>"
                        for r, a in zip(self.rows, attrs, strict=True))
         top = f"<p>{_markup(self.caption)}</p>" if self.caption else ""
         bottom = f"<p><small>{_markup(self.note)}</small></p>" if self.note else ""
@@ -71,7 +73,8 @@ class Table:
         """The table as aligned text, a Markdown pipe table with padded columns."""
         cells = [[_text(v) for v in r] for r in self.rows]
         widths = [max(len(x[i]) for x in [self.columns, *cells]) for i in range(len(self.columns))]
-        lines = ["| " + " | ".join(f"{v:<{w}}" for v, w in zip(r, widths, strict=True)) + " |"
+        side = [">" if c in self.right else "<" for c in self.columns]
+        lines = ["| " + " | ".join(f"{v:{a}{w}}" for v, a, w in zip(r, side, widths, strict=True)) + " |"
                  for r in [self.columns, ["-" * w for w in widths], *cells]]
         lines[1] = lines[1].replace(" ", "-")
         return "\n".join(([_text(self.caption)] if self.caption else []) + lines
@@ -93,12 +96,13 @@ class Table:
 
 
 def table(rows: Iterable[Mapping[str, Any] | Sequence[Any]], columns: Sequence[str] | Mapping[str, str] | None = None,
-          *, caption: str = "", note: str = "", css_class: str = "", row_attrs: Sequence[str] = ()) -> Table:
+          *, caption: str = "", note: str = "", css_class: str = "", row_attrs: Sequence[str] = (),
+          right: Sequence[str] = ()) -> Table:
     """A :class:`Table` of ``rows``: each row a mapping (its values picked by ``columns``) or a sequence of cells.
 
     ``columns``: the keys to show, in order (each key is its header), or a mapping key → header; ``None``: the
     first row's keys (for sequence rows, ``columns`` gives the headers). ``None`` values show as "—"; mark a
-    value that is already markup with :class:`Html`. Example: ``table(rows, {"entry": "model", "cost_usd": "USD"})``.
+    value that is already markup with :class:`Html`; ``right`` names the headers of right-aligned columns. Example: ``table(rows, {"entry": "model", "cost_usd": "USD"})``.
     """
     rows = list(rows)
     if columns is None:
@@ -111,7 +115,10 @@ def table(rows: Iterable[Mapping[str, Any] | Sequence[Any]], columns: Sequence[s
     bad = [i for i, r in enumerate(cells) if len(r) != len(headers)]
     if bad:
         raise ValueError(f"row {bad[0]} has {len(cells[bad[0]])} cells for {len(headers)} columns")
-    return Table(headers, cells, caption, note, css_class, list(row_attrs))
+    unknown = [h for h in right if h not in headers]
+    if unknown:
+        raise ValueError(f"right names {unknown[0]!r}, not a column; columns: {', '.join(headers)}")
+    return Table(headers, cells, caption, note, css_class, list(row_attrs), list(right))
 
 
 Curve = list[tuple[float, float]]

@@ -34,6 +34,14 @@ def test_table_markdown_and_jupyter_text_form():
     assert pretty(t) == str(t)  # what a papermill run stores as text/plain
 
 
+def test_right_aligned_columns():
+    t = show.table([("a", "$3.00"), ("bb", "$13.50")], ["entry", "cost"], right=["cost"])
+    assert str(t).splitlines()[2:] == ["| a     |  $3.00 |", "| bb    | $13.50 |"]
+    assert "<td style='text-align:right'>$13.50</td>" in t.to_html() and "<td>bb</td>" in t.to_html()
+    with pytest.raises(ValueError, match="right names 'usd', not a column; columns: entry, cost"):
+        show.table([("a", 1)], ["entry", "cost"], right=["usd"])
+
+
 def test_table_bad_rows_fail_in_one_line():
     with pytest.raises(ValueError, match="row 1 has 1 cells for 2 columns"):
         show.table([[1, 2], [3]], ["a", "b"])

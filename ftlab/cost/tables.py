@@ -77,7 +77,7 @@ def training_costs_table(tokens: int, rows: Sequence[CostRow], *, highlight: str
                       r.rate, r.as_of, Html(conf), Html(av)])
     return table(cells, ["path", "model", "entry", "training cost", "rate", "as of", "confidence", "availability"],
                  caption=Html(f"<b>Training tokens:</b> {tokens:,}"), note=Html("<br>".join(escape(f) for f in _FOOTNOTES)),
-                 row_attrs=attrs)
+                 row_attrs=attrs, right=["training cost"])
 
 
 def cost_table_html(tokens: int, rows: Sequence[CostRow], *, highlight: str | None = None) -> str:
@@ -132,7 +132,7 @@ def self_hosted_table(rows: Sequence[CostRow], with_setup: Sequence[CostRow], se
     setup = {r.entry: r for r in with_setup if r.path == "hf_qlora"}
     return table([(r.model, f"{r.gpu_hours:.2f}", cost_cell(r), cost_cell(setup[r.entry]), r.note) for r in gpus],
                  ["GPU", "training hours", "training only", f"+ {setup_hours:g} h setup", "throughput"],
-                 note=f"{caveat['text']} ({caveat['source']})")
+                 right=["training hours", "training only", f"+ {setup_hours:g} h setup"], note=f"{caveat['text']} ({caveat['source']})")
 
 
 def seed_vs_provider(tokens: int, *, as_of: str | _dt.date | None = None,
