@@ -102,7 +102,8 @@ def table(rows: Iterable[Mapping[str, Any] | Sequence[Any]], columns: Sequence[s
 
     ``columns``: the keys to show, in order (each key is its header), or a mapping key → header; ``None``: the
     first row's keys (for sequence rows, ``columns`` gives the headers). ``None`` values show as "—"; mark a
-    value that is already markup with :class:`Html`; ``right`` names the headers of right-aligned columns. Example: ``table(rows, {"entry": "model", "cost_usd": "USD"})``.
+    value that is already markup with :class:`Html`; ``right`` names the headers of right-aligned columns.
+    Example: ``table(rows, {"entry": "model", "cost_usd": "USD"}, right=["USD"])``.
     """
     rows = list(rows)
     if columns is None:
@@ -152,10 +153,10 @@ def loss_curves(history: Any) -> tuple[Curve, Curve]:
     train, valid = _get(history, "train_loss"), _get(history, "eval_loss", "valid_loss", "val_loss")
     if train is None and valid is None:
         raise ValueError(f"no loss history in {type(history).__name__}: expected train_loss and eval_loss")
+    train, valid = (train if train is not None else []), (valid if valid is not None else [])
     steps = _get(history, "train_steps")
     train = _pairs(steps, train) if steps is not None else _pairs(*zip(*train, strict=True)) if len(train) else []
     vsteps = _get(history, "val_steps")
-    valid = valid if valid is not None else []
     valid = _pairs(vsteps, valid) if vsteps is not None else _pairs(*zip(*valid, strict=True)) if len(valid) else []
     return train, valid
 
@@ -170,7 +171,8 @@ def loss_plot(history: Any, *, title: str = "", best_step: float | None = None, 
 
     ``history`` is one run (anything :func:`loss_curves` reads) or a mapping label → run, drawn on one axes:
     the first run wide and pale, the next ones thin and dotted, so that identical curves stay visible.
-    ``best_step`` draws a dotted line at the best checkpoint. Example: ``loss_plot(result, best_step=result.best_step)``.
+    ``best_step`` draws a dotted line at the best checkpoint.
+    Example: ``loss_plot(result, best_step=result.best_step)``; ``loss_plot({"1 process": a, "2 processes": b})``.
     """
     import matplotlib.pyplot as plt
 

@@ -59,6 +59,7 @@ def test_loss_curves_read_every_history_ftlab_makes():
         train_steps, train_loss, val_steps, val_loss = [1, 2], [2.0, 1.0], [2], [1.5]
 
     assert show.loss_curves(History()) == ([(1.0, 2.0), (2.0, 1.0)], [(2.0, 1.5)])
+    assert show.loss_curves({"eval_loss": [[2, 1.5]]}) == ([], [(2.0, 1.5)])  # validation only
     with pytest.raises(ValueError, match="no loss history in dict"):
         show.loss_curves({"accuracy": 0.9})
 
