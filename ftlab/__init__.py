@@ -7,8 +7,9 @@ module imports from a module in a later stage (``tests/test_layers.py`` checks i
 layer module(s)                   stage
 ====  ==========================  ===============================================
 0     core, figures, params,      seeds, recorded figures, parameter checks,
-      offline, generation, hub    the network guard, chat generation helpers,
-                                  real models built offline from a GGUF
+      offline, generation, hub,   the network guard, chat generation helpers,
+      show                        real models built offline from a GGUF, the
+                                  table renderer and the loss plot
 1     data, toymodel              the toy world: datasets, probes, the base model
 2     tokens, validate, cost,     exact token counts, the JSONL validator, the
       paths, userdata,            price catalog, choosing a path, the learner's

@@ -32,11 +32,12 @@ from ftlab import cost
 from ftlab.cost import PATH_LABELS
 from ftlab.errors import ParameterError
 from ftlab.params import check_param
+from ftlab.show import Table, table
 
 __all__ = ["AZURE_ROUTE", "BEHAVIOUR_NOT_KNOWLEDGE", "ORG_STATUS", "PICK_YOUR_PATH", "QUESTIONS",
            "SEED_RUN_TOKENS", "SKU_STORY", "Answers", "Recommendation", "RunnerUp", "choose_path",
-           "looks_like_knowledge", "openai_availability", "path_form", "pick_your_path_html",
-           "pick_your_path_rows"]
+           "looks_like_knowledge", "openai_availability", "path_form", "pick_your_path_html", "pick_your_path_rows",
+           "pick_your_path_table"]
 
 
 SEED_RUN_TOKENS = 4_500_000  # the seeds' worked example: 5,000 examples × 300 tokens × 3 epochs
@@ -469,12 +470,15 @@ def pick_your_path_rows() -> list[tuple[str, str, str, str]]:
     return [_training_cost_row() if r[0] == "Training cost" else r for r in PICK_YOUR_PATH]
 
 
-def pick_your_path_html() -> str:
-    """Seed 001's "pick your path" table as HTML (its training-cost figures printed from the catalog)."""
+def pick_your_path_table() -> Table:
+    """Seed 001's "pick your path" table (its training-cost figures printed from the catalog), for ``display``."""
     head, *rows = pick_your_path_rows()
-    th = "".join(f"<th>{escape(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table class='ftlab-pick-your-path'><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+    return table(rows, list(head), css_class="ftlab-pick-your-path")
+
+
+def pick_your_path_html() -> str:
+    """Seed 001's "pick your path" table as HTML (:func:`pick_your_path_table`)."""
+    return pick_your_path_table().to_html()
 
 
 def path_form(answers: Answers | dict[str, Any] | None = None):

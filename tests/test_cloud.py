@@ -327,11 +327,29 @@ def test_training_tokens_counts_the_dataset():
 # ------------------------------------------------------------- Bedrock through boto3 + moto
 @pytest.fixture
 def aws(monkeypatch):
-    from moto import mock_aws
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with cloud.mock_aws():
+        yield
+
+
+def test_mock_aws_context_is_offline_and_forgets(monkeypatch):
+    """``cloud.mock_aws()`` (notebook 09's ``with`` block): boto3 calls inside it reach moto, what they create is
+    gone after it, and ``enabled=False`` mocks nothing."""
+    import boto3
 
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    with mock_aws():
-        yield
+
+    def buckets() -> list[str]:
+        return [b["Name"] for b in boto3.client("s3", region_name="us-east-1").list_buckets()["Buckets"]]
+
+    with cloud.mock_aws() as mocked:
+        assert mocked is True
+        assert cloud.create_bedrock_prerequisites(bucket="ftlab-ctx-test").startswith("arn:aws:iam::")
+        assert buckets() == ["ftlab-ctx-test"]
+    with cloud.mock_aws():
+        assert buckets() == []  # a fresh, empty AWS each time
+    with cloud.mock_aws(enabled=False) as mocked:
+        assert mocked is False
 
 
 @pytest.fixture

@@ -49,6 +49,7 @@ from ftlab.cloud.bedrock import (
     create_bedrock_prerequisites,
     from_bedrock,
     from_bedrock_prompt_completion,
+    mock_aws,
     stop_bedrock_job,
     submit_bedrock_job,
     to_bedrock,
@@ -64,7 +65,7 @@ from ftlab.cloud.common import (
     read_chat_lines,
     write_records,
 )
-from ftlab.cloud.costs import caveat_range, cost_table, format_table, training_tokens
+from ftlab.cloud.costs import caveat_range, cost_table, format_table, plot_costs, training_tokens
 from ftlab.cloud.formats import (
     FORMAT_SOURCES,
     PLATFORMS,
@@ -100,9 +101,9 @@ __all__ = [
     "RETRIEVED", "TOGETHER_API", "VERTEX_API", "VERTEX_RECOMMENDED_MIN", "Conversion", "Problem", "Validation",
     "bedrock_job_request", "bedrock_job_status", "caveat_range", "convert", "convert_file", "cost_table",
     "create_bedrock_prerequisites", "default_out", "format_table", "from_azure", "from_bedrock",
-    "from_bedrock_prompt_completion", "from_together", "from_vertex", "gcs_upload_request", "normalize_chat",
-    "read_back", "read_chat_lines", "round_trip", "stop_bedrock_job", "submit_bedrock_job", "submit_together_job",
-    "submit_vertex_job", "to_azure", "to_bedrock", "to_bedrock_prompt_completion", "to_together", "to_vertex",
-    "together_job_request", "training_tokens", "validate_file", "vertex_tuning_request", "wait_for_bedrock_job",
-    "write_records",
+    "from_bedrock_prompt_completion", "from_together", "from_vertex", "gcs_upload_request", "mock_aws",
+    "normalize_chat", "plot_costs", "read_back", "read_chat_lines", "round_trip", "stop_bedrock_job",
+    "submit_bedrock_job", "submit_together_job", "submit_vertex_job", "to_azure", "to_bedrock",
+    "to_bedrock_prompt_completion", "to_together", "to_vertex", "together_job_request", "training_tokens",
+    "validate_file", "vertex_tuning_request", "wait_for_bedrock_job", "write_records",
 ]

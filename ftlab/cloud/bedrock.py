@@ -5,11 +5,12 @@ against moto's in-process ``mock_aws`` and, with real credentials and ``dry_run=
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from ftlab.errors import FtlabError
 __all__ = ["BEDROCK_FORMATS", "BEDROCK_MAX_RECORDS", "BEDROCK_PC_MAX_CHARS", "BEDROCK_SCHEMA", "BEDROCK_TERMINAL",
            "CONVERSATION", "PROMPT_COMPLETION", "SOURCES", "bedrock_job_request", "bedrock_job_status",
            "create_bedrock_prerequisites", "format_for", "from_bedrock", "from_bedrock_prompt_completion",
-           "stop_bedrock_job", "submit_bedrock_job", "to_bedrock", "to_bedrock_prompt_completion",
+           "mock_aws", "stop_bedrock_job", "submit_bedrock_job", "to_bedrock", "to_bedrock_prompt_completion",
            "wait_for_bedrock_job"]
 
 BEDROCK_FORMATS = ("conversation", "prompt-completion")
@@ -222,6 +223,25 @@ def format_for(bedrock_format: str) -> Format:
 # --- submission through boto3 (real or moto) -----------------------------------------------------
 BEDROCK_TERMINAL = ("Completed", "Failed", "Stopped")
 _JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9+\-.])*$")
+
+
+@contextlib.contextmanager
+def mock_aws(enabled: bool = True) -> Iterator[bool]:
+    """moto's in-process AWS for the ``with`` block: every boto3 call inside it is answered offline, with fake
+    credentials, and its buckets, roles and jobs vanish at the end. ``enabled=False`` mocks nothing: the calls
+    go to your real AWS account. Yields whether AWS is mocked.
+
+    Example: ``with mock_aws(): submit_bedrock_job(path, dry_run=False, ...)`` submits to moto, not to AWS.
+    """
+    if not enabled:
+        yield False
+        return
+    try:
+        from moto import mock_aws as moto_mock_aws
+    except ImportError as exc:
+        raise FtlabError("moto is not installed: pip install 'moto[s3,bedrock]' (or set aws_mock=False for real AWS)") from exc
+    with moto_mock_aws():
+        yield True
 
 
 def _session(session: Any = None, region: str = "us-east-1") -> Any:

@@ -12,8 +12,9 @@ from typing import Any
 from ftlab import cost
 from ftlab.cost import Catalog
 from ftlab.errors import FtlabError
+from ftlab.show import table
 
-__all__ = ["caveat_range", "cost_table", "format_table", "training_tokens"]
+__all__ = ["caveat_range", "cost_table", "format_table", "plot_costs", "training_tokens"]
 
 
 def training_tokens(examples: Iterable[dict[str, Any]], model: str = "o200k_base") -> int:
@@ -79,10 +80,26 @@ def caveat_range(rows: list[dict[str, Any]], catalog: Catalog | None = None) -> 
 
 
 def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    """A Markdown table of ``rows`` (for notebooks and the CLI)."""
-    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+    """A Markdown table of ``rows`` (for the CLI); notebooks show ``ftlab.show.table(rows, columns)`` instead."""
+    return table(rows, columns).to_markdown()
 
-    def cell(v: Any) -> str:
-        return "—" if v is None else str(v)
 
-    return head + "\n".join("| " + " | ".join(cell(r.get(c, "")) for c in columns) + " |" for r in rows)
+def plot_costs(rows: list[dict[str, Any]], caveat: dict[str, float], as_of: Any = None) -> Any:
+    """The priced rows of :func:`cost_table` as bars, with the caveat's managed range (:func:`caveat_range`) shaded;
+    returns the axes. Unconfirmed prices get a ``*``, rows where no job can start on ``as_of`` are light grey."""
+    import matplotlib.pyplot as plt
+
+    priced = [r for r in rows if r["cost_usd"] is not None]
+    _, ax = plt.subplots(figsize=(8, 4.2))
+    labels = [f"{r['platform']}: {r['model'][:34]}" + (" *" if r["confidence"] == "unconfirmed" else "")
+              + ("" if r["available"] else f" [{r['availability']}]") for r in priced]
+    colors = ["lightgray" if not r["available"] else "tab:gray" if r["platform"] == "self-managed" else "tab:blue"
+              for r in priced]
+    ax.barh(labels, [r["cost_usd"] for r in priced], color=colors)
+    ax.axvspan(caveat["managed_low_usd"], caveat["managed_high_usd"], color="tab:orange", alpha=0.2,
+               label="seeds' caveat: 2-3x self-managed")
+    tokens = next((r["billed"] for r in rows if r["pricing"] == "per_training_token"), "the run")
+    ax.set_xlabel(f"USD for {tokens} (* unconfirmed price; light grey: no new jobs on {as_of or 'today'})")
+    ax.legend(loc="lower right")
+    ax.figure.tight_layout()
+    return ax

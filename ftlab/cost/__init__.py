@@ -25,7 +25,7 @@ Where things are:
 - ``training``: training cost per path (:func:`training_tokens`, :func:`cost_for`, :func:`training_costs`).
 - ``counting``: exact token counts of a dataset, offline (:func:`dataset_tokens`).
 - ``breakeven``: when a self-hosted GPU beats the API (:func:`break_even`, :func:`plot_break_even`).
-- ``tables``: the rows and the catalog as text and HTML (:func:`format_cost_table`, :func:`cost_table_html`).
+- ``tables``: the rows and the catalog as text and tables (:func:`format_cost_table`, :func:`training_costs_table`).
 - ``explorer``: the live widget of notebook 02 (:func:`cost_explorer`).
 
 Prices move: verify at the provider's pricing page before you spend.

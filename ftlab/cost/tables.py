@@ -10,9 +10,11 @@ from typing import Any
 from ftlab.cost.catalog import PATH_LABELS, Catalog, _cat
 from ftlab.cost.dates import availability, parse_date
 from ftlab.cost.training import CostRow, _money
+from ftlab.show import Html, Table, table
 
-__all__ = ["availability_cell", "catalog_html", "cost_cell", "cost_table_html", "format_cost_table",
-           "seed_vs_provider", "seed_vs_provider_html"]
+__all__ = ["availability_cell", "catalog_html", "catalog_table", "cost_cell", "cost_table_html", "format_cost_table",
+           "seed_vs_provider", "seed_vs_provider_html", "seed_vs_provider_table", "self_hosted_table",
+           "training_costs_table"]
 
 
 def availability_cell(row: CostRow) -> str:
@@ -56,9 +58,10 @@ def format_cost_table(tokens: int, rows: Sequence[CostRow], as_of: str | _dt.dat
     return "\n".join(out)
 
 
-def cost_table_html(tokens: int, rows: Sequence[CostRow], *, highlight: str | None = None) -> str:
-    """The rows as an HTML table (the notebook and the widget show this)."""
-    cells = []
+def training_costs_table(tokens: int, rows: Sequence[CostRow], *, highlight: str | None = None) -> Table:
+    """The rows as a table (notebook 02 displays it): unavailable rows greyed and struck through, the
+    ``highlight`` entry in bold, the footnotes below."""
+    cells, attrs = [], []
     for r in rows:
         cost = escape(cost_cell(r)) if r.training_cost_usd is not None else f"<i>{escape(cost_cell(r))}</i>"
         style = ' style="font-weight:bold;background:#eef6ff"' if highlight and r.entry == highlight else ""
@@ -69,21 +72,22 @@ def cost_table_html(tokens: int, rows: Sequence[CostRow], *, highlight: str | No
             cost, av = f"<s>{cost}</s>", f"<b style='color:#b00'>{av}</b>"
         elif r.availability_status == "closing":
             av = f"<b style='color:#9a5b00'>{av}</b>"
-        cells.append(
-            f"<tr{style} title='{escape(r.availability_note, quote=True)}'><td>{escape(PATH_LABELS.get(r.path, r.path))}</td>"
-            f"<td>{escape(r.model)}</td><td><code>{escape(r.entry)}</code></td><td style='text-align:right'>{cost}</td>"
-            f"<td>{escape(r.rate)}</td><td>{escape(r.as_of)}</td><td>{conf}</td><td>{av}</td></tr>"
-        )
-    return (
-        f"<div class='ftlab-cost-table-inner'><p><b>Training tokens:</b> {tokens:,}</p>"
-        "<table><thead><tr><th>path</th><th>model</th><th>entry</th><th>training cost</th><th>rate</th><th>as of</th>"
-        f"<th>confidence</th><th>availability</th></tr></thead><tbody>{''.join(cells)}</tbody></table>"
-        f"<p><small>{'<br>'.join(escape(f) for f in _FOOTNOTES)}</small></p></div>"
-    )
+        attrs.append(f"{style} title='{escape(r.availability_note, quote=True)}'")
+        cells.append([PATH_LABELS.get(r.path, r.path), r.model, Html(f"<code>{escape(r.entry)}</code>"), Html(cost),
+                      r.rate, r.as_of, Html(conf), Html(av)])
+    return table(cells, ["path", "model", "entry", "training cost", "rate", "as of", "confidence", "availability"],
+                 caption=Html(f"<b>Training tokens:</b> {tokens:,}"), note=Html("<br>".join(escape(f) for f in _FOOTNOTES)),
+                 row_attrs=attrs, right=["training cost"])
 
 
-def catalog_html(catalog: Catalog | None = None, as_of: str | _dt.date | None = None) -> str:
-    """Every catalog entry with its prices, source, as_of and availability on ``as_of``, as an HTML table."""
+def cost_table_html(tokens: int, rows: Sequence[CostRow], *, highlight: str | None = None) -> str:
+    """:func:`training_costs_table` as HTML (the widget shows this)."""
+    inner = training_costs_table(tokens, rows, highlight=highlight).to_html()
+    return f"<div class='ftlab-cost-table-inner'>{inner}</div>"
+
+
+def catalog_table(catalog: Catalog | None = None, as_of: str | _dt.date | None = None) -> Table:
+    """Every catalog entry with its prices, source, as_of and availability on ``as_of``."""
     cat = _cat(catalog)
 
     def usd(v: Any) -> str:
@@ -102,23 +106,33 @@ def catalog_html(catalog: Catalog | None = None, as_of: str | _dt.date | None = 
             train = "<b>not fine-tunable</b>" + (
                 f" (earlier: {usd(earlier.get('training_usd_per_1m'))}/M per {escape(earlier.get('source', ''))})"
                 if earlier else "")
-        rows.append(
-            f"<tr><td><code>{escape(m['id'])}</code></td><td>{escape(cat.providers[m['provider']]['name'])}</td>"
-            f"<td>{train}</td><td>{usd(m.get('inference_in_usd_per_1m'))} / {usd(m.get('inference_out_usd_per_1m'))}</td>"
-            f"<td>{escape(m['as_of'])}</td><td>{escape(m['confidence'])}</td>"
-            f"<td>{escape(availability(m, as_of, catalog=cat).label)}</td><td><small>{escape(m['source'])}</small></td></tr>"
-        )
+        rows.append([Html(f"<code>{escape(m['id'])}</code>"), cat.providers[m["provider"]]["name"], Html(train),
+                     f"{usd(m.get('inference_in_usd_per_1m'))} / {usd(m.get('inference_out_usd_per_1m'))}",
+                     m["as_of"], m["confidence"], availability(m, as_of, catalog=cat).label,
+                     Html(f"<small>{escape(m['source'])}</small>")])
     for g in cat.gpus:
-        rows.append(
-            f"<tr><td><code>{escape(g['id'])}</code></td><td>self-hosted GPU</td><td>{usd(g['usd_per_hour'])}/GPU-hour</td>"
-            f"<td>your hardware</td><td>{escape(g['as_of'])}</td><td>{escape(g['confidence'])}</td>"
-            f"<td>{escape(availability(g, as_of, catalog=cat).label)}</td><td><small>{escape(g['source'])}</small></td></tr>"
-        )
-    return (
-        "<table class='ftlab-catalog'><thead><tr><th>entry</th><th>provider</th><th>training</th>"
-        "<th>inference in / out per M</th><th>as of</th><th>confidence</th><th>availability</th><th>source</th></tr></thead><tbody>"
-        + "".join(rows) + "</tbody></table>"
-    )
+        rows.append([Html(f"<code>{escape(g['id'])}</code>"), "self-hosted GPU", f"{usd(g['usd_per_hour'])}/GPU-hour",
+                     "your hardware", g["as_of"], g["confidence"], availability(g, as_of, catalog=cat).label,
+                     Html(f"<small>{escape(g['source'])}</small>")])
+    return table(rows, ["entry", "provider", "training", "inference in / out per M", "as of", "confidence",
+                        "availability", "source"], css_class="ftlab-catalog")
+
+
+def catalog_html(catalog: Catalog | None = None, as_of: str | _dt.date | None = None) -> str:
+    """:func:`catalog_table` as HTML."""
+    return catalog_table(catalog, as_of).to_html()
+
+
+def self_hosted_table(rows: Sequence[CostRow], with_setup: Sequence[CostRow], setup_hours: float,
+                      catalog: Catalog | None = None) -> Table:
+    """The self-hosted GPU rows: training hours, cost without and with ``setup_hours`` of setup (notebook 02),
+    and the seed's setup caveat from the catalog below."""
+    caveat = _cat(catalog).data["setup_caveat"]
+    gpus = [r for r in rows if r.path == "hf_qlora"]
+    setup = {r.entry: r for r in with_setup if r.path == "hf_qlora"}
+    return table([(r.model, f"{r.gpu_hours:.2f}", cost_cell(r), cost_cell(setup[r.entry]), r.note) for r in gpus],
+                 ["GPU", "training hours", "training only", f"+ {setup_hours:g} h setup", "throughput"],
+                 right=["training hours", "training only", f"+ {setup_hours:g} h setup"], note=f"{caveat['text']} ({caveat['source']})")
 
 
 def seed_vs_provider(tokens: int, *, as_of: str | _dt.date | None = None,
@@ -149,13 +163,16 @@ def seed_vs_provider(tokens: int, *, as_of: str | _dt.date | None = None,
     return out
 
 
-def seed_vs_provider_html(rows: Sequence[dict[str, Any]], tokens: int) -> str:
+def seed_vs_provider_table(rows: Sequence[dict[str, Any]], tokens: int) -> Table:
     """The side-by-side table notebook 02 shows (figures from :func:`seed_vs_provider`)."""
-    body = "".join(
-        f"<tr><td><code>{escape(r['entry'])}</code></td><td>${r['seed_usd_per_1m']:.2f}/M → <b>${r['seed_cost_usd']:,.2f}</b></td>"
-        f"<td>${r['provider_usd_per_1m']:.2f}/M → <b>${r['provider_cost_usd']:,.2f}</b></td><td>×{r['ratio']:g}</td>"
-        f"<td>${r['inference_in_usd_per_1m']:.2f}/M</td><td>{escape(r['confidence'])}, {escape(r['as_of'])}</td>"
-        f"<td>{escape(r['availability'])}</td></tr>" for r in rows)
-    return (f"<table class='ftlab-seed-vs-provider'><thead><tr><th>model</th><th>seed 001 ({tokens:,} tokens)</th>"
-            "<th>OpenAI's list price</th><th>ratio</th><th>fine-tuned inference input</th><th>list price: confidence, as of</th>"
-            f"<th>availability</th></tr></thead><tbody>{body}</tbody></table>")
+    return table([(Html(f"<code>{escape(r['entry'])}</code>"), f"${r['seed_usd_per_1m']:.2f}/M → ${r['seed_cost_usd']:,.2f}",
+                   f"${r['provider_usd_per_1m']:.2f}/M → ${r['provider_cost_usd']:,.2f}", f"×{r['ratio']:g}",
+                   f"${r['inference_in_usd_per_1m']:.2f}/M", f"{r['confidence']}, {r['as_of']}", r["availability"])
+                  for r in rows],
+                 ["model", f"seed 001 ({tokens:,} tokens)", "OpenAI's list price", "ratio", "fine-tuned inference input",
+                  "list price: confidence, as of", "availability"], css_class="ftlab-seed-vs-provider")
+
+
+def seed_vs_provider_html(rows: Sequence[dict[str, Any]], tokens: int) -> str:
+    """:func:`seed_vs_provider_table` as HTML."""
+    return seed_vs_provider_table(rows, tokens).to_html()

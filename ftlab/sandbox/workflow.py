@@ -23,15 +23,18 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from html import escape
 from pathlib import Path
 from typing import Any
 
 from ftlab.errors import FtlabError, PersonalDataWarning
 from ftlab.sandbox.api import TERMINAL
+from ftlab.show import Html, Table, table
 
 __all__ = ["Connection", "RequestFailed", "ask", "compare_models", "connect", "file_digest", "final_losses",
-           "job_key", "openai_models", "openai_models_html", "plot_losses", "run_job", "start_job",
-           "step_metrics", "support_scores", "upload", "wait_for_job", "write_job_files"]
+           "job_key", "openai_models", "openai_models_html", "openai_models_table", "plot_losses", "run_job",
+           "start_job", "step_metrics", "support_scores", "try_create_job", "upload", "wait_for_job",
+           "write_job_files"]
 
 
 warnings.simplefilter("always", PersonalDataWarning)  # every upload warns, not just the first
@@ -295,21 +298,10 @@ def final_losses(rows: Sequence[dict[str, float | None]]) -> dict[str, float | N
 
 
 def plot_losses(rows: Sequence[dict[str, float | None]], ax: Any = None, title: str = "") -> Any:
-    """Training loss per step and validation loss where it was measured."""
-    import matplotlib.pyplot as plt
+    """Training loss per step and validation loss where it was measured (``ftlab.show.loss_plot``)."""
+    from ftlab.show import loss_plot
 
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.5))
-    steps = [r["step"] for r in rows]
-    ax.plot(steps, [r["train_loss"] for r in rows], label="train loss", lw=1)
-    valid = [(r["step"], r["valid_loss"]) for r in rows if r.get("valid_loss") is not None]
-    if valid:
-        ax.plot(*zip(*valid, strict=True), "o--", label="validation loss")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.set_title(title or "Fine-tuning loss (from the job's result file)")
-    ax.legend()
-    return ax
+    return loss_plot(rows, ax=ax, title=title or "Fine-tuning loss (from the job's result file)")
 
 
 def ask(client: Any, model: str, messages: Sequence[dict[str, Any]], *, max_tokens: int = 48) -> str:
@@ -343,16 +335,34 @@ def compare_models(client: Any, base_model: str, tuned_model: str, examples: Seq
 # ---------------------------------------------------------------------------------------
 # Notebook 03 helpers: the files to upload, the OpenAI models table, the support-task scores
 # ---------------------------------------------------------------------------------------
-def write_job_files(folder: str | os.PathLike[str], n_train: int, n_validation: int, seed: int = 0) -> dict[str, Path]:
-    """The toy support task as an upload pair: ``{"train": …, "validation": …}`` JSONL files (OpenAI format)."""
+def write_job_files(folder: str | os.PathLike[str], n_train: int, n_validation: int, seed: int = 0,
+                    user_data: tuple[Sequence[dict[str, Any]], Sequence[dict[str, Any]]] | None = None) -> dict[str, Path]:
+    """The upload pair ``{"train": …, "validation": …}`` as OpenAI chat JSONL files: the toy support task's first
+    ``n_train`` / ``n_validation`` rows, or ``user_data`` (your ``(train, validation)`` rows, as
+    ``ftlab.userdata.load_user_data`` split them), messages only."""
     from ftlab.data import support_splits, write_jsonl
 
+    folder = Path(folder)
+    if user_data is not None:
+        return {name: write_jsonl([{"messages": r["messages"]} for r in rows], folder / f"{name}.jsonl")
+                for name, rows in zip(("train", "validation"), user_data, strict=True)}
     sp = support_splits(seed)
     if n_train > len(sp["train"]) or n_validation > len(sp["validation"]):
         raise FtlabError(f"n_train ≤ {len(sp['train'])} and n_validation ≤ {len(sp['validation'])} for the toy task")
-    folder = Path(folder)
     return {"train": write_jsonl(sp["train"][:n_train], folder / "support_train.jsonl"),
             "validation": write_jsonl(sp["validation"][:n_validation], folder / "support_validation.jsonl")}
+
+
+def try_create_job(client: Any, **request: Any) -> tuple[Any, str | None]:
+    """``client.fine_tuning.jobs.create(**request)``, where the server may refuse it (OpenAI's wind-down: HTTP 403
+    or 404). Returns ``(job, None)``, or ``(None, code)`` after printing the refusal's status, code and message."""
+    import openai
+
+    try:
+        return client.fine_tuning.jobs.create(**request), None
+    except (openai.PermissionDeniedError, openai.NotFoundError) as err:
+        print(f"{type(client).__name__}(...) HTTP {err.status_code} {err.body['code']}: {err.body['message']}")
+        return None, err.body["code"]
 
 
 def openai_models() -> list[dict[str, Any]]:
@@ -379,10 +389,8 @@ def openai_models() -> list[dict[str, Any]]:
     return rows
 
 
-def openai_models_html(rows: Sequence[dict[str, Any]] | None = None) -> str:
-    """``openai_models()`` as an HTML table."""
-    from html import escape
-
+def openai_models_table(rows: Sequence[dict[str, Any]] | None = None) -> Table:
+    """``openai_models()`` as a table (notebook 03 displays it)."""
     def usd(v: Any) -> str:
         return f"${v:,.2f}" if isinstance(v, int | float) else "—"
 
@@ -394,16 +402,18 @@ def openai_models_html(rows: Sequence[dict[str, Any]] | None = None) -> str:
             train = f"{usd(r['training_usd_per_hour'])}/hour"
         else:
             train = "—"
-        inf = r["inference_usd_per_1m"]
-        shared = r["inference_with_data_sharing"]
-        body.append(
-            f"<tr><td><code>{escape(r['model'])}</code></td><td>{'yes' if r['fine_tunable'] else '<b>no</b>'}</td>"
-            f"<td>{escape(str(r['method']))}</td><td>{train}</td><td>{usd(inf[0])} / {usd(inf[1])}</td>"
-            f"<td>{(usd(shared[0]) + ' / ' + usd(shared[1])) if shared else '—'}</td>"
-            f"<td>{'yes' if r['in_sandbox'] else 'no'}</td><td>{escape(r['as_of'])}</td></tr>")
-    return ("<table><thead><tr><th>model</th><th>fine-tunable</th><th>method</th><th>training</th>"
-            "<th>fine-tuned inference in / out per M</th><th>with data sharing</th><th>sandbox trains it</th>"
-            "<th>as of</th></tr></thead><tbody>" + "".join(body) + "</tbody></table>")
+        inf, shared = r["inference_usd_per_1m"], r["inference_with_data_sharing"]
+        body.append([Html(f"<code>{escape(r['model'])}</code>"), "yes" if r["fine_tunable"] else Html("<b>no</b>"),
+                     r["method"], train, f"{usd(inf[0])} / {usd(inf[1])}",
+                     f"{usd(shared[0])} / {usd(shared[1])}" if shared else "—", "yes" if r["in_sandbox"] else "no",
+                     r["as_of"]])
+    return table(body, ["model", "fine-tunable", "method", "training", "fine-tuned inference in / out per M",
+                        "with data sharing", "sandbox trains it", "as of"])
+
+
+def openai_models_html(rows: Sequence[dict[str, Any]] | None = None) -> str:
+    """``openai_models()`` as an HTML table (:func:`openai_models_table`)."""
+    return openai_models_table(rows).to_html()
 
 
 def support_scores() -> dict[str, Callable[[str, dict[str, Any]], float]]:
