@@ -39,15 +39,15 @@ from ftlab.validate import (
     Finding,
     Report,
     count_example_tokens,
-    find_personal_data,
     iter_json_lines,
     messages_problem,
     read_file_bytes,
     utf16_finding,
 )
-from ftlab.validate.checks import _Checker, _has_lone_surrogate, _strings, _type
+from ftlab.validate.checks import _Checker, _has_lone_surrogate, _type
 from ftlab.validate.counting import _json_text
 from ftlab.validate.files import _settings, _stats
+from ftlab.validate.personal import _warn_personal_data
 
 __all__ = ["DPO_CODES", "DPO_KEYS", "INPUT_KEYS", "OUTPUTS", "validate_dpo_bytes", "validate_dpo_file"]
 
@@ -176,15 +176,8 @@ def validate_dpo_bytes(data: bytes, *, model: str = DEFAULT_MODEL, max_tokens: i
                 chk.warn("duplicate_example", f"duplicate of line {seen[digest]}")
             else:
                 seen.setdefault(digest, lineno)
-            hits: dict[str, list[str]] = {}
-            texts = [ex.get("input", {}).get("messages"), ex.get("preferred_output"), ex.get("non_preferred_output")]
-            for s in _strings(texts):
-                for code, masked in find_personal_data(s):
-                    hits.setdefault(code, []).append(masked)
-            for code, masked in hits.items():
-                kind = code.removeprefix("pii_").replace("_", " ")
-                chk.warn(code, f"possible personal data ({kind}: {', '.join(sorted(set(masked))[:3])}); "
-                               "remove or mask it before uploading")
+            _warn_personal_data(chk, [ex.get("input", {}).get("messages"), ex.get("preferred_output"),
+                                      ex.get("non_preferred_output")])
             inp = ex["input"]
             prompt, _ = count_example_tokens(inp, messages, enc)
             sides = [count_example_tokens({}, [m], enc) for m in (preferred, non_preferred) if m is not None]

@@ -113,15 +113,9 @@ def dpo_train(pairs: Sequence[dict[str, Any]], cfg: TrainConfig, *, adapter_dir:
     guard = DivergenceGuard()
     trainer = DPOTrainer(model=model, args=args, train_dataset=_as_dataset(rows), processing_class=tokenizer,
                          peft_config=lora, callbacks=[*callbacks, guard])
-    trainer.train()
-    guard.check("DPO", "dpo_learning_rate", cfg.learning_rate)
-    out = Path(cfg.output_dir) / "adapter"
-    trainer.model.save_pretrained(str(out), selected_adapters=["default"])
-    tokenizer.save_pretrained(str(out))
-    hist = trainer.state.log_history
-    return PreferenceResult("dpo", str(out), hist, trainer.state.global_step, round(time.perf_counter() - started, 2),
-                            summary={"beta": beta, "n_pairs": len(pairs),
-                                     "final_loss": next((h["loss"] for h in reversed(hist) if "loss" in h), None)})
+    return _train_and_save("dpo", trainer, guard, tokenizer, cfg, started, {
+        "beta": beta, "n_pairs": len(pairs),
+        "final_loss": lambda: next((h["loss"] for h in reversed(trainer.state.log_history) if "loss" in h), None)})
 
 
 def grpo_train(rows: Sequence[dict[str, Any]], cfg: TrainConfig, *, adapter_dir: str | None = None,
@@ -161,14 +155,22 @@ def grpo_train(rows: Sequence[dict[str, Any]], cfg: TrainConfig, *, adapter_dir:
     trainer = GRPOTrainer(model=model, reward_funcs=list(reward_funcs or [support_reward]), args=args,
                           train_dataset=_as_dataset(rows), processing_class=tokenizer, peft_config=lora,
                           callbacks=[*callbacks, guard])
+    return _train_and_save("grpo", trainer, guard, tokenizer, cfg, started,
+                           {"beta": beta, "n_prompts": len(rows), "num_generations": num_generations})
+
+
+def _train_and_save(method: str, trainer, guard, tokenizer, cfg: TrainConfig, started: float,
+                    summary: dict[str, Any]) -> PreferenceResult:
+    """Train, check the DivergenceGuard, save the policy's adapter in ``<output_dir>/adapter``; a callable in
+    ``summary`` is evaluated after training."""
     trainer.train()
-    guard.check("GRPO", "grpo_learning_rate", cfg.learning_rate)
+    guard.check(method.upper(), f"{method}_learning_rate", cfg.learning_rate)
     out = Path(cfg.output_dir) / "adapter"
     trainer.model.save_pretrained(str(out), selected_adapters=["default"])
     tokenizer.save_pretrained(str(out))
-    hist = trainer.state.log_history
-    return PreferenceResult("grpo", str(out), hist, trainer.state.global_step, round(time.perf_counter() - started, 2),
-                            summary={"beta": beta, "n_prompts": len(rows), "num_generations": num_generations})
+    return PreferenceResult(method, str(out), trainer.state.log_history, trainer.state.global_step,
+                            round(time.perf_counter() - started, 2),
+                            summary={k: v() if callable(v) else v for k, v in summary.items()})
 
 
 def _cached(method: str, cfg: TrainConfig, rows, extra: dict[str, Any], run) -> PreferenceResult:

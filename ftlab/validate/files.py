@@ -11,9 +11,9 @@ from typing import Any
 
 from ftlab.errors import FtlabError, ParameterError
 from ftlab.tokens import encoding_name_for_model, get_encoding
-from ftlab.validate.checks import _Checker, _has_lone_surrogate, _strings
+from ftlab.validate.checks import _Checker, _has_lone_surrogate
 from ftlab.validate.counting import _json_text, count_example_tokens, estimate_cost
-from ftlab.validate.personal import find_personal_data
+from ftlab.validate.personal import _warn_personal_data
 from ftlab.validate.rules import (
     DEFAULT_MODEL,
     DEFAULT_TOKEN_LIMIT,
@@ -157,14 +157,7 @@ def validate_bytes(
                 chk.warn("duplicate_example", f"duplicate of line {seen[digest]}")
             else:
                 seen[digest] = lineno
-            hits: dict[str, list[str]] = {}
-            for s in _strings(ex.get("messages")):
-                for code, masked in find_personal_data(s):
-                    hits.setdefault(code, []).append(masked)
-            for code, masked in hits.items():
-                kind = code.removeprefix("pii_").replace("_", " ")
-                chk.warn(code, f"possible personal data ({kind}: {', '.join(sorted(set(masked))[:3])}); "
-                               "remove or mask it before uploading")
+            _warn_personal_data(chk, ex.get("messages"))
             total, assistant = count_example_tokens(ex, messages, enc)
             if total > limit:
                 chk.error("too_many_tokens", f"{total} tokens, over the {limit}-token limit per example for "

@@ -92,3 +92,14 @@ def describe_personal_data(found: dict[int, list[str]]) -> str:
     return "; ".join(parts)
 
 
+def _warn_personal_data(chk, value) -> None:
+    """One warning per kind of personal data found in the strings of ``value`` (a message list, a reply, ...),
+    with up to three masked examples: ``chk`` is the line's checker (``validate.checks._Checker``)."""
+    hits: dict[str, list[str]] = {}
+    for s in _strings(value):
+        for code, masked in find_personal_data(s):
+            hits.setdefault(code, []).append(masked)
+    for code, masked in hits.items():
+        kind = code.removeprefix("pii_").replace("_", " ")
+        chk.warn(code, f"possible personal data ({kind}: {', '.join(sorted(set(masked))[:3])}); "
+                       "remove or mask it before uploading")
