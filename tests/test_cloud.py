@@ -37,7 +37,7 @@ def test_round_trip_gives_the_same_conversations(platform, toy_files, tmp_path):
     conv = cloud.convert_file(toy_files["train"], platform, out)
     assert conv.ok, conv.errors[:3]
     assert conv.n_examples == 1020 and out.is_file()
-    assert cloud.validate_file(out, platform).ok
+    assert cloud.validate_for_platform(out, platform).ok
     assert cloud.read_back(out, platform) == read_jsonl(toy_files["train"])  # exact, not normalized
 
 
@@ -187,35 +187,35 @@ def test_validators_catch_hand_made_mistakes(tmp_path):
     good = cloud.to_bedrock(TOY[0])
     bad = copy.deepcopy(good)
     bad["messages"].reverse()
-    res = cloud.validate_file(_write_lines(tmp_path / "b.jsonl", [good, good, bad]), "bedrock")
+    res = cloud.validate_for_platform(_write_lines(tmp_path / "b.jsonl", [good, good, bad]), "bedrock")
     assert res.errors[0] == "line 3: the first turn must be 'user', got 'assistant'"
     assert res.problems[0] == cloud.Problem(3, "rule", res.errors[0])
     reserved = copy.deepcopy(good)
     reserved["messages"][0]["content"][0]["text"] = "User: hello"
-    assert "reserved keyword" in cloud.validate_file(_write_lines(tmp_path / "r.jsonl", [reserved]), "bedrock").errors[0]
+    assert "reserved keyword" in cloud.validate_for_platform(_write_lines(tmp_path / "r.jsonl", [reserved]), "bedrock").errors[0]
 
     v = cloud.to_vertex(TOY[0])
     twice = copy.deepcopy(v)
     twice["contents"].insert(1, {"role": "user", "parts": [{"text": "again"}]})
-    errs = cloud.validate_file(_write_lines(tmp_path / "v.jsonl", [v, twice]), "vertex").errors
+    errs = cloud.validate_for_platform(_write_lines(tmp_path / "v.jsonl", [v, twice]), "vertex").errors
     assert errs == ["line 2, turn 2: two 'user' turns in a row; user and model must alternate"]
 
     extra = dict(TOY[0], metadata={"k": 1})
-    errs = cloud.validate_file(_write_lines(tmp_path / "t.jsonl", [{"messages": TOY[0]["messages"]}, extra]), "together").errors
+    errs = cloud.validate_for_platform(_write_lines(tmp_path / "t.jsonl", [{"messages": TOY[0]["messages"]}, extra]), "together").errors
     assert errs == ["line 2: extra column 'metadata'; a conversational line holds messages (and tools) only"]
 
 
 def test_azure_wants_a_bom_and_ten_examples(tmp_path):
     rows = _openai(TOY[:12])
-    no_bom = cloud.validate_file(_write_lines(tmp_path / "a.jsonl", rows), "azure")
+    no_bom = cloud.validate_for_platform(_write_lines(tmp_path / "a.jsonl", rows), "azure")
     assert any("byte-order mark" in e for e in no_bom.errors)
-    assert cloud.validate_file(_write_lines(tmp_path / "b.jsonl", rows, bom=True), "azure").ok
+    assert cloud.validate_for_platform(_write_lines(tmp_path / "b.jsonl", rows, bom=True), "azure").ok
     few = cloud.convert(rows[:5], "azure")
     assert "Azure OpenAI fine-tuning needs at least 10" in few.errors[0]
     assert (few.problems[0].line, few.problems[0].code) == (None, "file")  # the file as a whole: first
     out = cloud.convert(rows, "azure").write(tmp_path / "c.jsonl")
     assert out.read_bytes().startswith(b"\xef\xbb\xbf")
-    assert "byte-order mark" in cloud.validate_file(out, "together").errors[0]  # and Together refuses one
+    assert "byte-order mark" in cloud.validate_for_platform(out, "together").errors[0]  # and Together refuses one
 
 
 def test_every_cloud_module_is_small_and_declares_its_public_names():
@@ -320,7 +320,7 @@ def test_cost_table_bad_input():
 
 
 def test_training_tokens_counts_the_dataset():
-    n = cloud.training_tokens(TOY[:10])
+    n = cloud.count_dataset_tokens(TOY[:10])
     assert 200 < n < 1000
 
 

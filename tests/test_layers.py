@@ -29,7 +29,7 @@ LAYERS = {
 # import cycle (even one dodged inside a function) fails. Every import counts, at any depth of the file.
 INNER = {
     "sandbox": {"api": 0, "store": 0, "models": 0, "gate": 0, "training": 1, "inference": 1,
-                "server": 2, "runner": 2, "__init__": 3, "workflow": 4},
+                "server": 2, "jobs": 2, "__init__": 3, "workflow": 4},
     "cloud": {"common": 0, "costs": 0, "bedrock": 1, "vertex": 1, "together": 1, "azure": 1, "formats": 2,
               "__init__": 3},
     "memory": {"estimate": 0, "results": 0, "measure": 1, "recommend": 1, "__init__": 2},
@@ -126,12 +126,12 @@ def test_no_module_inside_a_package_reaches_sideways_or_up():
 
 
 def test_the_inner_check_fails_on_a_cycle(tmp_path, monkeypatch):
-    """The check above can fail: a copy of the sandbox with runner <-> server (the old cycle) does."""
+    """The check above can fail: a copy of the sandbox with jobs <-> server (the old cycle) does."""
     import shutil
 
     shutil.copytree(PKG / "sandbox", tmp_path / "sandbox")
     server = tmp_path / "sandbox" / "server.py"
-    server.write_text(server.read_text() + "\n\ndef _late():\n    from ftlab.sandbox.runner import Runner\n")
+    server.write_text(server.read_text() + "\n\ndef _late():\n    from ftlab.sandbox.jobs import Runner\n")
     monkeypatch.setattr(sys.modules[__name__], "PKG", tmp_path)
     bad = _inner_problems("sandbox")
-    assert bad == ["sandbox/server.py imports sandbox.runner (layer 2 >= 2)"]
+    assert bad == ["sandbox/server.py imports sandbox.jobs (layer 2 >= 2)"]

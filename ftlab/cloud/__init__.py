@@ -65,7 +65,7 @@ from ftlab.cloud.common import (
     read_chat_lines,
     write_records,
 )
-from ftlab.cloud.costs import caveat_range, cost_table, format_table, plot_costs, training_tokens
+from ftlab.cloud.costs import caveat_range, cost_table, count_dataset_tokens, format_table, plot_costs
 from ftlab.cloud.formats import (
     FORMAT_SOURCES,
     PLATFORMS,
@@ -75,7 +75,7 @@ from ftlab.cloud.formats import (
     normalize_chat,
     read_back,
     round_trip,
-    validate_file,
+    validate_for_platform,
 )
 from ftlab.cloud.together import (
     TOGETHER_API,
@@ -99,11 +99,11 @@ __all__ = [
     "AZURE_MAX_BYTES", "AZURE_MIN_EXAMPLES", "BEDROCK_FORMATS", "BEDROCK_MAX_RECORDS", "BEDROCK_PC_MAX_CHARS",
     "BEDROCK_SCHEMA", "BEDROCK_TERMINAL", "FORMAT_SOURCES", "GCS_UPLOAD_API", "PLATFORMS", "PROBLEM_CODES",
     "RETRIEVED", "TOGETHER_API", "VERTEX_API", "VERTEX_RECOMMENDED_MIN", "Conversion", "Problem", "Validation",
-    "bedrock_job_request", "bedrock_job_status", "caveat_range", "convert", "convert_file", "cost_table",
+    "bedrock_job_request", "bedrock_job_status", "caveat_range", "convert", "convert_file", "cost_table", "count_dataset_tokens",
     "create_bedrock_prerequisites", "default_out", "format_table", "from_azure", "from_bedrock",
     "from_bedrock_prompt_completion", "from_together", "from_vertex", "gcs_upload_request", "mock_aws",
     "normalize_chat", "plot_costs", "read_back", "read_chat_lines", "round_trip", "stop_bedrock_job",
     "submit_bedrock_job", "submit_together_job", "submit_vertex_job", "to_azure", "to_bedrock",
-    "to_bedrock_prompt_completion", "to_together", "to_vertex", "together_job_request", "training_tokens",
-    "validate_file", "vertex_tuning_request", "wait_for_bedrock_job", "write_records",
+    "to_bedrock_prompt_completion", "to_together", "to_vertex", "together_job_request",
+    "validate_for_platform", "vertex_tuning_request", "wait_for_bedrock_job", "write_records",
 ]

@@ -14,10 +14,10 @@ from ftlab.cost import Catalog
 from ftlab.errors import FtlabError
 from ftlab.show import table
 
-__all__ = ["caveat_range", "cost_table", "format_table", "plot_costs", "training_tokens"]
+__all__ = ["caveat_range", "cost_table", "count_dataset_tokens", "format_table", "plot_costs"]
 
 
-def training_tokens(examples: Iterable[dict[str, Any]], model: str = "o200k_base") -> int:
+def count_dataset_tokens(examples: Iterable[dict[str, Any]], model: str = "o200k_base") -> int:
     """Tokens in a dataset, counted the OpenAI-cookbook way with tiktoken (an estimate for other vendors).
 
     Each platform bills with its own tokenizer; o200k_base is within a few percent for English.

@@ -28,7 +28,7 @@ from ftlab.cloud.common import (
 from ftlab.errors import FtlabError
 
 __all__ = ["FORMAT_SOURCES", "PLATFORMS", "convert", "convert_file", "default_out", "normalize_chat", "read_back",
-           "round_trip", "validate_file"]
+           "round_trip", "validate_for_platform"]
 
 PLATFORMS = ("bedrock", "vertex", "together", "azure")
 
@@ -47,10 +47,10 @@ def _format(platform: str, bedrock_format: str = "conversation") -> Format:
     return fmt if platform == "bedrock" else _FORMATS[platform]
 
 
-def validate_file(path: str | os.PathLike[str], platform: str, *, bedrock_format: str = "conversation") -> Validation:
+def validate_for_platform(path: str | os.PathLike[str], platform: str, *, bedrock_format: str = "conversation") -> Validation:
     """Check a file in a platform's format against that platform's rules, line by line.
 
-    Example: ``validate_file("train.bedrock.jsonl", "bedrock").ok`` is True for
+    Example: ``validate_for_platform("train.bedrock.jsonl", "bedrock").ok`` is True for
     ``convert_file`` output; a hand-made file with an ``assistant`` turn first gets
     ``line 4: the first turn must be 'user', got 'assistant'``.
     """
@@ -96,13 +96,13 @@ def convert_file(src: str | os.PathLike[str], platform: str, out: str | os.PathL
                  bedrock_format: str = "conversation") -> Conversion:
     """Convert a JSONL file and write the result when every example converted (else write nothing).
 
-    The written file is checked again from disk with ``validate_file`` (Azure: the BOM, the
+    The written file is checked again from disk with ``validate_for_platform`` (Azure: the BOM, the
     size), so ``conv.ok`` means the file on disk passed the platform's rules.
     """
     conv = convert(src, platform, bedrock_format=bedrock_format)
     if conv.ok:
         conv.write(out or default_out(src, platform))
-        check = validate_file(conv.path, platform, bedrock_format=bedrock_format)
+        check = validate_for_platform(conv.path, platform, bedrock_format=bedrock_format)
         conv.problems += check.problems
     return conv
 

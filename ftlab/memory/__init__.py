@@ -20,8 +20,8 @@ from ftlab.memory.estimate import *  # noqa: F403 (the estimator's public names,
 from ftlab.memory.estimate import __all__ as _estimate_names
 from ftlab.memory.estimate import _ceil, _r512  # noqa: F401 (ftlab.scale rounds the way the estimator does)
 from ftlab.memory.measure import measure_saved_bytes_per_layer
-from ftlab.memory.recommend import Recommendation, recommend_config
+from ftlab.memory.recommend import ConfigRecommendation, recommend_config
 from ftlab.memory.results import BENCH_RESULT_FILES, bench_table, results_dir
 
-__all__ = [*_estimate_names, "BENCH_RESULT_FILES", "Recommendation", "bench_table", "measure_saved_bytes_per_layer",
+__all__ = [*_estimate_names, "BENCH_RESULT_FILES", "ConfigRecommendation", "bench_table", "measure_saved_bytes_per_layer",
            "recommend_config", "results_dir"]

@@ -17,11 +17,11 @@ from ftlab.memory.estimate import (
     resolve_shape,
 )
 
-__all__ = ["Recommendation", "recommend_config"]
+__all__ = ["ConfigRecommendation", "recommend_config"]
 
 
 @dataclass
-class Recommendation:
+class ConfigRecommendation:
     """What :func:`recommend_config` picks, with the reasons and the estimate it relies on."""
 
     shape: str
@@ -97,7 +97,7 @@ def recommend_config(
     max_tokens_per_step: int = 16384,
     min_tokens_without_gc: int = 4096,
     cuda_context_gib: float = DEFAULT_CUDA_CONTEXT_GIB,
-) -> Recommendation:
+) -> ConfigRecommendation:
     """The fastest training configuration that the estimator says fits, for a model shape and a GPU.
 
     The rules, in order of what they save:
@@ -186,7 +186,7 @@ def recommend_config(
     rows, gc, every, est = choice
     reasons.append(f"{rows} × {seq_len} = {rows * seq_len} tokens per step, estimated {est.total_gib:.1f} GiB "
                    f"of {budget:.1f}")
-    return Recommendation(
+    return ConfigRecommendation(
         shape=s.name, budget_gib=round(budget, 3), attn_implementation=attn, padding_free=padding_free,
         packing=padding_free, max_length=seq_len, per_device_train_batch_size=rows,
         tokens_per_step=rows * seq_len, gradient_checkpointing=gc, checkpoint_every=every if gc else 1,

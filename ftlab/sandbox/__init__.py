@@ -60,7 +60,7 @@ class Sandbox:
 
     def start(self) -> Sandbox:
         from ftlab.sandbox.inference import Inference
-        from ftlab.sandbox.runner import Runner
+        from ftlab.sandbox.jobs import Runner
         from ftlab.sandbox.store import Store
 
         store = Store(self.data_dir)

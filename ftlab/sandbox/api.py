@@ -1,8 +1,8 @@
-"""What the sandbox's HTTP side (``server``) and its job side (``runner``, ``inference``) share: the
+"""What the sandbox's HTTP side (``server``) and its job side (``jobs``, ``inference``) share: the
 organization names, job states, the OpenAI-shaped error, the hyperparameter check, and the lock that
 keeps two threads from importing trl / transformers at once.
 
-It imports nothing from the rest of the sandbox, so ``server`` and ``runner`` both build on it and
+It imports nothing from the rest of the sandbox, so ``server`` and ``jobs`` both build on it and
 neither imports the other.
 """
 
@@ -20,9 +20,9 @@ TERMINAL = ("succeeded", "failed", "cancelled")  # a job in one of these states 
 # Some libraries' lazy modules (trl's, transformers') are not safe to import from two threads at once:
 # the warm-up, the training and the chat endpoint's first model load take turns.
 IMPORT_LOCK = threading.Lock()
-# OpenAI's ranges: name -> (type, lowest, highest); "auto" is always allowed (runner.resolve_auto).
+# OpenAI's ranges: name -> (type, lowest, highest); "auto" is always allowed (jobs.resolve_auto).
 LIMITS = {"n_epochs": (int, 1, 50), "batch_size": (int, 1, 256), "learning_rate_multiplier": (float, 1e-6, 10.0)}
-DPO_LIMITS = {"beta": (float, 1e-6, 2.0)}  # DPO's β ("auto": runner.AUTO_BETA)
+DPO_LIMITS = {"beta": (float, 1e-6, 2.0)}  # DPO's β ("auto": jobs.AUTO_BETA)
 
 
 class ApiError(Exception):

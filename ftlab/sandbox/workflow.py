@@ -278,7 +278,7 @@ def step_metrics(client: Any, job: Any) -> list[dict[str, float | None]]:
     import csv
     import io
 
-    from ftlab.sandbox.runner import decode_result_file
+    from ftlab.sandbox.jobs import decode_result_file
 
     if not job.result_files:
         raise FtlabError(f"job {job.id} has no result files (status {job.status})")
