@@ -53,3 +53,10 @@ def wait_until(check: Callable[[], Any], *, timeout: float = 60.0, every: float 
         if time.monotonic() > deadline:
             pytest.fail(f"{what} did not happen within {timeout:.0f} s (last: {got!r})")
         time.sleep(every)
+
+
+def widget_views(path: str | Path) -> int:
+    """How many ipywidgets views an executed notebook's outputs hold."""
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    return sum("application/vnd.jupyter.widget-view+json" in (o.get("data") or {})
+               for c in nb["cells"] for o in c.get("outputs", []) or [])
