@@ -80,3 +80,17 @@ def test_tests_reading_one_notebook_share_an_xdist_worker(tmp_path):
     assert proc.returncode == 0 and len(lines) == 12, proc.stdout[-3000:]
     assert all("@notebook-03" in ln for ln in lines if "test_nb_" in ln), lines
     assert len(grouped) == 1, f"notebook 03's tests ran on {grouped}"
+
+
+def test_real_model_tests_get_a_group_each(tmp_path):
+    """The real-model tests run their notebook with parameters of their own: one xdist group each, so the two
+    workers can split the suite's longest tests instead of queueing them behind one notebook's group."""
+    body = "".join(f"def test_r{i}():\n    assert 'run_notebook(\"04\")'\n\n\n" for i in range(4))
+    (tmp_path / "test_real_model.py").write_text(body)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-v", "-p", "tests.conftest", "-p", "no:cacheprovider",
+                           "-n", "2", "--dist", "loadgroup", "--rootdir", str(tmp_path), "-c", "/dev/null",
+                           str(tmp_path / "test_real_model.py")], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    groups = {ln.split("@")[1].split()[0] for ln in proc.stdout.splitlines() if "PASSED" in ln and "@" in ln}
+    assert proc.returncode == 0 and groups == {f"notebook-04-real-test_r{i}" for i in range(4)}, proc.stdout[-3000:]
