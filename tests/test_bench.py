@@ -140,6 +140,20 @@ def test_committed_estimates_have_not_drifted(path):
     assert not bad, f"{path.name}: estimates moved past ±10% of the measurement:\n" + "\n".join(bad)
 
 
+def test_h200_estimator_result_meets_issue_23():
+    """The committed H200 sweep: >= 16 clean rows over the Llama-3.1-8B, Qwen2.5-7B, Mistral-7B and SmolLM2
+    shapes, every |error| <= 10% (recomputed from the row's own figures), recommend_config's choice fits on each."""
+    ev = json.loads((RESULTS / "estimator_h200.json").read_text())
+    rows = ev["rows"]
+    assert len(rows) >= 16 and not any(r["corrected"] for r in rows)
+    assert {"llama-3.1-8b", "qwen2.5-7b", "mistral-7b", "smollm2-135m"} <= {r["family"] for r in rows}
+    errors = [(r["estimated_gib"] - r["measured_gib"]) / r["measured_gib"] for r in rows]
+    assert max(map(abs, errors)) <= 0.10
+    assert max(map(abs, errors)) == pytest.approx(ev["max_abs_error"], abs=2e-3)
+    checks = {c["family"]: c for c in ev["recommend_checks"]}
+    assert set(checks) == {r["family"] for r in rows}
+    assert all(c["fits"] and c["measured_total_gib"] <= c["budget_gib"] for c in checks.values())
+
 def test_drift_check_catches_a_moved_estimate_and_reads_every_row_back():
     rows = _rows(RESULTS / "estimator_h100.json")
     for row in rows:  # the arguments read back from each row reproduce the committed estimate exactly

@@ -16,7 +16,7 @@ __all__ = ["BENCH_RESULT_FILES", "bench_table", "results_dir"]
 
 # The GPU results bench_table reads, shipped inside the package (ftlab/bench_results/, package data) so a wheel
 # install has them too; tests/test_memory.py checks they are the same bytes as the repository's bench/results/.
-BENCH_RESULT_FILES = ("throughput_h100.json", "estimator_h100.json", "throughput_h200.json")
+BENCH_RESULT_FILES = ("throughput_h100.json", "estimator_h100.json", "throughput_h200.json", "estimator_h200.json")
 
 
 def results_dir() -> Path:
@@ -34,7 +34,7 @@ def bench_table(directory: str | Path | None = None) -> str:
     """The committed GPU results as one Markdown table: throughput of A and B, then estimator accuracy."""
     d = Path(directory) if directory else results_dir()
     tp_path, est_path = d / "throughput_h100.json", d / "estimator_h100.json"
-    if not tp_path.is_file() and not est_path.is_file() and not (d / "throughput_h200.json").is_file():
+    if not any((d / name).is_file() for name in BENCH_RESULT_FILES):
         raise FtlabError(f"no GPU results in {d}: run bench/run_all.sh on a CUDA machine (see bench/README.md)")
     lines: list[str] = []
     h200 = d / "throughput_h200.json"
@@ -57,6 +57,17 @@ def bench_table(directory: str | Path | None = None) -> str:
                           f"{run['peak_allocated_gib']:.2f}", f"{run['peak_reserved_gib']:.2f}",
                           f"{run['mean_tokens_per_step']:.0f}", "on" if run["gradient_checkpointing"] else "off"]
                          for name, run in tp["runs"].items()])
+        lines.append("")
+    e2 = d / "estimator_h200.json"
+    if e2.is_file():  # issue 23: four families, no corrected row
+        ev2 = json.loads(e2.read_text())
+        lines += _table(f"**Estimator accuracy** on {ev2['device']} ({ev2['date']}): max |error| "
+                        f"{ev2['max_abs_error']:.1%} over {len(ev2['rows'])} configurations of "
+                        f"{len(ev2['families'])} families, none corrected",
+                        ["model", "seq × batch", "r", "GC", "measured GiB", "estimated GiB", "error"],
+                        [[r["family"], f"{r['seq_len']} × {r['batch_size']}", f"{r['lora_r']}",
+                          "on" if r["gradient_checkpointing"] else "off", f"{r['measured_gib']:.2f}",
+                          f"{r['estimated_gib']:.2f}", f"{r['estimate_error']:+.1%}"] for r in ev2["rows"]])
         lines.append("")
     if est_path.is_file():
         ev = json.loads(est_path.read_text())
