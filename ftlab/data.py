@@ -129,20 +129,22 @@ def _general_example(rng: random.Random, kind: str, templates: slice) -> dict[st
 GENERAL_SKILLS = ("reverse", "upper", "add", "repeat", "fields", "capital")
 
 
-def general_examples(n: int, seed: int = 0, *, probe: bool = False) -> list[dict[str, Any]]:
+def general_examples(n: int, seed: int = 0, *, probe: bool = False,
+                     skills: Sequence[str] = GENERAL_SKILLS) -> list[dict[str, Any]]:
     """``n`` general-skill examples (reverse, uppercase, addition,
     repeating a sentence, formatting key-value fields, capital lookups).
 
     ``probe=True`` draws only held-out prompts (``is_held_out``): the same skills and facts asked in
     combinations training never uses (a word under a new template, a new number pair, a new word list),
     so the probe set measures the skill rather than recall of training sentences; ``probe=False`` draws
-    only training prompts.
+    only training prompts. ``skills`` is the cycle of skills drawn in turn (a skill named twice is drawn twice
+    as often).
     """
     rng = random.Random(f"general-{seed}-{probe}")
     out = []
     for i in range(n):
         while True:
-            ex = _general_example(rng, GENERAL_SKILLS[i % len(GENERAL_SKILLS)], _ALL_T)
+            ex = _general_example(rng, skills[i % len(skills)], _ALL_T)
             if is_held_out(ex["messages"][1]["content"]) == probe:
                 break
         out.append(ex)
