@@ -37,7 +37,8 @@ from ftlab.data import (
 )
 
 __all__ = ["CHAT_TEMPLATE", "RECIPE_VERSION", "ROLE_TOKENS", "SPECIAL", "TOY_MODEL_ID", "ToyModelReport",
-           "ToyRecipe", "build_toy_model", "dump_toy_data", "resolve_model", "toy_model_dir", "toy_overlap"]
+           "ToyRecipe", "build_toy_model", "dump_toy_data", "encode_chats", "resolve_model", "toy_model_dir",
+           "toy_overlap"]
 
 TOY_MODEL_ID = "ftlab/toy-llama"
 RECIPE_VERSION = 8  # bump when the recipe below changes: it is part of the cache key
@@ -177,7 +178,7 @@ def _train_tokenizer(recipe: ToyRecipe):
     return fast
 
 
-def encode_chats(tokenizer, convs: list[list[dict[str, str]]]) -> tuple[list[list[int]], list[list[int]]]:
+def encode_chats(tokenizer: Any, convs: list[list[dict[str, str]]]) -> tuple[list[list[int]], list[list[int]]]:
     """Token ids and assistant masks of chats, as ``apply_chat_template(..., return_assistant_tokens_mask=True)``
     gives them, but with one batched tokenizer call (the template is one special token per role)."""
     contents = [m["content"] for c in convs for m in c]

@@ -101,8 +101,7 @@ class TrainConfig:
 
 
 # Size classes for size_defaults: (upper bound in parameters, name, learning rate, max_length, epochs, GGUF outtype).
-# The toy's row is the toy's own tested values; "larger models need lower LR" (the seeds). The toy trains 4 epochs:
-# on toy v8's held-out support prompts 2 epochs reach a target accuracy of ~0.65, 4 reach 0.93 (notebook 04, seed 0).
+# The toy's row is its own tested values (4 epochs: v8's held-out support prompts need them); "larger models need lower LR".
 SIZE_CLASSES = [
     (20e6, "toy", 5e-3, 128, 4.0, "f32"),
     (1e9, "small (< 1B)", 1e-3, 512, 2.0, "f16"),
