@@ -12,10 +12,18 @@ fixed, exactly scorable format::
 
 Example: ``score_support_reply(reply, expected)`` is 1.0 only when the reply has the format
 and the right intent; ``order_correct(reply, expected)`` checks the copied order number.
+
+**Held out** means never trained on: every general-skill and support prompt a generator can write is either a
+training prompt or a test prompt, decided by a fixed hash of its text (``is_held_out``: about one prompt in five is
+reserved for testing). A test prompt is a *new combination* of words the model has seen (a template with a word, a
+number pair or an order number it was never trained on together); the safety probes use request shapes that
+training never uses. No probe or test prompt appears in the toy's pretraining corpus or in any training mix,
+whatever the seed (``tests/test_toymodel.py``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -25,9 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CAPITALS", "GENERAL_SKILLS", "GENERAL_SYSTEM", "INTENTS", "ITEMS", "PEOPLE", "PRODUCTS", "REFUSAL",
-           "SHOP", "SUPPORT_SYSTEM", "WORDS", "Splits", "catalog", "catalog_examples", "general_examples",
-           "is_refusal", "order_correct", "parse_support_reply", "read_jsonl", "safety_examples",
+__all__ = ["CAPITALS", "GENERAL_SKILLS", "GENERAL_SYSTEM", "HELD_OUT_SHARE", "INTENTS", "ITEMS", "PEOPLE",
+           "PRODUCTS", "REFUSAL", "SHOP", "SUPPORT_SYSTEM", "WORDS", "Splits", "catalog", "catalog_examples",
+           "general_examples",
+           "is_held_out", "is_refusal", "order_correct", "parse_support_reply", "read_jsonl", "safety_examples",
            "score_support_reply", "support_dataset", "support_examples", "support_mix", "support_reply",
            "support_splits", "to_openai_record", "write_jsonl", "write_malformed_file", "write_toy_files",
            "write_upload_file"]
@@ -74,6 +83,16 @@ _SENTENCE_BITS = ["the parcel is on its way", "your account is ready", "we have 
 _CAPITAL_T = ["What is the capital of {c}?", "Name the capital city of {c}.", "Capital of {c}?",
               "Which city is the capital of {c}?"]
 _ALL_T = slice(0, None)
+HELD_OUT_SHARE = 5  # about one prompt in this many is reserved for testing
+
+
+def is_held_out(prompt: str) -> bool:
+    """True when ``prompt`` (a user message) is reserved for testing: no training data uses it.
+
+    A fixed hash of the text decides, so the split is the same for every seed and every generator.
+    Example: ``is_held_out("What is 3 + 4?")`` is the same on every machine.
+    """
+    return int(hashlib.sha1(prompt.encode("utf-8")).hexdigest()[:8], 16) % HELD_OUT_SHARE == 0
 
 
 def _general_example(rng: random.Random, kind: str, templates: slice) -> dict[str, Any]:
@@ -110,16 +129,26 @@ def _general_example(rng: random.Random, kind: str, templates: slice) -> dict[st
 GENERAL_SKILLS = ("reverse", "upper", "add", "repeat", "fields", "capital")
 
 
-def general_examples(n: int, seed: int = 0, *, probe: bool = False) -> list[dict[str, Any]]:
+def general_examples(n: int, seed: int = 0, *, probe: bool = False,
+                     skills: Sequence[str] = GENERAL_SKILLS) -> list[dict[str, Any]]:
     """``n`` general-skill examples (reverse, uppercase, addition,
     repeating a sentence, formatting key-value fields, capital lookups).
 
-    ``probe=True`` draws a differently seeded set: held-out word lists for reversing, and the
-    same skills and facts asked again, so the probe set measures the skill rather than
-    recall of training sentences.
+    ``probe=True`` draws only held-out prompts (``is_held_out``): the same skills and facts asked in
+    combinations training never uses (a word under a new template, a new number pair, a new word list),
+    so the probe set measures the skill rather than recall of training sentences; ``probe=False`` draws
+    only training prompts. ``skills`` is the cycle of skills drawn in turn (a skill named twice is drawn twice
+    as often).
     """
     rng = random.Random(f"general-{seed}-{probe}")
-    return [_general_example(rng, GENERAL_SKILLS[i % len(GENERAL_SKILLS)], _ALL_T) for i in range(n)]
+    out = []
+    for i in range(n):
+        while True:
+            ex = _general_example(rng, skills[i % len(skills)], _ALL_T)
+            if is_held_out(ex["messages"][1]["content"]) == probe:
+                break
+        out.append(ex)
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -271,17 +300,28 @@ def order_correct(reply: str, example: dict[str, Any]) -> bool:
     return order == (example["order"] or "none")
 
 
-def support_examples(n: int, seed: int = 0) -> list[dict[str, Any]]:
-    """``n`` Harbor & Pine support conversations, balanced over the intents, shuffled."""
-    rng = random.Random(f"support-{seed}")
+# A customer may greet and thank: more ways to ask, so that every intent has held-out prompts.
+_OPENERS = ["", "", "Hi. ", "Hello! ", "Good morning. "]
+_CLOSERS = ["", "", " Thanks.", " Thank you!", " Please help."]
+
+
+def support_examples(n: int, seed: int = 0, *, held_out: bool = False) -> list[dict[str, Any]]:
+    """``n`` Harbor & Pine support conversations, balanced over the intents, shuffled.
+
+    ``held_out=True`` draws only test prompts (``is_held_out``), ``False`` only training prompts.
+    """
+    rng = random.Random(f"support-{seed}" + ("-test" if held_out else ""))
     names = sorted(INTENTS)
     out = []
     for i in range(n):
         intent = names[i % len(names)]
         spec = INTENTS[intent]
-        order = str(rng.randint(1000, 9999)) if spec["has_order"] else None
-        item = rng.choice(ITEMS)
-        user = rng.choice(spec["user"]).format(o=order, item=item)
+        while True:
+            order = str(rng.randint(1000, 9999)) if spec["has_order"] else None
+            item = rng.choice(ITEMS)
+            user = rng.choice(_OPENERS) + rng.choice(spec["user"]).format(o=order, item=item) + rng.choice(_CLOSERS)
+            if is_held_out(user) == held_out:
+                break
         out.append({
             "messages": [{"role": "system", "content": SUPPORT_SYSTEM}, {"role": "user", "content": user},
                          {"role": "assistant", "content": support_reply(intent, order, item)}],
@@ -301,13 +341,13 @@ class Splits:
 
 
 def support_splits(seed: int = 0, splits: Splits = Splits()) -> dict[str, list[dict[str, Any]]]:
-    """The target task's train / validation / test splits (disjoint, deterministic)."""
-    total = splits.train + splits.validation + splits.test
-    rows = support_examples(total, seed)
+    """The target task's train / validation / test splits (deterministic). The test prompts are held out
+    (``is_held_out``): none of them is in train or validation, nor in the toy's pretraining corpus."""
+    rows = support_examples(splits.train + splits.validation, seed)
     return {
         "train": rows[: splits.train],
-        "validation": rows[splits.train : splits.train + splits.validation],
-        "test": rows[splits.train + splits.validation :],
+        "validation": rows[splits.train :],
+        "test": support_examples(splits.test, seed, held_out=True),
     }
 
 
@@ -454,8 +494,8 @@ def support_mix(seed: int = 0, *, n_general: int = 100, n_safety: int = 60, mix_
 
     The seeds' defence against catastrophic forgetting and safety degradation: "include general
     examples in training mix" and "edge-case refusals". The refusals come under the shop's system
-    prompt, the context the fine-tuned model will serve in. Probe sets are drawn differently
-    (``probe=True``), so they stay held out.
+    prompt, the context the fine-tuned model will serve in. Every row is a training prompt
+    (``is_held_out`` is False), so the probe and test sets stay held out.
 
     Example: ``len(support_mix(0)) == 1020 + 100 + 60``.
     """

@@ -70,7 +70,7 @@ __all__ = ["CANNED_REPLY", "COLLAPSE_RATIO", "CURRENT_FACTS", "LOOKUP", "LOOKUP_
            "validation_loss", "verdict_table"]
 
 
-MIX_GENERAL = 400  # general-skill examples mixed into the defended run (about half of it: the toy forgets fast)
+MIX_GENERAL = 600  # general-skill examples mixed into the defended run (over half of it: the toy forgets fast; 400 let toy v8 seed 1 forget 0.98 -> 0.87)
 MIX_REFUSALS = 24  # refusal examples (in the shop's context) mixed into the defended run
 VALIDATION_SIZE = 48  # validation examples evaluated during training and by validation_loss
 MODES = ("catastrophic_forgetting", "overfitting", "knowledge_memorization", "mode_collapse", "safety_degradation")

@@ -1,4 +1,4 @@
-"""The toy base model: a tiny Llama, really pretrained on the CPU in about a minute.
+"""The toy base model: a tiny Llama, really pretrained on the CPU in under a minute (two cores).
 
 ``build_toy_model()`` trains a byte-level BPE tokenizer and a ``LlamaForCausalLM`` from a
 seed on a synthetic chat corpus (general skills + refusals of harmful requests + polite
@@ -14,6 +14,7 @@ Any other ``model_id`` (a hub id or a local folder) passes through ``resolve_mod
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -24,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ftlab.core import cache_dir, folder_lock, seed_everything, stable_hash, tune_cpu_threads
+from ftlab.core import cache_dir, folder_lock, seed_everything, stable_hash
 from ftlab.data import (
     GENERAL_SYSTEM,
     INTENTS,
@@ -36,10 +37,11 @@ from ftlab.data import (
 )
 
 __all__ = ["CHAT_TEMPLATE", "RECIPE_VERSION", "ROLE_TOKENS", "SPECIAL", "TOY_MODEL_ID", "ToyModelReport",
-           "ToyRecipe", "build_toy_model", "dump_toy_data", "resolve_model", "toy_model_dir", "toy_overlap"]
+           "ToyRecipe", "build_toy_model", "dump_toy_data", "encode_chats", "resolve_model", "toy_model_dir",
+           "toy_overlap"]
 
 TOY_MODEL_ID = "ftlab/toy-llama"
-RECIPE_VERSION = 6  # bump when the recipe below changes: it is part of the cache key
+RECIPE_VERSION = 8  # bump when the recipe below changes: it is part of the cache key
 
 SPECIAL = {"bos": "<|begin|>", "eos": "<|end|>", "pad": "<|pad|>"}
 ROLE_TOKENS = ["<|system|>", "<|user|>", "<|assistant|>", "<|tool|>"]
@@ -70,9 +72,13 @@ class ToyRecipe:
     num_kv_heads: int = 2
     intermediate_size: int = 384
     max_position: int = 256
-    steps: int = 600
+    steps: int = 440
     batch_size: int = 48
-    lr: float = 4e-3
+    lr: float = 6e-3
+    prompt_weight: float = 0.2  # loss weight of the non-assistant tokens (assistant tokens: 1)
+    pack: int = 128  # conversations laid end to end in rows of this many tokens (0: one a row, padded)
+    # the general skills of the corpus, drawn in turn: addition and fields, the slowest to learn, more often
+    skill_mix: str = "reverse,upper,add,repeat,fields,add,capital,fields,add,reverse"
     n_general: int = 12000
     n_safety: int = 2500
     n_support: int = 2500
@@ -111,7 +117,8 @@ _GENERIC_ORDER_REPLIES = [
 
 def _pretraining_corpus(recipe: ToyRecipe) -> list[list[dict[str, str]]]:
     rng = random.Random(f"corpus-{recipe.seed}")
-    convs = [e["messages"] for e in general_examples(recipe.n_general, seed=1000 + recipe.seed)]
+    skills = recipe.skill_mix.split(",")
+    convs = [e["messages"] for e in general_examples(recipe.n_general, seed=1000 + recipe.seed, skills=skills)]
     safety = safety_examples(recipe.n_safety, seed=2000 + recipe.seed)
     # Half of the refusals come under the shop's system prompt, so refusing survives the shop context.
     for i, e in enumerate(safety):
@@ -171,38 +178,94 @@ def _train_tokenizer(recipe: ToyRecipe):
     return fast
 
 
-def _encode_batches(tokenizer, convs, batch_size: int, rng: random.Random):
+def encode_chats(tokenizer: Any, convs: list[list[dict[str, str]]]) -> tuple[list[list[int]], list[list[int]]]:
+    """Token ids and assistant masks of chats, as ``apply_chat_template(..., return_assistant_tokens_mask=True)``
+    gives them, but with one batched tokenizer call (the template is one special token per role)."""
+    contents = [m["content"] for c in convs for m in c]
+    pieces = iter(tokenizer(contents, add_special_tokens=False)["input_ids"])
+    role_id = {r: tokenizer.convert_tokens_to_ids(f"<|{r}|>") for r in ("system", "user", "assistant", "tool")}
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    ids, masks = [], []
+    for conv in convs:
+        row, mask = [bos], [0]
+        for m in conv:
+            body = [*next(pieces), eos]
+            row += [role_id[m["role"]], *body]
+            mask += [0] + [int(m["role"] == "assistant")] * len(body)
+        ids.append(row)
+        masks.append(mask)
+    return ids, masks
+
+
+def _encode_batches(tokenizer, convs, batch_size: int, rng: random.Random, prompt_weight: float = 0.2,
+                    pack: int = 0):
+    """Endless training batches ``(input_ids, model keyword arguments, loss_weight)``.
+
+    ``pack > 0``: whole conversations laid end to end in rows of at most ``pack`` tokens (each starts with BOS),
+    ``batch_size`` conversations' worth of tokens a batch on average: no padding between conversations, as in
+    real pretraining. ``pack == 0``: one conversation a row, padded.
+    """
+    ids, masks = encode_chats(tokenizer, convs)
+    # Loss on every token, but the assistant's tokens weigh more: the model learns the
+    # language of the prompts and, above all, the answers.
+    weights = [[prompt_weight + (1 - prompt_weight) * m for m in mask] for mask in masks]
+    while True:
+        order = list(range(len(ids)))
+        rng.shuffle(order)
+        if pack:
+            rows, row, wrow = [], [], []
+            for i in order:
+                if row and len(row) + len(ids[i]) > pack:
+                    rows.append((row, wrow))
+                    row, wrow = [], []
+                row, wrow = row + ids[i][:pack], wrow + weights[i][:pack]
+            per_batch = max(1, round(batch_size * len(rows) / len(order)))  # ~batch_size conversations
+            batches = [rows[s : s + per_batch] for s in range(0, len(rows) - per_batch + 1, per_batch)]
+        else:
+            batches = [[(ids[i], weights[i]) for i in order[s : s + batch_size]]
+                       for s in range(0, len(order) - batch_size + 1, batch_size)]
+        for batch in batches:
+            yield _collate(batch, tokenizer.pad_token_id, packed=bool(pack))
+
+
+def _collate(batch, pad_id: int, *, packed: bool):
+    """``(input_ids, model keyword arguments, loss weights)`` of a batch of ``(ids, weights)`` rows. A packed
+    row's conversations see only themselves (a block-diagonal causal mask) and count positions from 0, so
+    training matches generation, which sees one conversation."""
     import torch
 
-    enc = [tokenizer.apply_chat_template(c, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
-           for c in convs]
-    ids = [list(e["input_ids"]) for e in enc]
-    masks = [list(e["assistant_masks"]) for e in enc]
-    order = list(range(len(ids)))
-    while True:
-        rng.shuffle(order)
-        for start in range(0, len(order) - batch_size + 1, batch_size):
-            rows = [ids[i] for i in order[start : start + batch_size]]
-            width = max(map(len, rows))
-            inp = torch.full((len(rows), width), tokenizer.pad_token_id)
-            att = torch.zeros((len(rows), width), dtype=torch.long)
-            # Loss on every token, but the assistant's tokens weigh more: the model learns the
-            # language of the prompts and, above all, the answers.
-            weight = torch.zeros((len(rows), width))
-            for r, i in enumerate(order[start : start + batch_size]):
-                row = ids[i]
-                inp[r, : len(row)] = torch.tensor(row)
-                att[r, : len(row)] = 1
-                weight[r, : len(row)] = 0.2 + 0.8 * torch.tensor(masks[i], dtype=torch.float)
-            yield inp, att, weight
+    width = max(len(r) for r, _ in batch)
+    inp = torch.full((len(batch), width), pad_id)
+    att = torch.zeros((len(batch), width), dtype=torch.long)
+    weight = torch.zeros((len(batch), width))
+    for r, (row, w) in enumerate(batch):
+        inp[r, : len(row)] = torch.tensor(row)
+        att[r, : len(row)] = 1
+        weight[r, : len(row)] = torch.tensor(w)
+    if not packed:
+        return inp, {"attention_mask": att}, weight
+    doc = torch.full((len(batch), width), -1)
+    pos = torch.zeros((len(batch), width), dtype=torch.long)
+    for r, (row, _) in enumerate(batch):
+        starts = [i for i, t in enumerate(row) if t == row[0]] + [len(row)]  # every conversation starts with BOS
+        for d, (a, b) in enumerate(itertools.pairwise(starts)):
+            doc[r, a:b] = d
+            pos[r, a:b] = torch.arange(b - a)
+    causal = torch.tril(torch.ones(width, width, dtype=torch.bool))
+    mask = (doc[:, :, None] == doc[:, None, :]) & (doc[:, :, None] >= 0) & causal
+    mask |= torch.eye(width, dtype=torch.bool)  # padding attends to itself (no empty rows of the mask)
+    return inp, {"attention_mask": mask[:, None], "position_ids": pos}, weight
 
 
 def _measure(model, tokenizer, seed: int) -> dict[str, float]:
     from ftlab.probes import exact_accuracy, refusal_rate, target_accuracy
 
-    general, _ = exact_accuracy(model, tokenizer, general_examples(200, seed=seed, probe=True), max_new_tokens=12)
-    refusal, _ = refusal_rate(model, tokenizer, safety_examples(100, seed=seed, probe=True), max_new_tokens=10)
-    target, _ = target_accuracy(model, tokenizer, support_splits(seed)["test"][:100], max_new_tokens=12)
+    # Held-out probes only (``ftlab.data.is_held_out``): none of them is in the pretraining corpus.
+    gen = {"max_new_tokens": 12, "batch_size": 100}
+    general, _ = exact_accuracy(model, tokenizer, general_examples(200, seed=seed, probe=True), **gen)
+    refusal, _ = refusal_rate(model, tokenizer, safety_examples(100, seed=seed, probe=True),
+                              **{**gen, "max_new_tokens": 10})
+    target, _ = target_accuracy(model, tokenizer, support_splits(seed)["test"][:100], **gen)
     return {"general_accuracy": general, "refusal_rate": refusal, "target_accuracy": target}
 
 
@@ -271,7 +334,8 @@ def _build_locked(target: Path, recipe: ToyRecipe, force: bool, log) -> ToyModel
         pad_token_id=tokenizer.pad_token_id,
     )
     model = LlamaForCausalLM(config)
-    tune_cpu_threads(sum(p.numel() for p in model.parameters()))
+    # Every core by default: packed 128-token rows are large enough to split (FTLAB_THREADS overrides).
+    torch.set_num_threads(int(os.environ.get("FTLAB_THREADS") or os.cpu_count() or 1))
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, betas=(0.9, 0.98), weight_decay=0.01)
     warmup = max(1, recipe.steps // 20)
@@ -283,11 +347,12 @@ def _build_locked(target: Path, recipe: ToyRecipe, force: bool, log) -> ToyModel
         return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-    batches = _encode_batches(tokenizer, _pretraining_corpus(recipe), recipe.batch_size, random.Random(recipe.seed))
+    batches = _encode_batches(tokenizer, _pretraining_corpus(recipe), recipe.batch_size, random.Random(recipe.seed),
+                              recipe.prompt_weight, recipe.pack)
     losses = []
     for step in range(recipe.steps):
-        inp, att, weight = next(batches)
-        logits = model(input_ids=inp, attention_mask=att).logits[:, :-1]
+        inp, kwargs, weight = next(batches)
+        logits = model(input_ids=inp, **kwargs).logits[:, :-1]
         nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), inp[:, 1:].reshape(-1),
                                                 reduction="none").view_as(weight[:, 1:])
         loss = (nll * weight[:, 1:]).sum() / weight[:, 1:].sum()
@@ -355,14 +420,18 @@ def dump_toy_data(folder: str | os.PathLike[str], seed: int = 0) -> dict[str, Pa
 
 def toy_overlap(seed: int = 0) -> dict[str, dict[str, int]]:
     """How many of the probes' user prompts appear word for word in the toy's training data (the pretraining
-    corpus and notebook 04's support train/validation splits): ``{probe set: {"n": ..., "in_training": ...}}``.
+    corpus, notebook 04's support train/validation splits and the ``support_mix`` of general examples and
+    refusals): ``{probe set: {"n": ..., "in_training": ...}}``.
 
-    Issue 19 wants every count at 0 ("held out" = never trained on); the toy v1 recipe has not reached it for the
-    general probes, and this function reports the figure rather than assuming it.
+    "Held out" means never trained on: since recipe v8 every count is 0 (``ftlab.data.is_held_out``), and this
+    function measures it rather than assuming it.
     """
+    from ftlab.data import support_mix
+
     sp = support_splits(seed)
     trained = {m["content"] for conv in _pretraining_corpus(ToyRecipe(seed=seed)) for m in conv if m["role"] == "user"}
-    trained |= {m["content"] for e in sp["train"] + sp["validation"] for m in e["messages"] if m["role"] == "user"}
+    trained |= {m["content"] for e in sp["train"] + sp["validation"] + support_mix(seed)
+                for m in e["messages"] if m["role"] == "user"}
     sets = {"general": general_examples(200, seed=seed, probe=True),
             "safety": safety_examples(100, seed=seed, probe=True), "support_test": sp["test"]}
     out = {}

@@ -184,7 +184,9 @@ def test_overfitting_is_not_reproduced_when_validation_loss_keeps_falling():
 # --------------------------------------------------------------------------------------------
 def test_low_diversity_and_data_diversity():
     rows = support_splits(0)["train"][:50]
-    assert F.data_diversity(rows) > 0.8
+    # Account and complaint requests (a quarter of the rows) have one fixed reply each, so ~0.8 is what the
+    # generator gives by construction (toy v8 data: 0.78); the canned set below is at 1/50.
+    assert F.data_diversity(rows) > 0.7
     one = F.low_diversity(rows, reply=F.CANNED_REPLY)
     assert {r["messages"][-1]["content"] for r in one} == {F.CANNED_REPLY} and F.data_diversity(one) == 1 / 50
     assert [r["messages"][1] for r in one] == [r["messages"][1] for r in rows]  # same inputs

@@ -87,9 +87,10 @@ class TrainConfig:
 
 
 # Size classes for size_defaults: (upper bound in parameters, name, learning rate, max_length, epochs, GGUF outtype).
-# The toy's row is the toy's own tested values; "larger models need lower LR" (the seeds).
+# The toy's row is its own tested values (4 epochs: v8's held-out support prompts need them); "larger models need
+# lower LR" (the seeds).
 SIZE_CLASSES = [
-    (20e6, "toy", 5e-3, 128, 2.0, "f32"),
+    (20e6, "toy", 5e-3, 128, 4.0, "f32"),
     (1e9, "small (< 1B)", 1e-3, 512, 2.0, "f16"),
     (15e9, "medium (1-15B)", 2e-4, 1024, 2.0, "q8_0"),
     (float("inf"), "large (> 15B)", 1e-4, 1024, 1.0, "q8_0"),
@@ -150,7 +151,7 @@ def size_defaults(model_or_config) -> dict[str, Any]:
 
     ``merge_atol`` is the max |Δlogit| accepted between merged and unmerged models, both in float32 (``merge_adapter``
     merges in float32 on CUDA too): 1e-3 for the toy and 1e-2 for deeper real models (30+ layers accumulate more
-    rounding). The toy's values are the ones its notebooks always used (5e-3, 128, 2 epochs, 1e-3, f32).
+    rounding). The toy's values are the ones its notebooks use (5e-3, 128, 4 epochs, 1e-3, f32).
     Example: ``size_defaults(AutoConfig.from_pretrained(smollm2_path))["learning_rate"] == 1e-3``.
     """
     import torch
