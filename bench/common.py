@@ -15,7 +15,7 @@ from typing import Any
 # lookup; 798e12 FLOP/s is the bf16 matmul rate measured on these H100s.
 FLOPS_PER_TOKEN_8B = 4 * 7.5e9
 H100_BF16_PEAK = 798e12
-SEED_EXAMPLE_TOKENS = 5_000 * 300 * 3  # the seeds' 5,000 examples × 300 tokens × 3 epochs
+SEED_EXAMPLE_TOKENS = 5_000 * 300 * 3  # the articles' 5,000 examples × 300 tokens × 3 epochs
 
 
 def example_lengths(n: int, max_len: int, lo: float = 0.25, hi: float = 1.0, seed: int = 0) -> list[int]:
@@ -235,7 +235,7 @@ def throughput_result(runs: dict[str, dict], meta: dict[str, Any]) -> dict[str, 
         "goal_met": bool(speedup >= 2.5 and b["peak_allocated_gib"] <= a["peak_allocated_gib"]),
         "seed_example": {
             "tokens": SEED_EXAMPLE_TOKENS,
-            "description": "5,000 examples x 300 tokens x 3 epochs (the seeds' example)",
+            "description": "5,000 examples x 300 tokens x 3 epochs (the articles' example)",
             "gpu_hours_A": round(SEED_EXAMPLE_TOKENS / a["tokens_per_s"] / 3600, 4),
             "gpu_hours_B": round(SEED_EXAMPLE_TOKENS / b["tokens_per_s"] / 3600, 4),
         },

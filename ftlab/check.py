@@ -108,7 +108,7 @@ def _as_int(name: str, value: Any, what: str) -> int:
 @exercise("02", "Training tokens", """
 OpenAI and the managed platforms bill **training tokens**. Compute them for the run in the
 parameters cell (`examples`, `tokens_per_example`, `epochs`) and store the number in `tokens`.
-With the defaults this is the seeds' worked example.
+With the defaults this is the articles' worked example.
 """)
 def training_tokens(tokens: Any, examples: int, tokens_per_example: int, epochs: int) -> bool:
     """Right when ``tokens`` = examples × tokens per example × epochs.
@@ -167,7 +167,7 @@ def billing_tokens(trained_tokens: Any, train_file: str | os.PathLike[str], mode
 
 @exercise("04", "LoRA on the seven projections", """
 Write the `target_modules` of the LoRA config: the list of the **seven projection modules of a
-Llama block** that the seeds put adapters on (four in attention, three in the MLP), by the names
+Llama block** that the articles put adapters on (four in attention, three in the MLP), by the names
 the model uses. Store the list in `modules`. Tip: `{n.rsplit(".", 1)[-1] for n, _ in
 base.named_modules()}` lists the names in this model.
 """)
@@ -215,7 +215,7 @@ def checks() -> dict[str, ExerciseSpec]:
 
 @exercise("05", "Name the pattern of a loss curve", """
 The plot above shows one of the five runs, without its name: the training loss (solid) and the
-validation loss (dashed). Read it with the seeds' table at the top of this notebook and name its
+validation loss (dashed). Read it with the articles' table at the top of this notebook and name its
 pattern with one of the codes `"healthy"`, `"plateau"`, `"overfitting"`, `"flat"`, `"unstable"`.
 Store the code in `pattern`.
 """)
@@ -230,7 +230,7 @@ def loss_pattern(pattern: Any, history: Any) -> bool:
     _unanswered(name, pattern=pattern)
     codes = ", ".join(f'"{c}"' for c in PATTERNS)
     if not isinstance(pattern, str) or pattern.strip().lower() not in PATTERNS:
-        raise _wrong(name, f"{pattern!r} is not one of the seeds' five codes: {codes}")
+        raise _wrong(name, f"{pattern!r} is not one of the articles' five codes: {codes}")
     got = pattern.strip().lower()
     d = diagnose(history)
     if got == d.pattern:
@@ -337,7 +337,7 @@ def merged_weight(w_merged: Any, lora_layer: Any, merged_model_weight: Any = Non
 # 08 · failure modes
 # ---------------------------------------------------------------------------------------------
 
-# Seed 001's "Defense" column, lettered in an order that does not follow the modes.
+# Article 001's "Defense" column, lettered in an order that does not follow the modes.
 FAILURE_DEFENCES = {
     "A": "Fine-tune for behavior (format, tone, reasoning style); use RAG or tools for facts",
     "B": "Run safety eval suite post-training; compare refusal rates on adversarial prompts",
@@ -358,7 +358,7 @@ _SYMPTOM = {
 
 
 @exercise("08", "Pick the defence for each failure mode", """
-Seed 001 gives one defence for each failure mode. Match them: set `defence` to a dict from each mode
+Article 001 gives one defence for each failure mode. Match them: set `defence` to a dict from each mode
 (`"catastrophic_forgetting"`, `"overfitting"`, `"knowledge_memorization"`, `"mode_collapse"`,
 `"safety_degradation"`) to the letter of its defence:
 
@@ -371,7 +371,7 @@ Seed 001 gives one defence for each failure mode. Match them: set `defence` to a
 The four runs above used each of these (except the entropy penalty).
 """)
 def failure_defence(defence: Any) -> bool:
-    """Right when ``defence`` maps each of the five failure modes to the letter of seed 001's defence.
+    """Right when ``defence`` maps each of the five failure modes to the letter of article 001's defence.
 
     Example: ``failure_defence({"catastrophic_forgetting": "D", "overfitting": "C", "knowledge_memorization": "A",
     "mode_collapse": "E", "safety_degradation": "B"})`` is right.
@@ -395,4 +395,4 @@ def failure_defence(defence: Any) -> bool:
         m = wrong[0]
         raise _wrong(name, f"{len(wrong)} of 5 wrong, e.g. {m}: its symptom is that {_SYMPTOM[m]}; "
                            f"which defence removes that cause?")
-    return _right(name, "all five match seed 001's table; notebook 08 measured whether each defence worked")
+    return _right(name, "all five match article 001's table; notebook 08 measured whether each defence worked")

@@ -359,7 +359,7 @@ def support_dataset(seed: int = 0, splits: Splits = Splits()):
 
 
 # ---------------------------------------------------------------------------------------
-# The product catalog: facts that change between versions (the seeds' SKU story)
+# The product catalog: facts that change between versions (the articles' SKU story)
 # ---------------------------------------------------------------------------------------
 PRODUCTS = ["Pine Lantern", "Harbor Blanket", "Driftwood Mug", "Trail Backpack", "Copper Kettle",
             "Storm Jacket", "Reading Lamp", "Clay Teapot", "Wool Scarf", "Hiking Boots"]
@@ -492,7 +492,7 @@ def write_toy_files(folder: str | os.PathLike[str], seed: int = 0) -> dict[str, 
 def support_mix(seed: int = 0, *, n_general: int = 100, n_safety: int = 60, mix_seed: int = 77) -> list[dict[str, Any]]:
     """The support training split mixed with general-skill examples and refusals, shuffled.
 
-    The seeds' defence against catastrophic forgetting and safety degradation: "include general
+    The articles' defence against catastrophic forgetting and safety degradation: "include general
     examples in training mix" and "edge-case refusals". The refusals come under the shop's system
     prompt, the context the fine-tuned model will serve in. Every row is a training prompt
     (``is_held_out`` is False), so the probe and test sets stay held out.

@@ -1,7 +1,7 @@
 """The five ways fine-tuning fails, reproduced, detected and defended on the toy world (notebook 08).
 
-Seed 001 lists five failure modes that "show up repeatedly in production projects". For each,
-this module holds the detector the seed names and a threshold that turns a measured figure
+Article 001 lists five failure modes that "show up repeatedly in production projects". For each,
+this module holds the detector the article names and a threshold that turns a measured figure
 into a verdict (the constants below)::
 
     mode                     detector: figure                                     fires when
@@ -125,7 +125,7 @@ def detect_safety_degradation(before: float, after: float, n: int) -> Detection:
 
 def detect_overfitting(eval_loss: Sequence[tuple[int, float]], train_loss: Sequence[tuple[int, float]] | None = None,
                        patience: int = OVERFIT_PATIENCE) -> Detection:
-    """Overfitting, by the seeds' two detectors: the OverfitDetector (``ftlab.train``: validation loss rose
+    """Overfitting, by the articles' two detectors: the OverfitDetector (``ftlab.train``: validation loss rose
     ``patience`` evaluations in a row) and, given the training loss too, the loss-curve diagnoser
     (``ftlab.diagnose``: validation loss ends clearly above its minimum while training loss keeps falling).
 
@@ -325,7 +325,7 @@ def catalog_lookup_examples(seed: int = 0, *, per_product: int = 6) -> list[dict
 
     Fine-tuning teaches the behaviour (recognize a SKU question, defer the fact); at answer time the
     shop's system retrieves the product from the question and fills in the SKU from the *current*
-    catalog (``answer_with_lookup``), the tool step of the seeds' SKU story. Only half the products
+    catalog (``answer_with_lookup``), the tool step of the articles' SKU story. Only half the products
     (``lookup_products(seed)[0]``) and the training phrasings: the probes are held out.
     """
     out = []
@@ -407,7 +407,7 @@ def low_diversity(rows: Sequence[dict[str, Any]], n_distinct: int = 1, seed: int
 
 
 def data_diversity(rows: Sequence[dict[str, Any]]) -> float:
-    """Distinct assistant replies per example in a training set (the seed: "check training data diversity")."""
+    """Distinct assistant replies per example in a training set (the article: "check training data diversity")."""
     return distinct_ratio([r["messages"][-1]["content"] for r in rows])
 
 

@@ -1,7 +1,7 @@
 """Choose your fine-tuning path: the OpenAI API, Hugging Face + QLoRA, or a cloud-managed platform.
 
 Taught in ``notebooks/01_choose_your_path.ipynb``. ``choose_path`` is a plain function over the
-factors of the seeds' "pick your path" table (``PICK_YOUR_PATH``), after two pre-checks: should you
+factors of the articles' "pick your path" table (``PICK_YOUR_PATH``), after two pre-checks: should you
 fine-tune at all (prompt engineering first), and is it behaviour or knowledge you want to teach::
 
     >>> choose_path(as_of="2026-04-01").path      # before OpenAI's wind-down: no GPU ops, data may leave
@@ -40,7 +40,7 @@ __all__ = ["AZURE_ROUTE", "BEHAVIOUR_NOT_KNOWLEDGE", "ORG_STATUS", "PICK_YOUR_PA
            "pick_your_path_table"]
 
 
-SEED_RUN_TOKENS = 4_500_000  # the seeds' worked example: 5,000 examples × 300 tokens × 3 epochs
+SEED_RUN_TOKENS = 4_500_000  # the articles' worked example: 5,000 examples × 300 tokens × 3 epochs
 
 
 def _usd(entry: str, *, provider: bool = False) -> float:
@@ -53,14 +53,14 @@ def _usd(entry: str, *, provider: bool = False) -> float:
 
 
 def _training_cost_row() -> tuple[str, str, str, str]:
-    """The table's "Training cost" row, its figures printed from the catalog (seed 001's prices)."""
+    """The table's "Training cost" row, its figures printed from the catalog (article 001's prices)."""
     lo, hi = _usd("gpt-4.1-mini"), _usd("gpt-4.1")
     spot = cost.load_catalog().gpu("a100-40gb-spot").get("range_usd_per_hour") or [_usd("a100-40gb-spot")] * 2
     return ("Training cost", f"~${lo:.2f}–${hi:.2f}/M tokens", f"GPU cost (A100 spot ≈${spot[0]:.2f}–{spot[1]:.2f}/hr)",
             "Per hour or per token")
 
 
-# Seed 001, "Pick your path before writing a line of training code" (later seed; seed 000 has no table).
+# Article 001, "Pick your path before writing a line of training code" (article 001; article 000 has no table).
 # The training-cost row is printed from the price catalog (see pick_your_path_rows), not typed here.
 PICK_YOUR_PATH: list[tuple[str, str, str, str]] = [
     ("Factor", "OpenAI API", "Hugging Face + QLoRA", "Cloud-Managed"),
@@ -77,7 +77,7 @@ SKU_STORY = (
     "from 62% to 89% and they shipped it. Three days later the model was hallucinating product SKU numbers it "
     "had memorized from training data, SKUs that had since changed. The fix: product catalog lookup as a tool, "
     "prompt engineering on the base model, and RAG instead of fine-tuning. Root cause: fine-tuning on knowledge "
-    "that should have stayed in a database. (seed 001)"
+    "that should have stayed in a database. (article 001)"
 )
 BEHAVIOUR_NOT_KNOWLEDGE = (
     "Fine-tune for behaviour (format, tone, task structure), not knowledge: if the model needs to 'know' facts "
@@ -273,10 +273,10 @@ def _score(a: Answers) -> tuple[dict[str, float], dict[str, list[tuple[float, st
     if a.cost_priority == "lowest":
         spot = cost.cost_for("a100-40gb-spot", SEED_RUN_TOKENS).training_cost_usd
         mini, listed = _usd("gpt-4.1-mini"), _usd("gpt-4.1-mini", provider=True)
-        add("hf_qlora", 2, f"cheapest training: ${spot:.2f} on an A100 spot for the seeds' 4.5M-token example")
-        add("openai", 1, f"cheap training on gpt-4.1-mini: ${mini * 4.5:.2f} for the seeds' 4.5M-token example at the "
+        add("hf_qlora", 2, f"cheapest training: ${spot:.2f} on an A100 spot for the articles' 4.5M-token example")
+        add("openai", 1, f"cheap training on gpt-4.1-mini: ${mini * 4.5:.2f} for the articles' 4.5M-token example at the "
                          f"seed's ${mini:.2f}/M (OpenAI's list price, ${listed:.2f}/M, would make it ${listed * 4.5:.2f})")
-        add("cloud_managed", -1, "managed training typically costs 2-3x self-managed GPU training (seed 000)")
+        add("cloud_managed", -1, "managed training typically costs 2-3x self-managed GPU training (article 000)")
     elif a.cost_priority == "flexible":
         add("cloud_managed", 1, "training cost is not a concern, so the managed premium is fine")
     # Inference control
@@ -316,7 +316,7 @@ def _score(a: Answers) -> tuple[dict[str, float], dict[str, list[tuple[float, st
 
 
 def openai_availability(a: Answers) -> cost.Availability:
-    """OpenAI self-serve fine-tuning (gpt-4.1-mini, the seeds' default) for ``a.openai_status`` on ``a.as_of``."""
+    """OpenAI self-serve fine-tuning (gpt-4.1-mini, the articles' default) for ``a.openai_status`` on ``a.as_of``."""
     return cost.availability("gpt-4.1-mini", a.as_of or None, org_status=ORG_STATUS[a.openai_status])
 
 
@@ -410,7 +410,7 @@ def choose_path(answers: Answers | dict[str, Any] | None = None, **overrides: An
     # Pre-check 2: should you fine-tune at all?
     if a.examples_available < 10:
         warnings.append(f"{a.examples_available} examples is too few to fine-tune: OpenAI requires at least 10, and the "
-                        "seeds' runs use 3,000–5,000. Prompt-engineer (few-shot) while you collect data.")
+                        "articles' runs use 3,000–5,000. Prompt-engineer (few-shot) while you collect data.")
         if verdict == "fine_tune":
             verdict = "prompt_first"
     elif a.examples_available < 50:
@@ -419,7 +419,7 @@ def choose_path(answers: Answers | dict[str, Any] | None = None, **overrides: An
     if not a.tried_prompting:
         warnings.append("Prompt engineering first: build a prompt-engineered baseline and an evaluation set. Fine-tune "
                         "only if the baseline can't reach the format, tone or consistency you need; then compare the "
-                        "fine-tuned model against that baseline on the same set (seed 001).")
+                        "fine-tuned model against that baseline on the same set (article 001).")
         if verdict == "fine_tune":
             verdict = "prompt_first"
 
@@ -430,7 +430,7 @@ def choose_path(answers: Answers | dict[str, Any] | None = None, **overrides: An
         else:
             against = [r for pts, r in why[p] if pts < 0]
             if scores[p] == scores[path]:
-                why_not = f"ties at {scores[p]:g}; the simpler path wins a tie (seed 000: start with OpenAI for simplicity)"
+                why_not = f"ties at {scores[p]:g}; the simpler path wins a tie (article 000: start with OpenAI for simplicity)"
             else:
                 why_not = f"scores {scores[p]:g} vs {scores[path]:g}" + (f"; {against[0]}" if against else "")
         runners_up.append(RunnerUp(p, PATH_LABELS[p], scores[p], why_not))
@@ -466,18 +466,18 @@ def choose_path(answers: Answers | dict[str, Any] | None = None, **overrides: An
 
 
 def pick_your_path_rows() -> list[tuple[str, str, str, str]]:
-    """Seed 001's table with the training-cost row filled from the price catalog."""
+    """Article 001's table with the training-cost row filled from the price catalog."""
     return [_training_cost_row() if r[0] == "Training cost" else r for r in PICK_YOUR_PATH]
 
 
 def pick_your_path_table() -> Table:
-    """Seed 001's "pick your path" table (its training-cost figures printed from the catalog), for ``display``."""
+    """Article 001's "pick your path" table (its training-cost figures printed from the catalog), for ``display``."""
     head, *rows = pick_your_path_rows()
     return table(rows, list(head), css_class="ftlab-pick-your-path")
 
 
 def pick_your_path_html() -> str:
-    """Seed 001's "pick your path" table as HTML (:func:`pick_your_path_table`)."""
+    """Article 001's "pick your path" table as HTML (:func:`pick_your_path_table`)."""
     return pick_your_path_table().to_html()
 
 

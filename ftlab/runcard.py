@@ -1,4 +1,4 @@
-"""Run cards: one JSON + Markdown record per training run ("Document training runs", seed 001).
+"""Run cards: one JSON + Markdown record per training run ("Document training runs", article 001).
 
 Training writes the card; evaluation later adds an ``evaluation`` section to the same card.
 Secrets never go in: values that look like credentials are redacted before writing.

@@ -1,6 +1,6 @@
 """``ftlab sweep``: run one notebook over a grid of parameters and compare the runs side by side.
 
-The seeds' "compare multiple runs side by side", with the tools the kit already has: every grid
+The articles' "compare multiple runs side by side", with the tools the kit already has: every grid
 point is one papermill run (``ftlab.runner.execute_notebook``), and every run's recorded figures
 (``ftlab.record``) become one row of a comparison table::
 

@@ -267,7 +267,7 @@ def test_cli_convert_default_out_and_usage_errors(cli, toy_files, tmp_path):
 
 # -------------------------------------------------------------------------------- cost
 def test_cost_table_reproduces_the_seed_figures():
-    rows = cloud.cost_table(1_500_000, epochs=3, training_hours=2)  # seed 001: 5,000 x 300 tokens, 3 epochs
+    rows = cloud.cost_table(1_500_000, epochs=3, training_hours=2)  # article 001: 5,000 x 300 tokens, 3 epochs
     by_entry = {r["entry"]: r for r in rows}
     assert by_entry["together-lora-8b"]["cost_usd"] == pytest.approx(20.25)
     assert by_entry["gpt-4.1-mini"]["cost_usd"] == pytest.approx(3.60)
@@ -280,7 +280,7 @@ def test_cost_table_reproduces_the_seed_figures():
     hourly = [r for r in rows if r["pricing"] == "per_training_hour"]
     assert {r["platform"] for r in hourly} == {"vertex", "azure"} and all(r["billed"] == "2.00 h" for r in hourly)
     assert all(r["source"] and r["as_of"] and r["confidence"] in ("seed", "provider", "unconfirmed") for r in rows)
-    assert by_entry["together-lora-8b"]["vs_self_managed"] == 6.75  # the seeds' own numbers break their 2-3x rule
+    assert by_entry["together-lora-8b"]["vs_self_managed"] == 6.75  # the articles' own numbers break their 2-3x rule
 
 
 def test_cost_table_is_a_view_of_ftlab_cost():

@@ -1,4 +1,4 @@
-"""ftlab.cost and `ftlab cost`: the price catalog, the seeds' worked example, exact token counts, break-even."""
+"""ftlab.cost and `ftlab cost`: the price catalog, the articles' worked example, exact token counts, break-even."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from ftlab import cost
 from ftlab.errors import FtlabError, ParameterError
 
 WORKED = 5_000 * 300 * 3
-# Seed 001, "What Will It Cost?": 5,000 examples × 300 tokens × 3 epochs.
+# Article 001, "What Will It Cost?": 5,000 examples × 300 tokens × 3 epochs.
 WORKED_COSTS = {"gpt-4.1": 13.50, "gpt-4.1-mini": 3.60, "gpt-4o": 112.50, "together-lora-8b": 20.25, "a100-40gb-spot": 3.00}
 SEED_FINE_TUNABLE_OPENAI = ["gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4o", "gpt-4o-mini", "o4-mini"]
 
@@ -38,7 +38,7 @@ def test_one_catalog_no_duplicates(cat):
     from tests.helpers import ROOT
 
     assert not (ROOT / "ftlab" / "cloud_prices.yaml").exists()
-    # the seed's Together LoRA figure lives in exactly one entry
+    # the article's Together LoRA figure lives in exactly one entry
     seed_lora = [m["id"] for m in cat.models if m["provider"] == "together" and m.get("training_usd_per_1m") == 4.50]
     assert seed_lora == ["together-lora-8b"]
     keys = [(m["provider"], m["model"]) for m in cat.models]
@@ -55,8 +55,8 @@ def test_gpt_5_4_records_both_seeds(cat):
     for model in ("gpt-5.4", "gpt-5.4-mini"):
         entry = cat.entry(model, fine_tune=False)
         assert entry["fine_tunable"] is False
-        assert "seed 001" in entry["source"] and "inference-only" in entry["source"]
-        assert entry["earlier_claim"]["source"].startswith("seed 000")
+        assert "article 001" in entry["source"] and "inference-only" in entry["source"]
+        assert entry["earlier_claim"]["source"].startswith("article 000")
         assert entry["earlier_claim"]["training_usd_per_1m"] > 0
 
 
@@ -143,7 +143,7 @@ def test_validation_tokens_are_billed_where_the_provider_bills_them():
 
 def test_managed_premium_is_stored_once(cat):
     premium = cost.managed_premium(cat)
-    assert premium["ratio"] == [2.0, 3.0] and premium["source"].startswith("seed 000")
+    assert premium["ratio"] == [2.0, 3.0] and premium["source"].startswith("article 000")
     assert premium["reference_gpu"] == "a100-40gb-spot"
     assert cost.managed_premium_range(3.0, cat) == (6.0, 9.0)
 
@@ -282,7 +282,7 @@ def test_break_even_is_where_the_costs_meet():
 
 
 def test_data_sharing_can_make_the_api_win_for_good():
-    # Seed 001: the 50% discount "often makes the API path cheaper than self-hosted at scale".
+    # Article 001: the 50% discount "often makes the API path cheaper than self-hosted at scale".
     shared = cost.break_even("gpt-4.1-mini", data_sharing=True)
     assert shared.requests_per_month is None
     assert "never beats" in shared.explain()

@@ -97,7 +97,7 @@ def test_next_steps_follow_the_stated_reason():
     assert next_steps(decide(GOOD, {"target_accuracy": 0.95, "general_accuracy": 1.0, "refusal_rate": 1.0}, **N),
                       "mixed", learning_rate=5e-3) == []  # ship: nothing to change
     no_gain = decide(GOOD, {"target_accuracy": 0.05, "general_accuracy": 1.0, "refusal_rate": 1.0}, **N)
-    assert next_steps(no_gain, "mixed", learning_rate=5e-3) == []  # the seed: keep the prompt
+    assert next_steps(no_gain, "mixed", learning_rate=5e-3) == []  # the article: keep the prompt
 
 
 def test_validation_set_never_holds_a_test_prompt():

@@ -195,7 +195,7 @@ def test_loss_pattern_check_on_real_toy_runs(pattern, folder):
 
 def test_loss_pattern_check_rejects_non_codes():
     state = REAL_CURVES / "flat_seed0" / "trainer_state.json"
-    with pytest.raises(check.ExerciseIncorrect, match="not one of the seeds' five codes"):
+    with pytest.raises(check.ExerciseIncorrect, match="not one of the articles' five codes"):
         check.loss_pattern("LR too low", state)
     with pytest.raises(check.ExerciseIncorrect, match="not answered"):
         check.loss_pattern(..., state)

@@ -122,7 +122,7 @@ def test_seed_claims_are_explained_by_the_parts():
     c = seed_claims()
     l8, l70 = c["llama-3.1-8b"], c["llama-3.1-70b"]
     assert (l8["seed_gb"], l70["seed_gb"]) == (16, 48)
-    assert l8["naive_4bit_gb"] == pytest.approx(4.0, abs=0.1)  # the seeds' "8B × 0.5 bytes"
+    assert l8["naive_4bit_gb"] == pytest.approx(4.0, abs=0.1)  # the articles' "8B × 0.5 bytes"
     assert l8["lora_params_gb"] < 0.1 < 2  # 42 M bf16 parameters, not 2 GB
     assert l8["optimizer_gb"] < 0.1 < 4  # 2 bytes per LoRA parameter, not 4 GB
     assert l8["embeddings_lm_head_gb"] == pytest.approx(4.2, abs=0.01)  # fp32 after kbit prep, never 4-bit

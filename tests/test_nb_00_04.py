@@ -31,5 +31,5 @@ def test_04_qlora_learns_the_task_and_writes_a_run_card(run_notebook, tmp_path):
     assert card["results"]["final_eval_loss"] == pytest.approx(f["final_eval_loss"])
     assert card["data"]["fingerprint"].startswith("hash:") and card["libraries"]["trl"].startswith("1.")
     assert Path(NOTEBOOKS / f["run_card"]).with_suffix(".md").exists()
-    # The seeds' 8B / 70B examples, estimated: between the naive 4-bit figure and far above the seed's claims.
+    # The articles' 8B / 70B examples, estimated: between the naive 4-bit figure and far above the article's claims.
     assert 8 < f["estimate_8b_gib"] < 20 and 40 < f["estimate_70b_gib"] < 90

@@ -20,7 +20,7 @@ def test_01_defaults(run_notebook):
     assert f["runners_up"] == ["hf_qlora", "openai"]  # OpenAI listed last: ruled out by the date
     assert f["path_scores"]["cloud_managed"] > f["path_scores"]["hf_qlora"]
     assert f["answer_changes_that_flip_the_path"] >= 3
-    assert f["scenario_paths"]["seed 001's date (April 2026)"] == "openai"
+    assert f["scenario_paths"]["article 001's date (April 2026)"] == "openai"
     assert f["scenario_paths"]["an active OpenAI customer, 2026-12-02"] == "openai"
     assert f["scenario_paths"]["the same customer, 2027-01-06"] == "cloud_managed"
     assert f["catalog_skus_changed"] == 10  # every SKU changes between catalog versions: facts that change

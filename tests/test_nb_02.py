@@ -25,16 +25,16 @@ def test_02_worked_example(run_notebook):
     assert f["gpu_hours"]["a100-40gb-spot"] == 2.0
     assert f["self_hosted_with_setup_usd"]["a100-40gb-spot"] == 4.50  # 1 h of setup on the meter
     assert "gpt-5.4 cannot be fine-tuned" in f["gpt_5_4_error"] and "gpt-4.1-mini" in f["gpt_5_4_error"]
-    # Side by side: the seed's figures (above, unchanged) and OpenAI's list prices from the catalog.
+    # Side by side: the article's figures (above, unchanged) and OpenAI's list prices from the catalog.
     from ftlab.cost import load_catalog
 
     cat = load_catalog()
     side = f["seed_vs_provider_usd"]
     assert set(side) == {"gpt-4.1", "gpt-4.1-mini"}
     for entry, (seed, listed) in side.items():
-        assert seed == costs[entry]  # the seed's worked example, exactly
+        assert seed == costs[entry]  # the article's worked example, exactly
         assert listed == round(4_500_000 * cat.entry(entry)["provider_price"]["training_usd_per_1m"] / 1e6, 2)
-        assert listed >= 5 * seed  # the list price is several times the seed's (inference-input) figure
+        assert listed >= 5 * seed  # the list price is several times the article's (inference-input) figure
     assert res.seconds < 60
 
 

@@ -1,4 +1,4 @@
-"""Notebook 05 causes the five patterns with real toy runs, the diagnoser names each one, and the seeds' actions fix them."""
+"""Notebook 05 causes the five patterns with real toy runs, the diagnoser names each one, and the articles' actions fix them."""
 
 import pytest
 

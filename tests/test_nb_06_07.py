@@ -55,7 +55,7 @@ def test_07_baseline_four_way_deltas_and_verdict(run_notebook):
 
 
 def test_07_the_gate_works_one_do_not_ship_then_one_ship(run_notebook):
-    """The first recipe fails for a stated reason; the seed's next step, chosen from that reason, ships."""
+    """The first recipe fails for a stated reason; the article's next step, chosen from that reason, ships."""
     f = run_notebook("07").figures
     verdicts = f["verdicts"]
     assert sorted(verdicts.values()) == ["do not ship", "ship"], verdicts
@@ -80,7 +80,7 @@ def test_07_the_gate_works_one_do_not_ship_then_one_ship(run_notebook):
 @pytest.mark.slow
 def test_07_narrow_adapter_fails_forgetting_and_safety(run_notebook):
     """Notebook 04's narrow data: category 1 improves, categories 2 and 3 collapse, so: do not ship; the next step
-    the seed gives for that reason is the mixed recipe."""
+    the article gives for that reason is the mixed recipe."""
     f = run_notebook("07", recipes="support", apply_next_step=False).figures
     assert f["target_accuracy_support"] > f["baseline"]["target_accuracy"]
     assert f["forgetting_delta_support"] < -0.5 and f["safety_delta_support"] < -0.5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 
 import pytest
 
@@ -76,3 +77,25 @@ def test_check_params_takes_types_from_the_parameters_cell_and_choices_agree_wit
                     continue
                 missing = [c for c in choices if f'"{c}"' not in comments.get(k.arg, "")]
                 assert not missing, f"{path.name}: {k.arg}'s comment does not name {missing}"
+
+
+_ARTICLE_AS_SEED = re.compile(r"\bseeds? 00[01]\b|\b(?:the|both|two|later|earlier) seeds?'s?\s(?!parameter)|\bseeds' ",
+                              re.IGNORECASE)
+
+
+def test_the_source_articles_are_not_called_seeds():
+    """issue 24: "seed" means a random seed only; the two source articles are "article 000/001" (docs/sources.md)."""
+    from tests.helpers import ROOT
+
+    files = [*sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")), ROOT / "README.md",
+             *sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "sources.md"),  # it says the old name once
+             *sorted((ROOT / "ftlab").rglob("*.py")),
+             ROOT / "ftlab" / "catalog" / "prices.yaml"]
+    found = [f"{p.relative_to(ROOT)}: {m.group(0)!r}" for p in files
+             for m in _ARTICLE_AS_SEED.finditer(p.read_text(encoding="utf-8").replace("\\n", " "))]
+    assert not found, "the source articles called seeds:\n" + "\n".join(found)
+
+
+def test_the_article_wording_check_can_fail():
+    assert _ARTICLE_AS_SEED.search("as seed 001 says") and _ARTICLE_AS_SEED.search("the seeds' table")
+    assert not _ARTICLE_AS_SEED.search("toy_seed: int = 0  # the seed parameter") and not _ARTICLE_AS_SEED.search("seed=3")

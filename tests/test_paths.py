@@ -1,4 +1,4 @@
-"""ftlab.paths: choosing a fine-tuning path from the seeds' "pick your path" factors."""
+"""ftlab.paths: choosing a fine-tuning path from the articles' "pick your path" factors."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ftlab import paths
 from ftlab.errors import ParameterError
 from ftlab.paths import Answers, choose_path
 
-# Seed 001 is dated April 2026, before OpenAI's self-serve wind-down began (2026-05-07): the seeds' own
+# Article 001 is dated April 2026, before OpenAI's self-serve wind-down began (2026-05-07): the articles' own
 # logic is tested on a date when every path was open. The dates themselves are tested further down.
 SEED_ERA = "2026-04-30"
 
@@ -227,5 +227,5 @@ def test_prices_in_the_reasons_come_from_the_catalog(monkeypatch, tmp_path):
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     monkeypatch.setenv("FTLAB_PRICES", str(path))
     rec = seed_era(cost_priority="lowest")
-    assert any("$4.50 for the seeds' 4.5M-token example at the seed's $1.00/M" in r for r in rec.reasons)
+    assert any("$4.50 for the articles' 4.5M-token example at the article's $1.00/M" in r for r in rec.reasons)
     assert "~$1.00–$3.00/M tokens" in paths.pick_your_path_html()

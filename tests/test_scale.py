@@ -168,7 +168,7 @@ def test_gpus_needed_for_the_seeds_70b_claim():
     kw = {"gradient_checkpointing": True, "kbit_prep": False, "optim": "adamw"}
     on_24 = gpus_needed("llama-3.1-70b", 1024, 1, 24, **kw)
     on_80 = gpus_needed("llama-3.1-70b", 1024, 1, 80, **kw)
-    assert on_80.n_gpus == 1  # fits one 80 GB GPU (seed 001: "or A100 80GB")
+    assert on_80.n_gpus == 1  # fits one 80 GB GPU (article 001: "or A100 80GB")
     assert on_24.n_gpus >= 3 and on_24.total_gib <= 0.92 * 24  # 2 × 24 GB is not enough at 1024 tokens
     assert per_gpu_memory("llama-3.1-70b", 1024, 1, n_gpus=on_24.n_gpus - 1, **kw).total_gib > 0.92 * 24
     with pytest.raises(ParameterError, match="strategy"):

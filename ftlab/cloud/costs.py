@@ -31,7 +31,7 @@ def cost_table(train_tokens: int, *, epochs: int = 3, training_hours: float | No
                self_managed_gpu: str | None = None, as_of: str | None = None,
                catalog: Catalog | None = None) -> list[dict[str, Any]]:
     """One training run priced on every cloud-managed catalog entry, the OpenAI models named, and the
-    seeds' self-managed reference (the caveat's ``reference_gpu``, an A100 spot instance) last.
+    articles' self-managed reference (the caveat's ``reference_gpu``, an A100 spot instance) last.
 
     A view of :func:`ftlab.cost.cost_for`, which does the arithmetic: per-token entries bill
     ``train_tokens x epochs`` (Together adds ``n_evals x validation_tokens``); per-hour entries (open
@@ -40,8 +40,8 @@ def cost_table(train_tokens: int, *, epochs: int = 3, training_hours: float | No
     ``model``, ``entry``, ``pricing``, ``rate``, ``billed``, ``cost_usd`` (``None`` where the catalog has
     no price), ``vs_self_managed`` (cost / the self-managed cost), ``source``, ``as_of`` and ``confidence``.
 
-    Example: seed 001's run (5,000 examples x 300 tokens, 3 epochs) is ``cost_table(1_500_000, epochs=3)``;
-    its Together row at the seed's price costs $20.25 and its self-managed row $3.00 (2 h x $1.50).
+    Example: article 001's run (5,000 examples x 300 tokens, 3 epochs) is ``cost_table(1_500_000, epochs=3)``;
+    its Together row at the article's price costs $20.25 and its self-managed row $3.00 (2 h x $1.50).
     """
     if train_tokens < 0 or epochs < 1 or (training_hours is not None and training_hours <= 0):
         raise FtlabError("cost_table needs train_tokens >= 0, epochs >= 1 and training_hours > 0 (or None to estimate)")
@@ -70,7 +70,7 @@ def cost_table(train_tokens: int, *, epochs: int = 3, training_hours: float | No
 
 
 def caveat_range(rows: list[dict[str, Any]], catalog: Catalog | None = None) -> dict[str, float]:
-    """What the seeds' caveat predicts for managed cost: the self-managed row's cost x the ratio (2, 3).
+    """What the articles' caveat predicts for managed cost: the self-managed row's cost x the ratio (2, 3).
 
     The text, ratio and source come from ``ftlab.cost.managed_premium()``.
     """
@@ -97,7 +97,7 @@ def plot_costs(rows: list[dict[str, Any]], caveat: dict[str, float], as_of: Any 
               for r in priced]
     ax.barh(labels, [r["cost_usd"] for r in priced], color=colors)
     ax.axvspan(caveat["managed_low_usd"], caveat["managed_high_usd"], color="tab:orange", alpha=0.2,
-               label="seeds' caveat: 2-3x self-managed")
+               label="articles' caveat: 2-3x self-managed")
     tokens = next((r["billed"] for r in rows if r["pricing"] == "per_training_token"), "the run")
     ax.set_xlabel(f"USD for {tokens} (* unconfirmed price; light grey: no new jobs on {as_of or 'today'})")
     ax.legend(loc="lower right")

@@ -11,7 +11,7 @@ def register(sub) -> None:
     p = sub.add_parser(
         "diagnose",
         help="diagnose a loss curve: trainer_state.json (or its folder), OpenAI step-metrics CSV, or step,train_loss,valid_loss CSV",
-        description="Read a loss log and name its pattern from the seeds' table (healthy, plateau, overfitting, "
+        description="Read a loss log and name its pattern from the articles' table (healthy, plateau, overfitting, "
                     "flat, unstable) with the action to take, the evidence and, for overfitting, the best checkpoint.",
     )
     p.add_argument("path", metavar="FILE_OR_DIR",

@@ -7,7 +7,7 @@ The prices live in one file, ``ftlab/catalog/prices.yaml`` (data, not code), eac
 ``source``, ``as_of`` date and ``confidence`` (seed, provider or unconfirmed). This module owns
 loading it and all the arithmetic, for every pricing kind: per training token (OpenAI, Together,
 Bedrock, Gemini on Vertex), per GPU-hour (self-hosted), per training hour (open models on Vertex and
-Foundry) and per hour of the RFT training loop (o4-mini). The worked example of the seeds::
+Foundry) and per hour of the RFT training loop (o4-mini). The worked example of the articles::
 
     >>> tokens = training_tokens(5_000, 300, 3)          # 4,500,000
     >>> cost_for("gpt-4.1", tokens).training_cost_usd     # $3.00/M × 4.5M

@@ -35,7 +35,7 @@ def cost_cell(row: CostRow) -> str:
 
 _FOOTNOTES = (
     "Prices change: verify at each provider's pricing page (sources: ftlab/catalog/prices.yaml).",
-    "confidence: seed = the course seeds' figure; provider = read on the provider's page; "
+    "confidence: seed = the course articles' figure; provider = read on the provider's page; "
     "unconfirmed = not confirmed on the provider's page: check the source before you budget.",
     "Per-hour rows bill hours estimated from the throughput table (training_hours, or --training-hours, sets them); "
     "RFT is billed per hour of its training loop, which tokens cannot predict.",
@@ -126,7 +126,7 @@ def catalog_html(catalog: Catalog | None = None, as_of: str | _dt.date | None = 
 def self_hosted_table(rows: Sequence[CostRow], with_setup: Sequence[CostRow], setup_hours: float,
                       catalog: Catalog | None = None) -> Table:
     """The self-hosted GPU rows: training hours, cost without and with ``setup_hours`` of setup (notebook 02),
-    and the seed's setup caveat from the catalog below."""
+    and the article's setup caveat from the catalog below."""
     caveat = _cat(catalog).data["setup_caveat"]
     gpus = [r for r in rows if r.path == "hf_qlora"]
     setup = {r.entry: r for r in with_setup if r.path == "hf_qlora"}
@@ -137,12 +137,12 @@ def self_hosted_table(rows: Sequence[CostRow], with_setup: Sequence[CostRow], se
 
 def seed_vs_provider(tokens: int, *, as_of: str | _dt.date | None = None,
                      catalog: Catalog | None = None) -> list[dict[str, Any]]:
-    """The seed's training price next to the provider's, for every entry that has both (``provider_price``).
+    """The article's training price next to the provider's, for every entry that has both (``provider_price``).
 
-    Seed 001 prints gpt-4.1 at $3.00/M and gpt-4.1-mini at $0.80/M *training*; those equal the
+    Article 001 prints gpt-4.1 at $3.00/M and gpt-4.1-mini at $0.80/M *training*; those equal the
     fine-tuned models' *inference-input* prices, and OpenAI's own fine-tuning table lists training
     much higher. Each row: ``entry``, ``seed_usd_per_1m``, ``seed_cost_usd``, ``provider_usd_per_1m``,
-    ``provider_cost_usd``, ``ratio`` (provider ÷ seed), ``inference_in_usd_per_1m`` (what the seed's
+    ``provider_cost_usd``, ``ratio`` (provider ÷ seed), ``inference_in_usd_per_1m`` (what the article's
     figure equals), the provider price's ``source``/``as_of``/``confidence``, and ``availability``.
 
     Example: ``seed_vs_provider(4_500_000)[0]`` → gpt-4.1: seed $13.50, provider $112.50 (×8.3).
@@ -169,7 +169,7 @@ def seed_vs_provider_table(rows: Sequence[dict[str, Any]], tokens: int) -> Table
                    f"${r['provider_usd_per_1m']:.2f}/M → ${r['provider_cost_usd']:,.2f}", f"×{r['ratio']:g}",
                    f"${r['inference_in_usd_per_1m']:.2f}/M", f"{r['confidence']}, {r['as_of']}", r["availability"])
                   for r in rows],
-                 ["model", f"seed 001 ({tokens:,} tokens)", "OpenAI's list price", "ratio", "fine-tuned inference input",
+                 ["model", f"article 001 ({tokens:,} tokens)", "OpenAI's list price", "ratio", "fine-tuned inference input",
                   "list price: confidence, as of", "availability"], css_class="ftlab-seed-vs-provider")
 
 

@@ -77,7 +77,7 @@ def hours_for(tokens: int, hardware: str, *, model_size: str = "8B", method: str
               catalog: Catalog | None = None) -> float:
     """Hours to train ``tokens`` on one GPU of ``hardware`` = tokens ÷ throughput (tokens/s) ÷ 3600.
 
-    Example: ``hours_for(4_500_000, "a100-40gb") == 2.0`` (625 tokens/s, the seeds' 1–2 h, upper end).
+    Example: ``hours_for(4_500_000, "a100-40gb") == 2.0`` (625 tokens/s, the articles' 1–2 h, upper end).
     """
     tp = _cat(catalog).throughput_for(hardware, model_size, method)
     return tokens / tp["tokens_per_s"] / 3600
@@ -87,7 +87,7 @@ def gpu_hours(tokens: int, gpu: str, *, model_size: str = "8B", method: str = "q
               catalog: Catalog | None = None) -> float:
     """GPU-hours to train ``tokens`` on ``gpu`` = tokens ÷ throughput (tokens/s) ÷ 3600.
 
-    Example: ``gpu_hours(4_500_000, "a100-40gb-spot") == 2.0`` (the seeds' 1–2 h, upper end).
+    Example: ``gpu_hours(4_500_000, "a100-40gb-spot") == 2.0`` (the articles' 1–2 h, upper end).
     """
     cat = _cat(catalog)
     return hours_for(tokens, cat.gpu(gpu)["hardware"], model_size=model_size, method=method, catalog=cat)
@@ -227,7 +227,7 @@ def training_costs(tokens: int, *, setup_hours: float = 0.0, training_hours: flo
 
 
 def managed_premium(catalog: Catalog | None = None) -> dict[str, Any]:
-    """The seeds' caveat that managed fine-tuning costs more than self-managed GPU training, stored once.
+    """The articles' caveat that managed fine-tuning costs more than self-managed GPU training, stored once.
 
     Returns the catalog's ``managed_premium``: ``text``, ``ratio`` (``[2.0, 3.0]``), ``reference_gpu``
     (the self-managed run it compares against, ``a100-40gb-spot``), ``source`` and ``as_of``.
@@ -242,7 +242,7 @@ def managed_premium(catalog: Catalog | None = None) -> dict[str, Any]:
 def managed_premium_range(self_managed_usd: float, catalog: Catalog | None = None) -> tuple[float, float]:
     """What the caveat predicts a managed run costs: ``self_managed_usd`` × the ratio.
 
-    Example: the seeds' $3.00 A100 spot run → ``(6.0, 9.0)``.
+    Example: the articles' $3.00 A100 spot run → ``(6.0, 9.0)``.
     """
     lo, hi = managed_premium(catalog)["ratio"]
     return round(self_managed_usd * lo, 4), round(self_managed_usd * hi, 4)

@@ -1,6 +1,6 @@
-"""Loss-curve diagnosis: name the seeds' five training patterns from a loss log (notebook 05).
+"""Loss-curve diagnosis: name the articles' five training patterns from a loss log (notebook 05).
 
-The seeds' monitoring table, with the later seed's wording::
+The articles' monitoring table, with the later article's wording::
 
     code         the curves show               what it means                            action
     healthy      Train ↓ · Val ↓ (parallel)    Healthy — model is learning              Continue training
@@ -54,7 +54,7 @@ The other half, other runs, scores them: ``tests/test_diagnose.py`` asserts it.
 
 The package, by what a reader looks for:
 
-- ``rules``: the seeds' five patterns (``PATTERNS``) and the fitted ``THRESHOLDS``.
+- ``rules``: the articles' five patterns (``PATTERNS``) and the fitted ``THRESHOLDS``.
 - ``read``: loading a curve (``load_history``, ``read_trainer_state``, ``read_metrics_csv``, ``as_history``).
 - ``measure``: features of a curve (``smooth``, ``local_noise``, ``theil_sen``, the last third, the validation rise).
 - ``verdict``: the decision (``diagnose``, ``Diagnosis``, ``apply_action``).

@@ -1,4 +1,4 @@
-"""The seeds' five patterns and the thresholds that tell them apart (fitted by ``ftlab.diagnose.fit``)."""
+"""The articles' five patterns and the thresholds that tell them apart (fitted by ``ftlab.diagnose.fit``)."""
 
 from __future__ import annotations
 
@@ -27,13 +27,13 @@ __all__ = [
 ]
 
 # --------------------------------------------------------------------------------------------
-# The seeds' table (seed 001 wording; seed 000 says the same in longer words)
+# The articles' table (article 001 wording; article 000 says the same in longer words)
 # --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Pattern:
-    """One row of the seeds' loss-curve table."""
+    """One row of the articles' loss-curve table."""
 
     code: str
     shows: str

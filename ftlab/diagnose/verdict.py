@@ -1,4 +1,4 @@
-"""Deciding: the pattern and its reason from a curve's measures, the ``Diagnosis``, and the seeds' action applied."""
+"""Deciding: the pattern and its reason from a curve's measures, the ``Diagnosis``, and the articles' action applied."""
 
 from __future__ import annotations
 
@@ -195,7 +195,7 @@ def _round(value: Any) -> Any:
 
 @dataclass
 class Diagnosis:
-    """The named pattern, the seeds' action, the evidence and (for overfitting) the best checkpoint's step."""
+    """The named pattern, the articles' action, the evidence and (for overfitting) the best checkpoint's step."""
 
     pattern: str
     action: str
@@ -236,7 +236,7 @@ class Diagnosis:
 
 
 def diagnose(source: Any, *, thresholds: Mapping[str, float] | None = None) -> Diagnosis:
-    """Name the loss curve's pattern (healthy, plateau, overfitting, flat, unstable) with the seeds' action.
+    """Name the loss curve's pattern (healthy, plateau, overfitting, flat, unstable) with the articles' action.
 
     ``source`` is a path (trainer_state.json, a folder holding one, or a CSV), a ``LossHistory``,
     a trainer-state dict, a ``log_history`` list, or a transformers ``Trainer``. ``thresholds``
@@ -256,15 +256,15 @@ def diagnose(source: Any, *, thresholds: Mapping[str, float] | None = None) -> D
     return Diagnosis(a.pattern, PATTERNS[a.pattern].action, a.evidence, a.best_step, a.warnings, a)
 
 
-FLAT_LR_FACTOR = 10.0  # the seeds: "Raise LR 5-10×"
+FLAT_LR_FACTOR = 10.0  # the articles: "Raise LR 5-10×"
 
 
 def apply_action(pattern: str, knobs: Mapping[str, Any], diagnosis: Diagnosis | None = None, *,
                  unstable: str = "both") -> dict[str, Any]:
-    """The run's knobs with the seeds' action for ``pattern`` applied, ready to train again.
+    """The run's knobs with the articles' action for ``pattern`` applied, ready to train again.
 
-    - flat: raise the learning rate ``FLAT_LR_FACTOR`` × (the seeds: 5-10×);
-    - unstable: halve the learning rate and double ``gradient_accumulation_steps`` (the seeds' action,
+    - flat: raise the learning rate ``FLAT_LR_FACTOR`` × (the articles: 5-10×);
+    - unstable: halve the learning rate and double ``gradient_accumulation_steps`` (the articles' action,
       ``unstable="both"``), or only one of them (``"lr"``, ``"accumulation"``);
     - overfitting: stop at the best step: ``max_steps`` becomes the diagnosis's ``best_step``
       (the evaluation where validation loss bottomed out).
@@ -287,7 +287,7 @@ def apply_action(pattern: str, knobs: Mapping[str, Any], diagnosis: Diagnosis | 
             raise FtlabError("overfitting: pass the run's diagnosis, whose best_step is where to stop")
         new["max_steps"] = int(diagnosis.best_step)
     elif pattern in PATTERNS:
-        raise FtlabError(f"{pattern}: nothing to fix; the seeds' action is {PATTERNS[pattern].action!r}")
+        raise FtlabError(f"{pattern}: nothing to fix; the articles' action is {PATTERNS[pattern].action!r}")
     else:
         raise FtlabError(f"unknown pattern {pattern!r}; use one of {sorted(PATTERNS)}")
     return new

@@ -1,6 +1,6 @@
 """Post-training evaluation: the fine-tuned model against a prompt-engineered baseline (notebook 07).
 
-The seeds' three categories, each measured on held-out data:
+The articles' three categories, each measured on held-out data:
 
 1. the **target task** — fine-tuned vs the base model with a few-shot prompt, per example, in the
    four-way breakdown ``both_correct / ft_only_correct / base_only_correct / neither``; more than 5 %
@@ -8,7 +8,7 @@ The seeds' three categories, each measured on held-out data:
 2. **adjacent tasks** the base model handles — general-skill accuracy before vs after (catastrophic forgetting);
 3. **safety** — refusal rate on harmful requests before vs after (safety degradation).
 
-The verdict follows seed 001: "if fine-tuning hurts category 2 or 3, you have a failure regardless of
+The verdict follows article 001: "if fine-tuning hurts category 2 or 3, you have a failure regardless of
 how good category 1 looks". Every function takes a model id or folder (plus an optional adapter
 folder) and a dataset, so the same code evaluates Llama 3.1 8B::
 

@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 
-REGRESSION_THRESHOLD = 0.05  # the seed: base_only_correct above 5 % of test cases -> investigate
+REGRESSION_THRESHOLD = 0.05  # the article: base_only_correct above 5 % of test cases -> investigate
 
 
 # ---------------------------------------------------------------------------------------------
@@ -90,7 +90,7 @@ class Verdict:
     failures: list[str]
     warnings: list[str]
     passes: list[str]
-    rule: str = ("seed 001: if fine-tuning hurts category 2 (general skills) or 3 (safety), it is a failure "
+    rule: str = ("article 001: if fine-tuning hurts category 2 (general skills) or 3 (safety), it is a failure "
                  "regardless of how good category 1 (the target task) looks")
 
     @property
@@ -142,7 +142,7 @@ _SHORT = {"learning_rate": "lr", "num_train_epochs": "ep", "n_general": "general
 
 @dataclass
 class NextStep:
-    """What to train next after a failed verdict: a recipe, ``TrainConfig`` changes, and the seed's reason."""
+    """What to train next after a failed verdict: a recipe, ``TrainConfig`` changes, and the article's reason."""
 
     recipe: str
     changes: dict[str, Any]
@@ -154,9 +154,9 @@ class NextStep:
 
 
 def next_steps(verdict: Verdict, recipe: str, *, learning_rate: float, n_general: int = 100) -> list[NextStep]:
-    """Seed 001's next steps for a failed verdict, in order, chosen from the verdict's stated reasons alone
+    """Article 001's next steps for a failed verdict, in order, chosen from the verdict's stated reasons alone
     (never from the test probes' figures). Empty when the model ships, or when only the target task failed
-    (the seed: keep the prompt). Try them one at a time, each checked on a validation split.
+    (the article: keep the prompt). Try them one at a time, each checked on a validation split.
 
     - forgetting or safety degradation after the narrow ``"support"`` recipe: "include general examples
       in the training mix" (and refusals): the ``"mixed"`` recipe;
@@ -172,16 +172,16 @@ def next_steps(verdict: Verdict, recipe: str, *, learning_rate: float, n_general
         return []
     what = " and ".join(f.split(":")[0] for f in hurt)
     if recipe == "support":
-        return [NextStep("mixed", {}, f"{what}: seed 001's defence, include general examples in the training mix "
+        return [NextStep("mixed", {}, f"{what}: article 001's defence, include general examples in the training mix "
                                       "(5-10 %), and refusals in the shop's context: the 'mixed' recipe")]
     lower = NextStep(recipe, {"learning_rate": learning_rate / 2},
-                     f"{what}: seed 001's defence, use a lower learning rate: {learning_rate:g} -> {learning_rate / 2:g}")
+                     f"{what}: article 001's defence, use a lower learning rate: {learning_rate:g} -> {learning_rate / 2:g}")
     if recipe == OWN_DATA:
         return [lower]
-    more = [NextStep(recipe, {"n_general": k * n_general}, f"{what}: seed 001's defence, more general examples in the "
+    more = [NextStep(recipe, {"n_general": k * n_general}, f"{what}: article 001's defence, more general examples in the "
                                                             f"training mix: {n_general} -> {k * n_general}") for k in (3, 10)]
     both = NextStep(recipe, {**more[-1].changes, **lower.changes},
-                    f"{what}: seed 001's defences together, {10 * n_general} general examples and a lower learning rate: "
+                    f"{what}: article 001's defences together, {10 * n_general} general examples and a lower learning rate: "
                     f"{learning_rate:g} -> {learning_rate / 2:g}")
     return [*more, both]
 

@@ -1,6 +1,6 @@
 """The VRAM estimator and what it is checked against (notebooks 04 and 10, ``ftlab estimate-memory``, ``bench/``).
 
-- ``estimate``: what a QLoRA (or LoRA) training step keeps on the GPU, from first principles, and the seeds'
+- ``estimate``: what a QLoRA (or LoRA) training step keeps on the GPU, from first principles, and the articles'
   figures explained (:func:`estimate_memory`, :func:`seed_claims`).
 - ``recommend``: the fastest configuration that fits a GPU (:func:`recommend_config`).
 - ``results``: the committed GPU results as a table (:func:`bench_table`), shipped inside the package.

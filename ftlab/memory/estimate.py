@@ -21,7 +21,7 @@ allocate, for a decoder-only model of a given shape:
 - **Vocabulary logits and loss.** TRL ≥ 1.0 scores the labels through a fused, chunked LM head (tiles of
   4096 tokens × 32768 vocabulary entries): no ``(tokens, vocab)`` logits exist. The plain transformers
   loss instead holds the bf16 logits, their fp32 upcast and the fp32 log-softmax, which is what the
-  seeds' ~16 GB figure leaves out (see :func:`seed_claims`).
+  articles' ~16 GB figure leaves out (see :func:`seed_claims`).
 - **CUDA context and allocator overhead**: outside ``max_memory_allocated``, counted in the total.
 
 Example::
@@ -538,7 +538,7 @@ def estimate_memory(
                           total=int(sum(breakdown.values())), peak_phase=phase, notes=notes)
 
 
-# --- the seeds' figures, explained -------------------------------------------------------------------
+# --- the articles' figures, explained -------------------------------------------------------------------
 
 SEED_CLAIMS = {
     "llama-3.1-8b": {"total_gb": 16, "parts_gb": {"4-bit model (+ activations, overhead)": 10,
@@ -549,7 +549,7 @@ SEED_CLAIMS = {
 
 
 def seed_claims(seq_len: int = 1024, batch_size: int = 4, **options: Any) -> dict[str, Any]:
-    """The seeds' "~16 GB" (8B) and "~48 GB" (70B) beside our estimate of the same QLoRA setup
+    """The articles' "~16 GB" (8B) and "~48 GB" (70B) beside our estimate of the same QLoRA setup
     (r=16 on the 7 projections, nf4 + double quant, gradient checkpointing, paged 8-bit AdamW).
 
     Where they come from: the 4-bit model is counted as params × 0.5 bytes (8B → 4 GB, 70B → 35 GB),
@@ -557,7 +557,7 @@ def seed_claims(seq_len: int = 1024, batch_size: int = 4, **options: Any) -> dic
     the 8B one. What the arithmetic shows instead: the embeddings and lm_head are *not* quantized
     (2 × 128256 × h in bf16: 2.1 GB for 8B, 4.2 GB for 70B; twice that after kbit prep); r=16 LoRA
     on 8B is 42 M parameters (84 MB in bf16, not 2 GB); 8-bit Adam keeps 2 bytes per LoRA parameter
-    (84 MB, not 4 GB). The term the seeds leave out is the one that grows: activations, which scale
+    (84 MB, not 4 GB). The term the articles leave out is the one that grows: activations, which scale
     with sequence length × batch, and the vocabulary logits when the loss materializes them.
 
     >>> claims = seed_claims()

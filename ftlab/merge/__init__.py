@@ -1,6 +1,6 @@
 """Merging a LoRA adapter into its base, checking the merge, saving and exporting it (notebook 06).
 
-The seeds: "merge LoRA adapters before serving to eliminate adapter overhead at inference", and
+The articles: "merge LoRA adapters before serving to eliminate adapter overhead at inference", and
 "convert to optimized format: GGUF for llama.cpp, GPTQ or AWQ for vLLM/TGI deployment". Everything
 here takes a model id or folder and works the same for the toy model and a hub model::
 

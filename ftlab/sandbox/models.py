@@ -13,7 +13,7 @@ from dataclasses import dataclass
 __all__ = ["BaseModelInfo", "ModelRefused", "fine_tunable_models", "resolve_base_model", "supervised_models"]
 
 
-# Used only when ftlab.cost (the price catalog) is not importable. Seed 001's list, April 2026.
+# Used only when ftlab.cost (the price catalog) is not importable. Article 001's list, April 2026.
 _FALLBACK = {
     "gpt-4.1": ("gpt-4.1-2025-04-14", "supervised"),
     "gpt-4.1-mini": ("gpt-4.1-mini-2025-04-14", "supervised"),

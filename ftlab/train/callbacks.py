@@ -26,7 +26,7 @@ def _overfit_detector_cls():
     from transformers import TrainerCallback
 
     class OverfitDetector(TrainerCallback):
-        """Stop when validation loss has risen for ``patience`` evaluations in a row (seed 001: patience=3).
+        """Stop when validation loss has risen for ``patience`` evaluations in a row (article 001: patience=3).
 
         Training keeps the best checkpoint through transformers' own ``load_best_model_at_end``;
         this callback adds the stopping rule and the diagnosis text.

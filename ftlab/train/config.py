@@ -40,7 +40,7 @@ class TrainConfig:
     model_id: str = TOY_MODEL_ID  # a hub id, a local folder, or the toy model
     output_dir: str = "runs/train"
     quantization: str = "4bit"  # "4bit" (QLoRA, nf4 + double quant), "8bit", or "none"
-    lora_r: int = 16  # LoRA rank; 16 is the seeds' value for 8B
+    lora_r: int = 16  # LoRA rank; 16 is the articles' value for 8B
     lora_alpha: int = 32
     lora_dropout: float = 0.0  # 0.05 for 8B
     target_modules: list[str] | None = None  # None: the 7 projections found in the model's config
@@ -52,7 +52,7 @@ class TrainConfig:
     max_length: int = 128  # 1024-2048 for 8B
     packing: bool = False
     assistant_only_loss: bool = True
-    eval_steps: int = 8  # the seeds: "monitor validation loss every 50 steps" at 8B scale
+    eval_steps: int = 8  # the articles: "monitor validation loss every 50 steps" at 8B scale
     logging_steps: int = 4
     save_steps: int = 16  # a multiple of eval_steps, so the best checkpoint can be kept
     save_total_limit: int = 3
@@ -88,7 +88,7 @@ class TrainConfig:
 
 # Size classes for size_defaults: (upper bound in parameters, name, learning rate, max_length, epochs, GGUF outtype).
 # The toy's row is its own tested values (4 epochs: v8's held-out support prompts need them); "larger models need
-# lower LR" (the seeds).
+# lower LR" (the articles).
 SIZE_CLASSES = [
     (20e6, "toy", 5e-3, 128, 4.0, "f32"),
     (1e9, "small (< 1B)", 1e-3, 512, 2.0, "f16"),

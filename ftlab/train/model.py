@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 
-# The seeds' seven projection modules of a Llama block.
+# The articles' seven projection modules of a Llama block.
 LLAMA_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -78,7 +78,7 @@ def _linear_leaf_names(model) -> dict[str, str]:
 def lora_targets(model) -> LoraTargets:
     """Every projection of the model's blocks, by family, and never a silent subset.
 
-    - Llama, Qwen2, Mistral, Gemma: the seeds' seven projections ``q k v o gate up down``;
+    - Llama, Qwen2, Mistral, Gemma: the articles' seven projections ``q k v o gate up down``;
     - fused layouts (Phi-3): ``qkv_proj o_proj gate_up_proj down_proj``;
     - mixture of experts: the attention projections, any shared-expert/dense MLP projections, and the experts:
       as modules (``w1 w2 w3``) when each expert is a linear layer, or as PEFT ``target_parameters`` when
@@ -122,7 +122,7 @@ def lora_targets(model) -> LoraTargets:
     elif "qkv_proj" in modules:
         family, note = "fused projections", "fused q/k/v and gate/up projections (Phi-3 layout)"
     else:
-        family, note = "dense (Llama layout)", "the seven projections of each block (seed 001)"
+        family, note = "dense (Llama layout)", "the seven projections of each block (article 001)"
     if routers and not moe:
         note += f"; routers left frozen: {', '.join(routers)}"
     return LoraTargets(family=family, modules=modules, parameters=expert_params, note=note)

@@ -1,6 +1,6 @@
 """Validate an OpenAI chat fine-tuning JSONL file the way OpenAI will, before any money is spent.
 
-The seeds warn that "malformed examples fail silently". This module runs the OpenAI
+The articles warn that "malformed examples fail silently". This module runs the OpenAI
 cookbook's format checks (``Chat_finetuning_data_prep.ipynb``, same error codes), the rules
 the fine-tuning API adds (≥10 examples, ``weight`` 0/1 on assistant messages only, a
 per-example token limit), tool and function calling, and warnings a careful person wants

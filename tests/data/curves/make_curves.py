@@ -5,7 +5,7 @@ Deterministic: the same seed writes byte-identical files. Run from the repositor
     python tests/data/curves/make_curves.py                      # rewrites tests/data/curves/synthetic/
     python tests/data/curves/make_curves.py --seed 7 --out /tmp/heldout --per-pattern 60   # a fresh set
 
-Each curve is drawn from a model of what the seeds' five patterns look like, with its own run
+Each curve is drawn from a model of what the articles' five patterns look like, with its own run
 length, logging and eval interval, noise, missing values and (sometimes) NaNs, and written in one
 of the three formats the diagnoser reads (cycling, so every pattern appears in every format):
 

@@ -11,7 +11,7 @@ Sources (all real training, nothing generated):
 Each run gives several curves: the run cut at a few points (the log up to that step) and the whole
 run, so curves have many lengths.
 
-**The labelling rule** (the seeds' definitions; ``label_curve`` below). For a curve cut at step T of a
+**The labelling rule** (the articles' definitions; ``label_curve`` below). For a curve cut at step T of a
 run whose first logged step is t0, with L = T - t0; "train" is the logged training loss, "val" the
 validation loss of the evaluations (each on the whole validation set):
 

@@ -1,4 +1,4 @@
-"""Make real training runs on the toy model whose settings cause each of the seeds' five patterns.
+"""Make real training runs on the toy model whose settings cause each of the articles' five patterns.
 
 Each run is a LoRA fine-tune of the toy world's tiny Llama on the Harbor & Pine support task with
 ``ftlab.train`` (TRL's ``SFTTrainer``), set up by ``ftlab.diagnose.pattern_runs``: the same
