@@ -1,16 +1,8 @@
-"""Notebooks 00 (the toy world) and 04 (QLoRA training) run headless and record the right figures."""
+"""Notebook 04 (QLoRA training) learns the task and writes a run card."""
 
 import pytest
 
 pytestmark = [pytest.mark.notebook]
-
-
-def test_00_start_here_measures_the_toy_world(run_notebook):
-    f = run_notebook("00").figures
-    assert f["general_accuracy"] >= 0.9
-    assert f["refusal_rate"] >= 0.9
-    assert f["target_accuracy"] <= 0.3
-    assert 100_000 < f["toy_n_parameters"] < 5_000_000
 
 
 def test_04_qlora_learns_the_task_and_writes_a_run_card(run_notebook, tmp_path):
