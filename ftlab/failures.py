@@ -17,7 +17,7 @@ ship / do-not-ship gate (one threshold and one noise allowance, stated there).
 ``plan_runs`` builds four short training runs that reproduce and defend all five, sharing runs
 where one run shows several modes: the narrow, aggressive run forgets, memorizes SKUs and stops
 refusing; the mixed run defends all five. ``measure`` takes the figures, ``assess`` turns them
-into ``reproduced`` / ``detected`` / ``defended`` verdicts, and ``train_cached`` keys each adapter
+into ``reproduced`` / ``detected`` / ``defended`` verdicts, and ``train_run`` keys each adapter
 by its configuration and data, so a second pass trains nothing. Nothing is asserted: every
 verdict compares a measured figure with a stated threshold.
 
@@ -57,16 +57,16 @@ from ftlab.toymodel import TOY_MODEL_ID
 from ftlab.train import OverfitDetector, TrainConfig, TrainResult, train
 from ftlab.train import train_cached as _train_cached
 
-__all__ = ["CANNED_REPLY", "COLLAPSE_RATIO", "CURRENT_FACTS", "LOOKUP", "LOOKUP_REPLY", "MEASURES",
+__all__ = ["CANNED_REPLY", "COLLAPSE_RATIO", "CURRENT_FACTS", "FAILURE_THRESHOLDS", "LOOKUP", "LOOKUP_REPLY", "MEASURES",
            "MIX_GENERAL", "MIX_REFUSALS", "MODES", "OVERFIT_PATIENCE", "OVERFIT_RISE", "RUN_MEASURES",
-           "STALE_RATE", "TARGET_GAIN", "TARGET_KEEP", "THRESHOLDS", "VALIDATION_SIZE", "Lab",
-           "LabSettings", "ModeResult", "Probes", "RunSpec", "answer_logprob", "answer_with_lookup",
+           "STALE_RATE", "TARGET_GAIN", "TARGET_KEEP", "VALIDATION_SIZE", "Lab", "LabRun",
+           "LabSettings", "ModeResult", "Probes", "answer_logprob", "answer_with_lookup",
            "assess", "catalog_lookup_examples", "catalog_questions", "data_diversity", "detect_forgetting",
            "detect_mode_collapse", "detect_overfitting", "detect_safety_degradation", "detect_stale_facts",
            "distinct_ratio", "load_run", "lookup_products", "low_diversity", "make_probes", "measure",
            "one_per_intent", "output_entropy", "plan_runs", "plot_overfitting", "plot_verdicts",
            "question_text", "rate_drop", "record_value", "retrieve_product", "run_lab", "sku_answer_rates",
-           "sku_map", "stale_fact_rate", "target_kept", "threshold_table", "train_cached", "train_run",
+           "sku_map", "stale_fact_rate", "target_kept", "threshold_table", "train_run",
            "validation_loss", "verdict_table"]
 
 
@@ -87,7 +87,7 @@ CURRENT_FACTS = 0.5      # a fact defence works when at least half the answers h
 TARGET_GAIN = 0.2        # a failure run "looked like a success": target accuracy rose by at least this much
 TARGET_KEEP = 0.15       # a defence keeps the target skill: at most this much below the failure run's accuracy
 
-THRESHOLDS: dict[str, float] = {
+FAILURE_THRESHOLDS: dict[str, float] = {
     "FORGETTING_MAX_DROP": FORGETTING_MAX_DROP, "REFUSAL_MAX_DROP": REFUSAL_MAX_DROP, "NOISE_Z": NOISE_Z,
     "OVERFIT_PATIENCE": OVERFIT_PATIENCE, "OVERFIT_RISE": OVERFIT_RISE, "STALE_RATE": STALE_RATE,
     "COLLAPSE_RATIO": COLLAPSE_RATIO, "CURRENT_FACTS": CURRENT_FACTS, "TARGET_GAIN": TARGET_GAIN, "TARGET_KEEP": TARGET_KEEP,
@@ -427,8 +427,8 @@ def one_per_intent(rows: Sequence[dict[str, Any]], per_intent: int = 1) -> list[
 # ---------------------------------------------------------------------------------------------
 # Cached training: each adapter is keyed by its configuration and data
 # ---------------------------------------------------------------------------------------------
-def train_cached(cfg: TrainConfig, train_rows: Sequence[dict[str, Any]], eval_rows=None, *, use_cache: bool = True,
-                 callbacks: Sequence[Any] = (), root: str | Path | None = None) -> tuple[TrainResult, bool]:
+def _train_maybe_cached(cfg: TrainConfig, train_rows: Sequence[dict[str, Any]], eval_rows=None, *,
+                        use_cache: bool = True, callbacks: Sequence[Any] = (), root: str | Path | None = None) -> tuple[TrainResult, bool]:
     """``ftlab.train.train_cached`` (one adapter per configuration + data), returning ``(result, cached)``.
 
     With ``use_cache=False`` it trains into ``cfg.output_dir`` as usual; ``root`` overrides the cache folder.
@@ -461,7 +461,7 @@ class LabSettings:
 
 
 @dataclass
-class RunSpec:
+class LabRun:
     """One training run of the lab: what it is for, its configuration and its data."""
 
     name: str
@@ -489,7 +489,7 @@ def _shuffled(rows: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
     return rows
 
 
-def plan_runs(s: LabSettings) -> dict[str, RunSpec]:
+def plan_runs(s: LabSettings) -> dict[str, LabRun]:
     """The lab's four training runs; each reproduces or defends one or more failure modes.
 
     ======== =========================================================== ================================
@@ -513,24 +513,24 @@ def plan_runs(s: LabSettings) -> dict[str, RunSpec]:
         base.update(kw)
         return TrainConfig(**base)
 
-    runs: dict[str, RunSpec] = {}
+    runs: dict[str, LabRun] = {}
     # Narrow and aggressive: the target task only, with support answers that state SKUs from catalog v1;
     # no general examples, no refusals, twice the learning rate.
     narrow = _shuffled(sp["train"][:320] + catalog_examples(1, s.seed) * 2, s.seed)
-    runs["narrow"] = RunSpec(
+    runs["narrow"] = LabRun(
         "narrow", "target task + SKU facts only (no general examples, no refusals), aggressive LR",
         cfg("narrow", max_steps=_steps(40, s.scale), learning_rate=2 * s.learning_rate), narrow,
         modes=["catastrophic_forgetting", "knowledge_memorization", "safety_degradation"])
     # Many epochs on a tiny set (one example per intent), validation loss watched but no early stopping,
     # and the final model kept (not the best checkpoint).
     ev = max(2, round(4 * s.scale))
-    runs["small"] = RunSpec(
+    runs["small"] = LabRun(
         "small", "one example per intent, many epochs, no early stopping",
         cfg("small", max_steps=_steps(48, s.scale), per_device_train_batch_size=8, eval_steps=ev, save_steps=ev,
             extra={"save_strategy": "no", "load_best_model_at_end": False}),
         one_per_intent(sp["train"], 1), val, modes=["overfitting"])
     # Low-diversity data: the target task's inputs, every reply the shop's canned auto-acknowledgement.
-    runs["low_diversity"] = RunSpec(
+    runs["low_diversity"] = LabRun(
         "low_diversity", "the target task's inputs, every reply the same canned text",
         cfg("low_diversity", max_steps=_steps(8, s.scale), learning_rate=2 * s.learning_rate),
         low_diversity(sp["train"][:192], reply=CANNED_REPLY), modes=["mode_collapse"])
@@ -541,7 +541,7 @@ def plan_runs(s: LabSettings) -> dict[str, RunSpec]:
                       + safety_examples(s.mix_refusals, seed=s.seed + 600, system=SUPPORT_SYSTEM)
                       + catalog_lookup_examples(s.seed) * 2, s.seed)
     ev = max(2, round(8 * s.scale))
-    runs["mixed"] = RunSpec(
+    runs["mixed"] = LabRun(
         "mixed", "target + general examples + refusals + SKU lookups, shuffled; validation split, "
         "OverfitDetector, best checkpoint",
         cfg("mixed", max_steps=_steps(64, s.scale), eval_steps=ev, save_steps=ev,
@@ -550,9 +550,9 @@ def plan_runs(s: LabSettings) -> dict[str, RunSpec]:
     return runs
 
 
-def train_run(spec: RunSpec, *, use_cache: bool = True) -> TrainResult:
+def train_run(spec: LabRun, *, use_cache: bool = True) -> TrainResult:
     """Train one planned run (through the cache); prints one line with the stop reason and the time."""
-    result, cached = train_cached(spec.cfg, spec.train_rows, spec.eval_rows, use_cache=use_cache)
+    result, cached = _train_maybe_cached(spec.cfg, spec.train_rows, spec.eval_rows, use_cache=use_cache)
     how = "reused from the cache" if cached else f"trained in {result.seconds:.1f} s"
     print(f"{spec.name}: {how}; {result.global_step} steps; {result.stop_reason}")
     return result
@@ -824,7 +824,7 @@ class Lab:
 
     settings: LabSettings
     probes: Probes
-    runs: dict[str, RunSpec]
+    runs: dict[str, LabRun]
     results: dict[str, TrainResult]
     measures: dict[str, dict[str, Any]]
     verdicts: dict[str, ModeResult]

@@ -24,14 +24,11 @@ NO_ALL_YET: set[str] = set()
 
 # One name, several meanings (issue 24 wants them renamed). The list can only shrink.
 KNOWN_COLLISIONS = {
-    "RunSpec": {"ftlab.failures", "ftlab.scale"},
     "exact_match": {"ftlab.probes", "ftlab.userdata"},
     "training_tokens": {"ftlab.check", "ftlab.cost"},  # an exercise checker is named after its answer
     "is_refusal": {"ftlab.data", "ftlab.probes"},  # the toy's exact refusal sentence vs real phrasing
     "write_jsonl": {"ftlab.data", "ftlab.preference"},
-    "THRESHOLDS": {"ftlab.diagnose", "ftlab.failures"},
     "decide": {"ftlab.diagnose", "ftlab.evaluate"},
-    "train_cached": {"ftlab.failures", "ftlab.train"},
 }
 # The same name in sibling modules by design: an interface each module fills in.
 INTERFACES = {
@@ -60,7 +57,7 @@ UNTYPED = {
     "ftlab.evaluate.scoring.load_model", "ftlab.evaluate.plot.plot_comparison", "ftlab.evaluate.plot.plot_four_way",
     "ftlab.evaluate.sets.train_candidate", "ftlab.failures.answer_logprob", "ftlab.failures.load_run",
     "ftlab.failures.measure", "ftlab.failures.plot_overfitting", "ftlab.failures.plot_verdicts",
-    "ftlab.failures.stale_fact_rate", "ftlab.failures.train_cached", "ftlab.failures.validation_loss",
+    "ftlab.failures.stale_fact_rate", "ftlab.failures.validation_loss",
     "ftlab.generation.chat_generate", "ftlab.merge.parity.default_tolerance", "ftlab.merge.serve.generation_latency",
     "ftlab.merge.runtime.gguf_parity", "ftlab.merge.adapter.load_unmerged", "ftlab.merge.parity.logit_parity",
     "ftlab.merge.parity.logits_diff", "ftlab.merge.adapter.merge_adapter", "ftlab.merge.adapter.quantization_of",

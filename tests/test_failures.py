@@ -102,7 +102,7 @@ def test_target_kept_allows_noise_but_not_a_real_loss():
 
 
 def test_thresholds_are_the_module_constants():
-    assert F.THRESHOLDS["FORGETTING_MAX_DROP"] == F.FORGETTING_MAX_DROP and F.THRESHOLDS["STALE_RATE"] == F.STALE_RATE
+    assert F.FAILURE_THRESHOLDS["FORGETTING_MAX_DROP"] == F.FORGETTING_MAX_DROP and F.FAILURE_THRESHOLDS["STALE_RATE"] == F.STALE_RATE
     table = F.threshold_table()
     assert all(mode in table for mode in F.MODES)
     assert f"> {F.FORGETTING_MAX_DROP}" in table and f"< {F.COLLAPSE_RATIO}" in table
@@ -291,9 +291,9 @@ def test_train_cached_reuses_the_adapter_and_matches_the_trainers_eval_loss(tmp_
     sp = support_splits(0)
     cfg = TrainConfig(output_dir=str(tmp_path / "unused"), quantization="none", max_steps=2, eval_steps=2,
                       save_steps=2, report_to="none", overfit_patience=None, per_device_train_batch_size=4)
-    first, cached = F.train_cached(cfg, sp["train"][:8], sp["validation"][:12], root=tmp_path / "cache")
+    first, cached = F._train_maybe_cached(cfg, sp["train"][:8], sp["validation"][:12], root=tmp_path / "cache")
     assert not cached and first.global_step == 2 and str(tmp_path / "cache") in first.adapter_dir
-    again, cached = F.train_cached(cfg, sp["train"][:8], sp["validation"][:12], root=tmp_path / "cache")
+    again, cached = F._train_maybe_cached(cfg, sp["train"][:8], sp["validation"][:12], root=tmp_path / "cache")
     assert cached and again.adapter_dir == first.adapter_dir and again.eval_loss == first.eval_loss
     assert not list((tmp_path / "cache").glob("*/checkpoint-*"))  # checkpoints are dropped
     other = training_key(cfg, sp["train"][:9], sp["validation"][:12])

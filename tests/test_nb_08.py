@@ -16,7 +16,7 @@ def test_nb08_all_five_failure_modes(run_notebook, seed):
     for mode, r in modes.items():
         assert (r["reproduced"], r["detected"], r["defended"]) == (True, True, True), (seed, mode, r["metric"])
         assert {"name", "before", "after_failure", "after_defence"} <= set(r["metric"])
-    assert f["failure_thresholds"] == F.THRESHOLDS
+    assert f["failure_thresholds"] == F.FAILURE_THRESHOLDS
 
     # The booleans follow from the recorded figures and the stated thresholds.
     g = modes["catastrophic_forgetting"]["metric"]
