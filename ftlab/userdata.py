@@ -20,7 +20,7 @@ from typing import Any
 
 from ftlab.errors import FtlabError, ParameterError
 
-__all__ = ["MAX_LINES_NAMED", "exact_match", "load_user_data", "normalize_reply", "read_checked",
+__all__ = ["MAX_LINES_NAMED", "exact_match_rate", "load_user_data", "normalize_reply", "read_checked",
            "reference_accuracy", "reference_reply", "sample_generations", "split_rows", "user_data_params"]
 
 
@@ -129,7 +129,7 @@ def reference_reply(row: dict[str, Any]) -> str:
     return next((m.get("content") or "" for m in reversed(row["messages"]) if m.get("role") == "assistant"), "")
 
 
-def exact_match(replies: list[str], rows: list[dict[str, Any]]) -> float:
+def exact_match_rate(replies: list[str], rows: list[dict[str, Any]]) -> float:
     """Share of replies equal to the held-out assistant message after :func:`normalize_reply`."""
     hits = [normalize_reply(r) == normalize_reply(reference_reply(row)) for r, row in zip(replies, rows, strict=True)]
     return sum(hits) / max(len(hits), 1)
@@ -146,12 +146,12 @@ def sample_generations(rows: list[dict[str, Any]], before: list[str], after: lis
 
 
 def reference_accuracy(model, tokenizer, rows: list[dict[str, Any]], **gen: Any) -> tuple[float, list[str]]:
-    """Exact match of greedy replies against the rows' held-out assistant messages (:func:`exact_match`), the
+    """Exact match of greedy replies against the rows' held-out assistant messages (:func:`exact_match_rate`), the
     target score for the learner's own data. Returns ``(accuracy, replies)``, like ``probes.target_accuracy``.
     Example: ``reference_accuracy(model, tok, eval_rows, max_new_tokens=64)[0]`` -> 0.4 when 2 of 5 replies match.
     """
     from ftlab.generation import chat_generate
 
     replies = chat_generate(model, tokenizer, [r["messages"] for r in rows], **gen)
-    return exact_match(replies, rows), replies
+    return exact_match_rate(replies, rows), replies
 

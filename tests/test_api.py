@@ -24,11 +24,9 @@ NO_ALL_YET: set[str] = set()
 
 # One name, several meanings (issue 24 wants them renamed). The list can only shrink.
 KNOWN_COLLISIONS = {
-    "exact_match": {"ftlab.probes", "ftlab.userdata"},
     "training_tokens": {"ftlab.check", "ftlab.cost"},  # an exercise checker is named after its answer
     "is_refusal": {"ftlab.data", "ftlab.probes"},  # the toy's exact refusal sentence vs real phrasing
     "write_jsonl": {"ftlab.data", "ftlab.preference"},
-    "decide": {"ftlab.diagnose", "ftlab.evaluate"},
 }
 # The same name in sibling modules by design: an interface each module fills in.
 INTERFACES = {

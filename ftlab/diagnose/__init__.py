@@ -58,7 +58,7 @@ The package, by what a reader looks for:
 - ``read``: loading a curve (``load_history``, ``read_trainer_state``, ``read_metrics_csv``, ``as_history``).
 - ``measure``: features of a curve (``smooth``, ``local_noise``, ``theil_sen``, the last third, the validation rise).
 - ``verdict``: the decision (``diagnose``, ``Diagnosis``, ``apply_action``).
-- ``fit``: fitting the thresholds on labelled curves (``measures``, ``decide``, ``fit_thresholds``).
+- ``fit``: fitting the thresholds on labelled curves (``measures``, ``decide_pattern``, ``fit_thresholds``).
 - ``plot``: ``plot_diagnosis``.
 - ``runs``: the toy trainings that cause each pattern (``pattern_runs``, ``train_for_pattern``); the only module
   here that imports ``ftlab.train`` and ``ftlab.toymodel``.
@@ -66,7 +66,7 @@ The package, by what a reader looks for:
 
 from __future__ import annotations
 
-from ftlab.diagnose.fit import FIT_GRID, decide, fit_thresholds, measures
+from ftlab.diagnose.fit import FIT_GRID, decide_pattern, fit_thresholds, measures
 from ftlab.diagnose.measure import local_noise, noise_level, smooth, theil_sen, window_for
 from ftlab.diagnose.plot import plot_diagnosis
 from ftlab.diagnose.read import (
@@ -107,7 +107,7 @@ __all__ = ["EXPECTED", "FALLING_SE_MULT", "FIT_GRID", "FLAT_DROP", "FLAT_LR_FACT
            "LEVEL_FLOOR", "MIN_TRAIN_POINTS", "NOISE_UNSTABLE", "NO_VALIDATION_WARNING", "OVERSHOOT_MIN",
            "PATTERNS", "REBOUND_MIN", "RECENT_REL_PLATEAU", "RECENT_SHARE_PLATEAU", "SPIKE_MIN",
            "SPIKE_NOISE_MULT", "THRESHOLDS", "VAL_EXACT", "VAL_NOISE_MULT", "VAL_RISE_MIN", "Diagnosis",
-           "LossHistory", "Pattern", "apply_action", "as_history", "decide", "diagnose",
+           "LossHistory", "Pattern", "apply_action", "as_history", "decide_pattern", "diagnose",
            "find_trainer_state", "fit_thresholds", "history_from_log", "load_history", "local_noise",
            "measures", "noise_level", "pattern_runs", "plot_diagnosis", "read_metrics_csv",
            "read_trainer_state", "smooth", "theil_sen", "train_for_pattern", "window_for"]

@@ -10,7 +10,7 @@ from ftlab.diagnose.rules import THRESHOLDS
 from ftlab.diagnose.verdict import _analyse, _decide
 from ftlab.errors import FtlabError
 
-__all__ = ["FIT_GRID", "decide", "fit_thresholds", "measures"]
+__all__ = ["FIT_GRID", "decide_pattern", "fit_thresholds", "measures"]
 
 # --------------------------------------------------------------------------------------------
 # Fitting the thresholds on labelled curves (tests/data/curves/labelled.json)
@@ -33,7 +33,7 @@ def measures(source: Any) -> dict[str, Any]:
     return _analyse(as_history(source)).measures
 
 
-def decide(m: Mapping[str, Any], thresholds: Mapping[str, float] | None = None) -> str:
+def decide_pattern(m: Mapping[str, Any], thresholds: Mapping[str, float] | None = None) -> str:
     """The pattern for ``measures(...)`` under ``thresholds`` (default ``THRESHOLDS``): fast, for fitting."""
     if not m:
         return "unstable"
@@ -57,7 +57,7 @@ def fit_thresholds(curves: Sequence[tuple[Any, str]], grid: Mapping[str, Sequenc
     best: tuple[float, float, dict[str, float]] | None = None
     for combo in itertools.product(*(range(len(grid[k])) for k in names)):
         th = {k: float(grid[k][i]) for k, i in zip(names, combo, strict=True)}
-        acc = sum(decide(m, th) == label for m, label in ms) / len(ms)
+        acc = sum(decide_pattern(m, th) == label for m, label in ms) / len(ms)
         off_centre = sum(abs(i - (len(grid[k]) - 1) / 2) / len(grid[k]) for k, i in zip(names, combo, strict=True))
         if best is None or (acc, -off_centre) > (best[0], best[1]):
             best = (acc, -off_centre, th)

@@ -238,7 +238,7 @@ def heldout_metrics(model, tokenizer, rows: Sequence[dict[str, Any]], *, loss_ro
     """
     from ftlab.generation import chat_generate
     from ftlab.probes import target_accuracy
-    from ftlab.userdata import exact_match, reference_reply
+    from ftlab.userdata import exact_match_rate, reference_reply
 
     rows = list(rows)
     target = None
@@ -248,4 +248,4 @@ def heldout_metrics(model, tokenizer, rows: Sequence[dict[str, Any]], *, loss_ro
         longest = max(len(tokenizer(reference_reply(r), add_special_tokens=False)["input_ids"]) for r in rows)
         replies = chat_generate(model, tokenizer, [r["messages"] for r in rows], max_new_tokens=max_new_tokens or longest + 8)
     return {"eval_loss": heldout_loss(model, tokenizer, loss_rows if loss_rows is not None else rows, max_length=max_length),
-            "exact_match": exact_match(replies, rows), "target_accuracy": target, "replies": replies}
+            "exact_match": exact_match_rate(replies, rows), "target_accuracy": target, "replies": replies}
