@@ -143,3 +143,12 @@ def test_grpo_outcome_says_why_there_is_no_rise():
     silent = grpo_outcome([0.0], [0.0], [{"frac_reward_zero_std": 0.95}])
     assert silent["no_signal"] and not silent["reward_saturated"] and "grpo_generations" in silent["explanation"]
     assert grpo_outcome([0.3], [0.3], [])["frac_reward_zero_std"] is None
+
+
+def test_dpo_train_rejects_a_negative_sft_weight(tmp_path):
+    from ftlab.errors import FtlabError
+    from ftlab.train import TrainConfig
+
+    pairs = pref.preference_pairs(0)["train"][:2]
+    with pytest.raises(FtlabError, match="sft_weight=-1"):
+        pref.dpo_train(pairs, TrainConfig(output_dir=str(tmp_path), quantization="none"), sft_weight=-1.0)

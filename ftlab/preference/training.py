@@ -88,13 +88,16 @@ def _as_dataset(rows: Sequence[dict[str, Any]]):
 
 
 def dpo_train(pairs: Sequence[dict[str, Any]], cfg: TrainConfig, *, adapter_dir: str | None = None,
-              beta: float = 0.1, callbacks: Sequence[Any] = ()) -> PreferenceResult:
+              beta: float = 0.1, sft_weight: float = 0.0, callbacks: Sequence[Any] = ()) -> PreferenceResult:
     """Train with TRL's ``DPOTrainer`` on ``{"prompt", "chosen", "rejected"}`` pairs.
 
     Starting from an SFT adapter (``adapter_dir``), TRL keeps a frozen copy of it as the reference model
     (a second adapter named ``ref``); without one, a new LoRA is trained against the base model.
     ``cfg`` is ftlab's ``TrainConfig`` (learning rate, epochs, batch, LoRA); ``beta`` is DPO's β: higher
-    keeps the model closer to the reference. The adapter is saved in ``<output_dir>/adapter``.
+    keeps the model closer to the reference. ``sft_weight`` > 0 adds an SFT (NLL) term on the chosen reply,
+    weighted by it (TRL's ``loss_type=["sigmoid", "sft"]``, "DPO + NLL" / RPO): pure DPO may lower both replies'
+    likelihoods and move only their difference; the SFT term keeps the chosen reply likely, so the behaviour moves.
+    The adapter is saved in ``<output_dir>/adapter``.
     """
     from trl import DPOConfig, DPOTrainer
 
@@ -105,16 +108,19 @@ def dpo_train(pairs: Sequence[dict[str, Any]], cfg: TrainConfig, *, adapter_dir:
         raise FtlabError("dpo_train: no preference pairs")
     if not (beta > 0 and math.isfinite(beta)):
         raise FtlabError(f"beta={beta}: DPO's beta must be a positive number (0.1 is the usual value)")
+    if not (sft_weight >= 0 and math.isfinite(sft_weight)):
+        raise FtlabError(f"sft_weight={sft_weight}: the SFT term's weight must be >= 0 (0 is pure DPO, 1.0 is RPO's)")
     seed_everything(cfg.seed)
     started = time.perf_counter()
     model, tokenizer, lora = _policy(cfg, adapter_dir)
-    args = DPOConfig(**{"max_length": cfg.max_length, **_common_args(cfg)}, beta=beta)
+    losses = dict(loss_type=["sigmoid", "sft"], loss_weights=[1.0, sft_weight]) if sft_weight > 0 else {}
+    args = DPOConfig(**{"max_length": cfg.max_length, **_common_args(cfg)}, beta=beta, **losses)
     rows = [{k: p[k] for k in ("prompt", "chosen", "rejected", "tools") if k in p} for p in pairs]
     guard = DivergenceGuard()
     trainer = DPOTrainer(model=model, args=args, train_dataset=_as_dataset(rows), processing_class=tokenizer,
                          peft_config=lora, callbacks=[*callbacks, guard])
     return _train_and_save("dpo", trainer, guard, tokenizer, cfg, started, {
-        "beta": beta, "n_pairs": len(pairs),
+        "beta": beta, "sft_weight": sft_weight, "n_pairs": len(pairs),
         "final_loss": lambda: next((h["loss"] for h in reversed(trainer.state.log_history) if "loss" in h), None)})
 
 
@@ -190,10 +196,12 @@ def _cached(method: str, cfg: TrainConfig, rows, extra: dict[str, Any], run) -> 
         return result
 
 
-def dpo_train_cached(pairs, cfg: TrainConfig, *, adapter_dir: str | None = None, beta: float = 0.1) -> PreferenceResult:
-    """``dpo_train``, reusing an identical earlier run from ``$FTLAB_CACHE/adapters`` (same config, pairs, start)."""
-    return _cached("dpo", cfg, list(pairs), {"adapter": _adapter_key(adapter_dir), "beta": beta},
-                   lambda c: dpo_train(pairs, c, adapter_dir=adapter_dir, beta=beta))
+def dpo_train_cached(pairs, cfg: TrainConfig, *, adapter_dir: str | None = None, beta: float = 0.1,
+                     sft_weight: float = 0.0) -> PreferenceResult:
+    """``dpo_train``, reusing an identical earlier run from ``$FTLAB_CACHE/adapters`` (same config, pairs, start,
+    beta and SFT weight)."""
+    return _cached("dpo", cfg, list(pairs), {"adapter": _adapter_key(adapter_dir), "beta": beta, "sft_weight": sft_weight},
+                   lambda c: dpo_train(pairs, c, adapter_dir=adapter_dir, beta=beta, sft_weight=sft_weight))
 
 
 def grpo_train_cached(rows, cfg: TrainConfig, *, adapter_dir: str | None = None, **kwargs: Any) -> PreferenceResult:
