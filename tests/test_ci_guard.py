@@ -65,16 +65,20 @@ def test_no_test_names_a_path_of_this_machine():
     assert not found, "machine paths in tests:\n" + "\n".join(found)
 
 
+def _run_loadgroup(tmp_path, name: str, body: str) -> subprocess.CompletedProcess:
+    """Run a test file of ``body`` with this suite's conftest under ``-n 2 --dist loadgroup``."""
+    (tmp_path / name).write_text(body)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "pytest", "-v", "-p", "tests.conftest", "-p", "no:cacheprovider",
+                           "-n", "2", "--dist", "loadgroup", "--rootdir", str(tmp_path), "-c", "/dev/null",
+                           str(tmp_path / name)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
 def test_tests_reading_one_notebook_share_an_xdist_worker(tmp_path):
     """--dist loadgroup: every test that reads notebook NN's cached run lands on one worker (conftest groups them)."""
     body = "".join(f"def test_nb_{i}():\n    assert 'run_notebook(\"03\")'\n\n\ndef test_free_{i}():\n    pass\n\n\n"
                    for i in range(6))
-    (tmp_path / "test_groups.py").write_text(body)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-v", "-p", "tests.conftest", "-p", "no:cacheprovider",
-                           "-n", "2", "--dist", "loadgroup", "--rootdir", str(tmp_path), "-c", "/dev/null",
-                           str(tmp_path / "test_groups.py")], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
+    proc = _run_loadgroup(tmp_path, "test_groups.py", body)
     lines = [ln for ln in proc.stdout.splitlines() if "PASSED" in ln]
     grouped = {ln.split("]")[0] for ln in lines if "test_nb_" in ln}
     assert proc.returncode == 0 and len(lines) == 12, proc.stdout[-3000:]
@@ -86,11 +90,6 @@ def test_real_model_tests_get_a_group_each(tmp_path):
     """The real-model tests run their notebook with parameters of their own: one xdist group each, so the two
     workers can split the suite's longest tests instead of queueing them behind one notebook's group."""
     body = "".join(f"def test_r{i}():\n    assert 'run_notebook(\"04\")'\n\n\n" for i in range(4))
-    (tmp_path / "test_real_model.py").write_text(body)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-v", "-p", "tests.conftest", "-p", "no:cacheprovider",
-                           "-n", "2", "--dist", "loadgroup", "--rootdir", str(tmp_path), "-c", "/dev/null",
-                           str(tmp_path / "test_real_model.py")], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
+    proc = _run_loadgroup(tmp_path, "test_real_model.py", body)
     groups = {ln.split("@")[1].split()[0] for ln in proc.stdout.splitlines() if "PASSED" in ln and "@" in ln}
     assert proc.returncode == 0 and groups == {f"notebook-04-real-test_r{i}" for i in range(4)}, proc.stdout[-3000:]
