@@ -251,7 +251,7 @@ def loss_pattern(pattern: Any, history: Any) -> bool:
 
 
 @exercise("07", "Find the base_only_correct cases", """
-The 2024 seed's `base_only_correct` are the cases the baseline got right and the fine-tuned model
+The article's `base_only_correct` are the cases the baseline got right and the fine-tuned model
 gets wrong: what fine-tuning broke. Find them among the **general-skill probes** (category 2),
 where they are catastrophic forgetting, example by example. `c.base.general_correct` and
 `c.tuned.general_correct` hold one `True`/`False` per probe, in the same order. Store the

@@ -275,7 +275,7 @@ def _score(a: Answers) -> tuple[dict[str, float], dict[str, list[tuple[float, st
         mini, listed = _usd("gpt-4.1-mini"), _usd("gpt-4.1-mini", provider=True)
         add("hf_qlora", 2, f"cheapest training: ${spot:.2f} on an A100 spot for the articles' 4.5M-token example")
         add("openai", 1, f"cheap training on gpt-4.1-mini: ${mini * 4.5:.2f} for the articles' 4.5M-token example at the "
-                         f"seed's ${mini:.2f}/M (OpenAI's list price, ${listed:.2f}/M, would make it ${listed * 4.5:.2f})")
+                         f"article's ${mini:.2f}/M (OpenAI's list price, ${listed:.2f}/M, would make it ${listed * 4.5:.2f})")
         add("cloud_managed", -1, "managed training typically costs 2-3x self-managed GPU training (article 000)")
     elif a.cost_priority == "flexible":
         add("cloud_managed", 1, "training cost is not a concern, so the managed premium is fine")

@@ -79,7 +79,7 @@ def test_check_params_takes_types_from_the_parameters_cell_and_choices_agree_wit
                 assert not missing, f"{path.name}: {k.arg}'s comment does not name {missing}"
 
 
-_ARTICLE_AS_SEED = re.compile(r"\bseeds? 00[01]\b|\b(?:the|both|two|later|earlier) seeds?'s?\s(?!parameter)|\bseeds' ",
+_ARTICLE_AS_SEED = re.compile(r"\bseeds? 00[01]\b|\b\d{4} seed's|[(\"'] ?seed's \$|\b(?:the|both|two|later|earlier) seeds?'s?\s(?!parameter)|\bseeds' ",
                               re.IGNORECASE)
 
 
@@ -98,4 +98,5 @@ def test_the_source_articles_are_not_called_seeds():
 
 def test_the_article_wording_check_can_fail():
     assert _ARTICLE_AS_SEED.search("as seed 001 says") and _ARTICLE_AS_SEED.search("the seeds' table")
+    assert _ARTICLE_AS_SEED.search("The 2024 seed's formats") and _ARTICLE_AS_SEED.search('f"seed\'s $1.00/M')
     assert not _ARTICLE_AS_SEED.search("toy_seed: int = 0  # the seed parameter") and not _ARTICLE_AS_SEED.search("seed=3")
