@@ -119,9 +119,10 @@ def dpo_train(pairs: Sequence[dict[str, Any]], cfg: TrainConfig, *, adapter_dir:
     guard = DivergenceGuard()
     trainer = DPOTrainer(model=model, args=args, train_dataset=_as_dataset(rows), processing_class=tokenizer,
                          peft_config=lora, callbacks=[*callbacks, guard])
-    return _train_and_save("dpo", trainer, guard, tokenizer, cfg, started, {
-        "beta": beta, "sft_weight": sft_weight, "n_pairs": len(pairs),
-        "final_loss": lambda: next((h["loss"] for h in reversed(trainer.state.log_history) if "loss" in h), None)})
+    result = _train_and_save("dpo", trainer, guard, tokenizer, cfg, started,
+                             {"beta": beta, "sft_weight": sft_weight, "n_pairs": len(pairs)})
+    result.summary["final_loss"] = result.last("loss")
+    return result
 
 
 def grpo_train(rows: Sequence[dict[str, Any]], cfg: TrainConfig, *, adapter_dir: str | None = None,
@@ -167,8 +168,7 @@ def grpo_train(rows: Sequence[dict[str, Any]], cfg: TrainConfig, *, adapter_dir:
 
 def _train_and_save(method: str, trainer, guard, tokenizer, cfg: TrainConfig, started: float,
                     summary: dict[str, Any]) -> PreferenceResult:
-    """Train, check the DivergenceGuard, save the policy's adapter in ``<output_dir>/adapter``; a callable in
-    ``summary`` is evaluated after training."""
+    """Train, check the DivergenceGuard, save the policy's adapter in ``<output_dir>/adapter``."""
     trainer.train()
     guard.check(method.upper(), f"{method}_learning_rate", cfg.learning_rate)
     out = Path(cfg.output_dir) / "adapter"
@@ -176,7 +176,7 @@ def _train_and_save(method: str, trainer, guard, tokenizer, cfg: TrainConfig, st
     tokenizer.save_pretrained(str(out))
     return PreferenceResult(method, str(out), trainer.state.log_history, trainer.state.global_step,
                             round(time.perf_counter() - started, 2),
-                            summary={k: v() if callable(v) else v for k, v in summary.items()})
+                            summary=dict(summary))
 
 
 def _cached(method: str, cfg: TrainConfig, rows, extra: dict[str, Any], run) -> PreferenceResult:
