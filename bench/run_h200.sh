@@ -33,6 +33,7 @@ fi
 [ -f $W/raw/peak.json ] || PYTHONPATH=$PF timeout 60 python3 bench/h200.py peak --json-out $W/raw/peak.json
 echo "t=$SECONDS built"
 
+# A_BUDGET_FROM=FILE: an earlier A result (same shape, same max length) for a B that runs before this call's A
 # usual seconds per item (load + epoch), overridable: NEED_A=110 NEED_B=85 NEED_U=130 NEED_P=70
 need() { case $1 in A) echo "${NEED_A:-110}";; B) echo "${NEED_B:-85}";; U) echo "${NEED_U:-130}";; P) echo "${NEED_P:-70}";; esac; }
 latest() { ls -t $W/raw/$1[0-9]*.json 2>/dev/null | head -1; }  # a result of the same kind, any round
@@ -42,7 +43,7 @@ for item in "$@"; do
   left=$((LIMIT - SECONDS)); n=$(need "$k")
   if [ "$left" -lt "$n" ]; then echo "t=$SECONDS skip $item: ${left}s left, it needs ~${n}s"; continue; fi
   to=$((left - 5)); [ $to -gt $((2 * n)) ] && to=$((2 * n))
-  a=$W/raw/A$r.json; [ -f "$a" ] || a=$(latest A)
+  a=$W/raw/A$r.json; [ -f "$a" ] || a=$(latest A); [ -n "$a" ] || a=${A_BUDGET_FROM:-}  # B before any A here
   b=$W/raw/B$r.json; [ -f "$b" ] || b=$(latest B)
   echo "t=$SECONDS run $item (timeout ${to}s)"
   case $k in
