@@ -110,6 +110,10 @@ def cmd_epoch(args) -> dict:
         model = load_model(args.model, cfg["attn"], cfg["kbit_prep"])
         weights = allocated()
     dataset, lengths = dataset_for(tok, args.examples)
+    if args.shard:  # one part of the epoch (bench/report_h200.py adds the parts up): same rows, split in order
+        i, n = (int(x) for x in args.shard.split("/"))
+        lo, hi = (i - 1) * len(lengths) // n, i * len(lengths) // n
+        dataset, lengths = dataset.select(range(lo, hi)), lengths[lo:hi]
     log = StepLog()
     print(f"[epoch] {args.config}{args.round}: {json.dumps({k: v for k, v in cfg.items() if k != 'recommendation'})}",
           flush=True)
@@ -128,7 +132,8 @@ def cmd_epoch(args) -> dict:
     print(f"[epoch] {args.config}{args.round}: {epoch_s:.1f} s, {real / epoch_s:.0f} real tokens/s, "
           f"{len(log.seconds)} steps, peak {max(log.peak_allocated or [0]) / 2**30:.2f} GiB alloc, "
           f"{max(clock.reserved or [0]) / 2**30:.2f} reserved, load {t_load:.0f} s", flush=True)
-    return {"config": {k: v for k, v in cfg.items()}, "round": args.round, "examples": args.examples,
+    return {"config": {k: v for k, v in cfg.items()}, "round": args.round, "examples": len(lengths),
+            "shard": args.shard,
             "real_tokens": real, "real_tokens_seen_by_steps": seen, "epoch_s": epoch_s,
             "load_s": round(t_load, 1), "train_runtime_s": out.metrics.get("train_runtime"),
             "weights_allocated_gib": weights / 2**30, "cuda_context_gib": context,
@@ -208,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--round", type=int, default=1)
     e.add_argument("--budget-from", help="A's result JSON of the same round: B fits in what A used")
     e.add_argument("--batch-from", help="B's result JSON of the same round: U takes B's rows per step")
+    e.add_argument("--shard", help="I/N: train only the I-th of N equal parts of the examples (an epoch too long "
+                                   "for one device call runs as N processes; the report adds them up)")
     w = sub.add_parser("sweep")
     w.add_argument("--family", required=True, choices=["llama-3.1-8b", "qwen2.5-7b", "mistral-7b", "smollm2-135m"])
     w.add_argument("--root", required=True, help="folder holding <family>-nf4 (bench/gpu.py build --shape)")

@@ -54,6 +54,19 @@ def run_figures(d: dict, peak: float) -> dict:
     }
 
 
+def join_halves(ds: list[dict]) -> dict:
+    """An epoch run as two processes (``--shard 1/2`` and ``2/2``): times, tokens and steps added up in order,
+    peaks the larger of the two; the load time counted once (the second half's is the same work again)."""
+    a, b = sorted(ds, key=lambda d: d["shard"])
+    out = {**a, "shard": None, "examples": a["examples"] + b["examples"], "real_tokens": a["real_tokens"] + b["real_tokens"],
+           "real_tokens_seen_by_steps": a["real_tokens_seen_by_steps"] + b["real_tokens_seen_by_steps"],
+           "epoch_s": a["epoch_s"] + b["epoch_s"], "command": f"{a['command']} + {b['command']}",
+           "train_runtime_s": (a.get("train_runtime_s") or 0) + (b.get("train_runtime_s") or 0),
+           "summary": {k: max(a["summary"][k], b["summary"][k]) for k in a["summary"]},
+           "steps": {k: a["steps"][k] + b["steps"][k] for k in a["steps"]}}
+    return out
+
+
 def med(xs: list[float]) -> float | None:
     xs = [x for x in xs if x is not None]
     return round(statistics.median(xs), 4) if xs else None
@@ -64,15 +77,23 @@ def build(raw: Path) -> dict:
     peak = peak_d["bf16_peak_flops"]
     runs: dict[str, list[dict]] = {"A": [], "B": [], "U": []}
     failures = []
+    parts: dict[str, list[dict]] = {}
     for f in sorted(raw.glob("[ABU][0-9]*.json*")):
-        m = re.fullmatch(r"([ABU])(\d+)\.json(\.err)?", f.name)
+        m = re.fullmatch(r"([ABU])(\d+)(h\d)?\.json(\.err)?", f.name)
         if not m:
             continue
         d = json.loads(f.read_text())
-        if m.group(3):
-            failures.append({"run": f"{m.group(1)}{m.group(2)}", "error": d["error"]})
+        if m.group(4):
+            failures.append({"run": f.name.split(".")[0], "error": d["error"]})
+        elif m.group(3):
+            parts.setdefault(f"{m.group(1)}{m.group(2)}", []).append(d)
         else:
             runs[m.group(1)].append(run_figures(d, peak))
+    for name, ds in parts.items():
+        if len(ds) == 2:
+            runs[name[0]].append(run_figures(join_halves(ds), peak))
+        else:
+            failures.append({"run": name, "error": f"only {len(ds)} of its 2 halves ran"})
     for v in runs.values():
         v.sort(key=lambda r: r["round"])
     by_round = {k: {r["round"]: r for r in v} for k, v in runs.items()}

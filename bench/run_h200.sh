@@ -38,18 +38,21 @@ echo "t=$SECONDS built"
 need() { case $1 in A) echo "${NEED_A:-110}";; B) echo "${NEED_B:-85}";; U) echo "${NEED_U:-130}";; P) echo "${NEED_P:-70}";; esac; }
 latest() { ls -t $W/raw/$1[0-9]*.json 2>/dev/null | head -1; }  # a result of the same kind, any round
 for item in "$@"; do
-  k=${item:0:1}; r=${item:1}; f=$W/raw/$item.json
+  # A1 = config A, round 1; A1h2 = the second half of that epoch in its own process (an A epoch over 2,000
+  # examples is longer than one device call)
+  k=${item:0:1}; rest=${item:1}; r=${rest%%h*}; sh=(); [[ $rest == *h* ]] && sh=(--shard "${rest##*h}/2")
+  f=$W/raw/$item.json
   [ -f "$f" ] && continue
-  left=$((LIMIT - SECONDS)); n=$(need "$k")
+  left=$((LIMIT - SECONDS)); n=$(need "$k"); [ ${#sh[@]} -gt 0 ] && n=$(( (n + 40) / 2 ))
   if [ "$left" -lt "$n" ]; then echo "t=$SECONDS skip $item: ${left}s left, it needs ~${n}s"; continue; fi
   to=$((left - 5)); [ $to -gt $((2 * n)) ] && to=$((2 * n))
   a=$W/raw/A$r.json; [ -f "$a" ] || a=$(latest A); [ -n "$a" ] || a=${A_BUDGET_FROM:-}  # B before any A here
   b=$W/raw/B$r.json; [ -f "$b" ] || b=$(latest B)
   echo "t=$SECONDS run $item (timeout ${to}s)"
   case $k in
-    A) PYTHONPATH=$PF timeout $to python3 bench/h200.py epoch --config A --round "$r" --model $M --examples $N --json-out "$f" ;;
-    B) PYTHONPATH=$PF timeout $to python3 bench/h200.py epoch --config B --round "$r" --model $M --examples $N --budget-from "$a" --json-out "$f" ;;
-    U) PYTHONPATH=$PU timeout $to python3 bench/h200.py epoch --config U --round "$r" --model $M --examples $N --batch-from "$b" --json-out "$f" ;;
+    A) PYTHONPATH=$PF timeout $to python3 bench/h200.py epoch --config A --round "$r" --model $M --examples $N "${sh[@]}" --json-out "$f" ;;
+    B) PYTHONPATH=$PF timeout $to python3 bench/h200.py epoch --config B --round "$r" --model $M --examples $N "${sh[@]}" --budget-from "$a" --json-out "$f" ;;
+    U) PYTHONPATH=$PU timeout $to python3 bench/h200.py epoch --config U --round "$r" --model $M --examples $N "${sh[@]}" --batch-from "$b" --json-out "$f" ;;
     P) PYTHONPATH=$PF timeout $to python3 bench/gpu.py train --config B --model $M --budget-from "$a" --warmup 3 --steps 3 --examples 200 --profile --json-out "$f" ;;
   esac 2>&1 | grep -vE "$Q" | cut -c1-400
 done
