@@ -83,6 +83,7 @@ from ftlab.failures.measure import (
     measure,
     sku_answer_rates,
     stale_fact_rate,
+    train_and_measure,
     validation_loss,
 )
 from ftlab.failures.plot import (
@@ -164,6 +165,7 @@ __all__ = [
     "stale_fact_rate",
     "target_kept",
     "threshold_table",
+    "train_and_measure",
     "train_run",
     "validation_loss",
     "verdict_table",

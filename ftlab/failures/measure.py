@@ -12,7 +12,7 @@ from typing import Any
 
 from ftlab.data import SUPPORT_SYSTEM, answer_with_lookup, catalog_questions, question_text, support_splits
 from ftlab.failures.detect import distinct_ratio, output_entropy
-from ftlab.failures.runs import VALIDATION_SIZE
+from ftlab.failures.runs import VALIDATION_SIZE, LabRun, LabSettings, load_run, train_run
 from ftlab.generation import chat_generate
 from ftlab.probes import (
     TOY_KIND,
@@ -23,9 +23,10 @@ from ftlab.probes import (
     safety_probes,
     target_accuracy,
 )
+from ftlab.train import TrainResult
 
 __all__ = ["MEASURES", "RUN_MEASURES", "Probes", "answer_logprob", "make_probes", "measure", "sku_answer_rates",
-           "stale_fact_rate", "validation_loss"]
+           "stale_fact_rate", "train_and_measure", "validation_loss"]
 
 
 def answer_logprob(model: Any, tokenizer: Any, messages: Sequence[dict[str, Any]], answers: Sequence[str]) -> list[float]:
@@ -206,3 +207,14 @@ RUN_MEASURES: dict[str, tuple[str, ...]] = {
     "low_diversity": ("target",),
     "mixed": MEASURES,
 }
+
+
+def train_and_measure(spec: LabRun, settings: LabSettings, probes: Probes) -> tuple[TrainResult, dict[str, Any]]:
+    """Train one planned run (``train_run``, through the cache unless ``settings.use_cache`` is off), load it and
+    measure it on what ``RUN_MEASURES`` names for it. Returns ``(result, figures)``; notebook 08 calls it per run.
+
+    Example: ``results["small"], measures["small"] = train_and_measure(runs["small"], settings, probes)``.
+    """
+    result = train_run(spec, use_cache=settings.use_cache)
+    model, tokenizer = load_run(result, settings)
+    return result, measure(model, tokenizer, probes, RUN_MEASURES[spec.name])

@@ -12,12 +12,9 @@ from typing import Any
 from ftlab.failures.detect import (
     COLLAPSE_RATIO,
     CURRENT_FACTS,
-    FORGETTING_MAX_DROP,
     MODES,
-    NOISE_Z,
     OVERFIT_PATIENCE,
     OVERFIT_RISE,
-    REFUSAL_MAX_DROP,
     STALE_RATE,
     TARGET_GAIN,
     TARGET_KEEP,
@@ -29,6 +26,7 @@ from ftlab.failures.detect import (
     target_kept,
 )
 from ftlab.failures.measure import Probes
+from ftlab.gates import FORGETTING_MAX_DROP, NOISE_Z, REFUSAL_MAX_DROP
 from ftlab.train import TrainResult
 
 __all__ = ["ModeResult", "assess", "record_value", "threshold_table", "verdict_table"]
