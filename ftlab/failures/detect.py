@@ -143,7 +143,6 @@ def detect_stale_facts(rate: float) -> Detection:
     return Detection(fired, round(rate, 4), STALE_RATE, msg)
 
 
-
 def data_diversity(rows: Sequence[dict[str, Any]]) -> float:
     """Distinct assistant replies per example in a training set (the article: "check training data diversity")."""
     return distinct_ratio([r["messages"][-1]["content"] for r in rows])

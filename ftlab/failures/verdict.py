@@ -55,7 +55,6 @@ class ModeResult:
                 f"{fmt(m['after_defence']):>7s}   {marks}")
 
 
-
 def _metric(name: str, before: float, failure: float, defence: float, **extra: Any) -> dict[str, Any]:
     return {"name": name, "before": round(before, 4), "after_failure": round(failure, 4),
             "after_defence": round(defence, 4), **extra}
