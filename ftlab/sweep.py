@@ -269,31 +269,30 @@ def _label(point: dict[str, Any], names: Sequence[str] | None = None) -> str:
 
 def plot_sweep(sweep: Sweep, metric: str | None = None):
     """The runs on one figure: loss curves if the notebook records them, else ``metric`` against the first parameter."""
-    import matplotlib
-    from matplotlib.figure import Figure  # no pyplot: works the same in a terminal and in a notebook
+    from matplotlib.figure import Figure  # no pyplot figure: works the same in a terminal and in a notebook
+
+    from ftlab.show import loss_plot
 
     with_history = [r for r in sweep.runs if _history(r.result.figures.get("train_loss_history"))[0]]
     if with_history:
         fig = Figure(figsize=(8, 4.5))
         ax = fig.subplots()
-        colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+        curves = {}
         for i, r in enumerate(with_history):
-            color = colors[i % len(colors)]
             label = _label(r.point, _varying(sweep.grid)) + (f" → {r.diagnosis['pattern']}" if r.diagnosis else "")
-            ts, tl = _history(r.result.figures["train_loss_history"])
-            ax.plot(ts, tl, color=color, label=label)
-            bad = next((s for s, v in zip(ts, tl, strict=True) if not math.isfinite(v)), None)
+            curves[label if label not in curves else f"{label} ({i + 1})"] = tuple(
+                list(zip(*_history(r.result.figures.get(k)), strict=True)) for k in ("train_loss_history", "eval_loss_history"))
+        loss_plot(curves, ax=ax, title=f"Sweep of {sweep.notebook}")
+        for i, (train, _) in enumerate(curves.values()):
+            bad = next((s for s, v in train if not math.isfinite(v)), None)
             if bad is not None:  # a diverged run: mark where the loss became NaN/inf
+                color = f"C{2 * i}" if len(curves) > 1 else "C0"  # loss_plot's colour for this run's training loss
                 ax.axvline(bad, color=color, ls=":", lw=1)
                 ax.annotate("NaN", (bad, 1), xycoords=("data", "axes fraction"), color=color, ha="left", va="top",
                             fontsize=8)
-            vs, vl = _history(r.result.figures.get("eval_loss_history"))
-            if vs:
-                ax.plot(vs, vl, "--o", color=color, ms=3, alpha=0.8)
-        finite = [v for r in with_history for v in _history(r.result.figures["train_loss_history"])[1] if math.isfinite(v)]
+        finite = [v for train, _ in curves.values() for _, v in train if math.isfinite(v)]
         if finite and max(finite) > 20 * min(finite) > 0:
             ax.set_yscale("log")
-        ax.set(xlabel="step", ylabel="loss (train solid, validation dashed)", title=f"Sweep of {sweep.notebook}")
         ax.legend(fontsize=8)
         return fig
     first = _varying(sweep.grid)[0]

@@ -286,15 +286,15 @@ def test_stale_fact_rate_of_the_base_model_is_near_chance(base):
 
 
 def test_train_cached_reuses_the_adapter_and_matches_the_trainers_eval_loss(tmp_path, base):
-    from ftlab.train import load_adapter, training_key
+    from ftlab.train import load_adapter, train_cached, training_key
 
     sp = support_splits(0)
     cfg = TrainConfig(output_dir=str(tmp_path / "unused"), quantization="none", max_steps=2, eval_steps=2,
                       save_steps=2, report_to="none", overfit_patience=None, per_device_train_batch_size=4)
-    first, cached = F._train_maybe_cached(cfg, sp["train"][:8], sp["validation"][:12], root=tmp_path / "cache")
-    assert not cached and first.global_step == 2 and str(tmp_path / "cache") in first.adapter_dir
-    again, cached = F._train_maybe_cached(cfg, sp["train"][:8], sp["validation"][:12], root=tmp_path / "cache")
-    assert cached and again.adapter_dir == first.adapter_dir and again.eval_loss == first.eval_loss
+    first = train_cached(cfg, sp["train"][:8], sp["validation"][:12], cache=tmp_path / "cache")
+    assert not first.cached and first.global_step == 2 and str(tmp_path / "cache") in first.adapter_dir
+    again = train_cached(cfg, sp["train"][:8], sp["validation"][:12], cache=tmp_path / "cache")
+    assert again.cached and again.adapter_dir == first.adapter_dir and again.eval_loss == first.eval_loss
     assert not list((tmp_path / "cache").glob("*/checkpoint-*"))  # checkpoints are dropped
     other = training_key(cfg, sp["train"][:9], sp["validation"][:12])
     assert other != training_key(cfg, sp["train"][:8], sp["validation"][:12])
