@@ -164,12 +164,17 @@ def test_drift_check_catches_a_moved_estimate_and_reads_every_row_back():
     assert not drifted_rows(rows, _today)
 
 
-def test_h200_throughput_result_is_consistent_with_its_runs():
-    """throughput_h200.json (issue 23): the headline figures are the medians of its own per-run figures."""
-    tp = json.loads((RESULTS / "throughput_h200.json").read_text())
+@pytest.mark.parametrize("name, device, repeats, examples", [
+    ("throughput_h200.json", "NVIDIA H200", 3, 96),  # 2026-12-03: three interleaved rounds over 96 examples
+    ("throughput_h100_epoch2000.json", "NVIDIA H100", 1, 2000),  # 2026-12-07: the full epoch, one round (notes)
+])
+def test_gpu_throughput_result_is_consistent_with_its_runs(name, device, repeats, examples):
+    """Issue 23's epoch results: the headline figures are the medians of the file's own per-run figures."""
+    tp = json.loads((RESULTS / name).read_text())
     assert {"device", "date", "command", "versions", "repeats", "epoch_speedup_median", "vs_unsloth",
             "mfu_recommended", "memory", "runs", "notes"} <= set(tp)
-    assert tp["device"].startswith("NVIDIA H200") and tp["repeats"] >= 3
+    assert tp["device"].startswith(device) and tp["repeats"] == repeats
+    assert {r["examples"] for v in tp["runs"].values() for r in v} == {examples}
     runs = {k: {r["round"]: r for r in v} for k, v in tp["runs"].items()}
     rounds = sorted(set(runs["A"]) & set(runs["B"]) & set(runs["U"]))
     assert len(rounds) == tp["repeats"]

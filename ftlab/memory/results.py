@@ -16,7 +16,8 @@ __all__ = ["BENCH_RESULT_FILES", "bench_table", "results_dir"]
 
 # The GPU results bench_table reads, shipped inside the package (ftlab/bench_results/, package data) so a wheel
 # install has them too; tests/test_memory.py checks they are the same bytes as the repository's bench/results/.
-BENCH_RESULT_FILES = ("throughput_h100.json", "estimator_h100.json", "throughput_h200.json", "estimator_h200.json")
+BENCH_RESULT_FILES = ("throughput_h100.json", "estimator_h100.json", "throughput_h200.json", "estimator_h200.json",
+                      "throughput_h100_epoch2000.json")
 
 
 def results_dir() -> Path:
@@ -30,6 +31,18 @@ def _table(title: str, columns: list[str], rows: list[list[str]]) -> list[str]:
             *("| " + " | ".join(r) + " |" for r in rows)]
 
 
+def _epoch_table(t: dict, what: str) -> list[str]:
+    """One epoch result of issue 23 (A, B and Unsloth over the same examples) as table lines."""
+    rounds = f"{t['repeats']} repeats" if t["repeats"] != 1 else "1 round"
+    return [*_table(f"**{what}** on {t['device']} ({t['date']}, {rounds}, {t['runs']['A'][0]['examples']} examples): "
+                    f"A/B = **{t['epoch_speedup_median']:.2f}×**, B/Unsloth throughput = **{t['vs_unsloth']:.2f}** "
+                    f"(steady state {t['vs_unsloth_steady']:.2f}), B's MFU {t['mfu_recommended']:.1%}",
+                    ["config", "epoch s (median)", "real tokens/s (median)", "peak allocated GiB"],
+                    [[f"{k}: {v[0]['label']}", f"{t['epoch_s_median'][k]:.1f}",
+                      f"{t['epoch_real_tokens_per_s_median'][k]:.0f}",
+                      f"{t['memory'][k]['peak_allocated_gib_max']:.2f}"] for k, v in t["runs"].items()]), ""]
+
+
 def bench_table(directory: str | Path | None = None) -> str:
     """The committed GPU results as one Markdown table: throughput of A and B, then estimator accuracy."""
     d = Path(directory) if directory else results_dir()
@@ -37,21 +50,13 @@ def bench_table(directory: str | Path | None = None) -> str:
     if not any((d / name).is_file() for name in BENCH_RESULT_FILES):
         raise FtlabError(f"no GPU results in {d}: run bench/run_all.sh on a CUDA machine (see bench/README.md)")
     lines: list[str] = []
-    h200 = d / "throughput_h200.json"
-    if h200.is_file():  # issue 23: one epoch per configuration, Unsloth beside A and B, medians of the repeats
-        t2 = json.loads(h200.read_text())
-        lines += _table(f"**Epoch time** on {t2['device']} ({t2['date']}, {t2['repeats']} repeats, "
-                        f"{t2['runs']['A'][0]['examples']} examples): A/B = **{t2['epoch_speedup_median']:.2f}×**, "
-                        f"B/Unsloth throughput = **{t2['vs_unsloth']:.2f}** (steady state {t2['vs_unsloth_steady']:.2f}), "
-                        f"B's MFU {t2['mfu_recommended']:.1%}",
-                        ["config", "epoch s (median)", "real tokens/s (median)", "peak allocated GiB"],
-                        [[f"{k}: {v[0]['label']}", f"{t2['epoch_s_median'][k]:.1f}",
-                          f"{t2['epoch_real_tokens_per_s_median'][k]:.0f}",
-                          f"{t2['memory'][k]['peak_allocated_gib_max']:.2f}"] for k, v in t2["runs"].items()])
-        lines.append("")
+    for name, what in (("throughput_h200.json", "Epoch time"), ("throughput_h100_epoch2000.json", "Full epoch")):
+        if (d / name).is_file():  # issue 23: one epoch per configuration, Unsloth beside A and B
+            lines += _epoch_table(json.loads((d / name).read_text()), what)
     if tp_path.is_file():
         tp = json.loads(tp_path.read_text())
-        lines += _table(f"**Throughput** on {tp['device']} ({tp['date']}): B/A = **{tp['speedup']:.2f}×**",
+        lines += _table(f"**Throughput** on {tp['device']} ({tp['date']}): B/A = **{tp['speedup']:.2f}×** in one "
+                        "15-step steady-state window per configuration (issue 23 found it biased: use the epochs above)",
                         ["config", "tokens/s", "MFU", "peak allocated GiB", "peak reserved GiB", "step tokens", "GC"],
                         [[f"{name}: {run['label']}", f"{run['tokens_per_s']:.0f}", f"{run['mfu']:.1%}",
                           f"{run['peak_allocated_gib']:.2f}", f"{run['peak_reserved_gib']:.2f}",
