@@ -20,8 +20,10 @@ from ftlab.train.sft import data_fingerprint, train
 __all__ = ["TRAINING_RECIPES", "recipe_rows", "train_cached", "train_own", "train_recipe", "training_key"]
 
 
-# Fields of TrainConfig that do not change the trained weights: left out of the cache key.
-_NOT_IN_KEY = ("output_dir", "report_to", "resume_from_checkpoint")
+# Fields of TrainConfig that do not change the trained weights: left out of the cache key. ``data_version`` is free
+# text for the run card (the data itself is hashed): notebooks 04, 06 and 11 describe the same support split in their
+# own words and still share one adapter.
+_NOT_IN_KEY = ("output_dir", "report_to", "resume_from_checkpoint", "data_version")
 _KEY_LIBRARIES = ("torch", "transformers", "trl", "peft", "bitsandbytes", "accelerate")
 
 
@@ -46,12 +48,13 @@ def training_key(cfg: TrainConfig, train_rows, eval_rows=None) -> str:
 
 
 def train_cached(cfg: TrainConfig, train_rows, eval_rows=None, *, force: bool = False,
-                 cache: str | os.PathLike[str] | None = None) -> TrainResult:
+                 cache: str | os.PathLike[str] | None = None, data_file: str | None = None) -> TrainResult:
     """``train()``, but reuse the adapter of an identical earlier run (same ``training_key``).
 
     Runs live in ``$FTLAB_CACHE/adapters/<key>`` (``cfg.output_dir`` is ignored). A lock file makes a
     second process wait for the first one's training and then reuse it; a run killed halfway leaves no
-    ``train_result.json`` and is trained again. Notebooks 06 and 07 use it to share one adapter::
+    ``train_result.json`` and is trained again. ``data_file`` goes to the run card (the rows are hashed either way).
+    Notebooks 04, 06 and 11 share one support adapter through it; 07 and 08 share theirs::
 
         result = train_cached(TrainConfig(report_to="none"), data.support_splits(0)["train"])
         result.cached  # False the first time, True afterwards
@@ -70,7 +73,7 @@ def train_cached(cfg: TrainConfig, train_rows, eval_rows=None, *, force: bool = 
                 return TrainResult(**info)
         shutil.rmtree(folder, ignore_errors=True)  # a half-written run, or force
         run_cfg = TrainConfig(**{**asdict(cfg), "output_dir": str(folder), "resume_from_checkpoint": None})
-        result = train(run_cfg, train_rows, eval_rows)
+        result = train(run_cfg, train_rows, eval_rows, data_file=data_file)
         for ckpt in folder.glob("checkpoint-*"):  # the adapter is saved; checkpoints only cost disk
             shutil.rmtree(ckpt, ignore_errors=True)
         tmp = done.with_suffix(".tmp")
@@ -99,8 +102,9 @@ def recipe_rows(recipe: str, toy_seed: int = 0) -> list[dict[str, Any]]:
 def train_recipe(recipe: str = "mixed", *, toy_seed: int = 0, **config: Any) -> TrainResult:
     """Train (or reuse from the cache) an adapter on a named toy recipe, with the support validation split.
 
-    ``config`` overrides ``TrainConfig`` fields. Notebooks 06 and 07 call it with the same arguments
-    and so share one adapter. Example: ``train_recipe("support").adapter_dir``.
+    ``config`` overrides ``TrainConfig`` fields. Notebooks that call it with the same arguments share one adapter
+    (06 and 11 on the support recipe at the toy's size defaults, which is also notebook 04's run).
+    Example: ``train_recipe("support").adapter_dir``.
     """
     from ftlab.data import support_splits
 
