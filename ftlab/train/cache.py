@@ -88,6 +88,13 @@ TRAINING_RECIPES = {
 }
 
 
+# Each recipe's evaluation rhythm (eval_steps, save_steps). The support recipe trains 256 steps at the toy's size
+# defaults and its validation loss falls to the last step (toy v8, seed 0: best step 256 either way): evaluating
+# every 32 steps gives 8 points of the curve and the same adapter as every 16, for half the evaluation time
+# (each evaluation of the 180 validation rows costs ~0.7 s on the 2-core CPU, 16 of them ~12 s of a ~60 s run).
+RECIPE_RHYTHM = {"support": (32, 64), "mixed": (16, 32)}
+
+
 def recipe_rows(recipe: str, toy_seed: int = 0) -> list[dict[str, Any]]:
     """The training rows of a named toy recipe (``TRAINING_RECIPES``)."""
     from ftlab.data import support_mix, support_splits
@@ -109,8 +116,9 @@ def train_recipe(recipe: str = "mixed", *, toy_seed: int = 0, **config: Any) -> 
     from ftlab.data import support_splits
 
     config.setdefault("report_to", "none")
-    config.setdefault("eval_steps", 16)  # notebook 04's evaluation rhythm
-    config.setdefault("save_steps", 32)
+    eval_steps, save_steps = RECIPE_RHYTHM.get(recipe, (16, 32))
+    config.setdefault("eval_steps", eval_steps)  # notebook 04's evaluation rhythm for the support recipe
+    config.setdefault("save_steps", save_steps)
     config.setdefault("data_version", f"toy support v1, recipe {recipe!r} (seed {toy_seed})")
     cfg = TrainConfig(toy_seed=toy_seed, **config)
     return train_cached(cfg, recipe_rows(recipe, toy_seed), support_splits(toy_seed)["validation"])
