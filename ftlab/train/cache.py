@@ -89,9 +89,10 @@ TRAINING_RECIPES = {
 
 
 # Each recipe's evaluation rhythm (eval_steps, save_steps). The support recipe trains 256 steps at the toy's size
-# defaults and its validation loss falls to the last step (toy v8, seed 0: best step 256 either way): evaluating
-# every 32 steps gives 8 points of the curve and the same adapter as every 16, for half the evaluation time
-# (each evaluation of the 180 validation rows costs ~0.7 s on the 2-core CPU, 16 of them ~12 s of a ~60 s run).
+# defaults: evaluating every 32 steps gives 8 points of the curve for half the evaluation time of every 16 (each
+# evaluation of the 180 validation rows costs ~0.7 s on the 2-core CPU, 16 of them ~12 s of a ~60 s run). Measured
+# (toy v8, seed 0): every 16 steps, best step 256, final validation loss 0.702; every 32, best step 224, 0.686 (the
+# evaluations shift the random stream, so the two runs differ a little); held-out target accuracy 0.93 both ways.
 RECIPE_RHYTHM = {"support": (32, 64), "mixed": (16, 32)}
 
 
