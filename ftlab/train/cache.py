@@ -17,7 +17,8 @@ from ftlab.toymodel import resolve_model
 from ftlab.train.config import TrainConfig, TrainResult
 from ftlab.train.sft import data_fingerprint, train
 
-__all__ = ["TRAINING_RECIPES", "recipe_rows", "train_cached", "train_own", "train_recipe", "training_key"]
+__all__ = ["RECIPE_RHYTHM", "TRAINING_RECIPES", "recipe_config", "recipe_rows", "train_cached", "train_own", "train_recipe",
+           "training_key"]
 
 
 # Fields of TrainConfig that do not change the trained weights: left out of the cache key. ``data_version`` is free
@@ -116,13 +117,19 @@ def train_recipe(recipe: str = "mixed", *, toy_seed: int = 0, **config: Any) -> 
     """
     from ftlab.data import support_splits
 
+    cfg = recipe_config(recipe, toy_seed=toy_seed, **config)
+    return train_cached(cfg, recipe_rows(recipe, toy_seed), support_splits(toy_seed)["validation"])
+
+
+def recipe_config(recipe: str, *, toy_seed: int = 0, **config: Any) -> TrainConfig:
+    """The ``TrainConfig`` that ``train_recipe`` trains: ``config`` over the recipe's evaluation rhythm.
+    Example: ``recipe_config("support", learning_rate=5e-3, num_train_epochs=4.0).eval_steps == 32``."""
     config.setdefault("report_to", "none")
     eval_steps, save_steps = RECIPE_RHYTHM.get(recipe, (16, 32))
     config.setdefault("eval_steps", eval_steps)  # notebook 04's evaluation rhythm for the support recipe
     config.setdefault("save_steps", save_steps)
     config.setdefault("data_version", f"toy support v1, recipe {recipe!r} (seed {toy_seed})")
-    cfg = TrainConfig(toy_seed=toy_seed, **config)
-    return train_cached(cfg, recipe_rows(recipe, toy_seed), support_splits(toy_seed)["validation"])
+    return TrainConfig(toy_seed=toy_seed, **config)
 
 
 def train_own(rows: Sequence[dict[str, Any]], *, data_file: str = "", toy_seed: int = 0, **config: Any) -> TrainResult:
