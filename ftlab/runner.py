@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -259,7 +260,8 @@ def execute_notebook(
     return NotebookResult(path.name, status, seconds, figs, str(output), error)
 
 
-def build_toy_first(params: dict[str, Any], declared: dict[Path, dict[str, Any]], log=print) -> dict[str, Any] | None:
+def build_toy_first(params: dict[str, Any], declared: dict[Path, dict[str, Any]],
+                    log: Callable[[str], Any] = print) -> dict[str, Any] | None:
     """Build the toy world before the notebooks, as a timed step of its own, when they will use it and it is not
     cached yet: the selected notebooks declare ``toy_seed``, ``model_id`` is the toy's (the default) and the
     cache holds no toy for that seed. Returns ``{"seconds", "seed", "path"}`` (or ``"error"``), else ``None``.
