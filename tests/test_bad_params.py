@@ -85,7 +85,7 @@ CASES = {
            ("quantization", "3bit", ["valid values: 4bit, 8bit, none"]),
            ("learning_rate", 5.0, ["out of range", "from 0.0 to 1.0"]),
            ("train_file", "/nonexistent/my_data.jsonl", ["does not exist"]),
-           ("save_steps", 20, ["multiple of eval_steps = 16"]),
+           ("save_steps", 20, ["multiple of eval_steps = 32"]),
            ("report_to", "mlflow", ["valid values: tensorboard, wandb, none"])],
     "11": [("sft_recipe", "narrow", ["valid values: mixed, support"]),
            ("dpo_beta", 0.0, ["out of range", "from 0.001 to 2.0"]),

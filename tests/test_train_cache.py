@@ -35,3 +35,24 @@ def test_a_half_written_run_is_trained_again(tmp_path):
     res = train_cached(_cfg(), rows, cache=tmp_path)
     assert not res.cached and not (folder / "junk").exists()
     assert json.loads((folder / "train_result.json").read_text())["global_step"] == 3
+
+
+def test_notebooks_04_06_and_11_ask_for_one_support_adapter():
+    """04's own TrainConfig (its defaults, its wording of the data) and train_recipe("support") at the toy's size
+    defaults (06 and 11) have one cache key: a fresh ``ftlab run`` trains the support adapter once."""
+    from ftlab.train import with_size_defaults
+    from ftlab.train.cache import recipe_config
+
+    splits = data.support_splits(0)
+    sized = with_size_defaults("ftlab/toy-llama", learning_rate=0.0, epochs=0.0)
+    nb04 = TrainConfig(learning_rate=sized["learning_rate"], num_train_epochs=sized["epochs"], max_steps=-1,
+                       per_device_train_batch_size=16, max_length=sized["max_length"], eval_steps=32, save_steps=64,
+                       overfit_patience=3, report_to="tensorboard", output_dir="runs/04",
+                       data_version="Harbor & Pine support v1 (seed 0)")
+    recipe = recipe_config("support", learning_rate=sized["learning_rate"], num_train_epochs=sized["epochs"],
+                           max_steps=-1, seed=0, quantization="4bit")
+    assert training_key(nb04, splits["train"], splits["validation"]) == \
+        training_key(recipe, splits["train"], splits["validation"])
+    other = recipe_config("support", learning_rate=sized["learning_rate"], num_train_epochs=2.0)  # 11's old SFT
+    assert training_key(other, splits["train"], splits["validation"]) != \
+        training_key(recipe, splits["train"], splits["validation"])
