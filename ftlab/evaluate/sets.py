@@ -4,7 +4,6 @@ trained for the comparison.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,44 +194,17 @@ def train_candidate(name: str, own_rows: Sequence[dict[str, Any]] = (), *, data_
     return train_own(own_rows, data_file=data_file, toy_seed=toy_seed, **config)
 
 
-def side_by_side_processes() -> int:
-    """How many candidates ``train_side_by_side`` trains at once: the CPU cores, or 1 when ``FTLAB_THREADS`` gives
-    this process a share of them (pytest-xdist's workers: one core each) or on a GPU (one model at a time there)."""
-    import torch
-
-    if os.environ.get("FTLAB_THREADS") or torch.cuda.is_available():
-        return 1
-    return max(1, os.cpu_count() or 1)
-
-
 def train_side_by_side(candidates: Sequence[dict[str, Any]], *, processes: int = 0) -> int:
-    """Train several toy candidates at the same time, one single-threaded process each (``processes`` at once;
-    0: all of them, when ``side_by_side_processes()`` finds 2 cores or more), into ftlab's adapter cache, so that ``train_candidate`` with the same
-    arguments then finds each one cached. The toy trains on one thread (its matrices are too small for two), so
+    """Train several toy candidates at the same time, one single-threaded process each (``ftlab.sidebyside``),
+    into ftlab's adapter cache, so that ``train_candidate`` with the same arguments then finds each one cached:
     on a 2-core CPU two candidates side by side take about the time of one. Each dict holds
-    ``train_candidate``'s keyword arguments (JSON values, no own rows). Returns how many were trained here; with
-    one process nothing is (``train_candidate`` then trains each in turn), and a candidate whose process
-    failed is simply trained, with its error shown, where ``train_candidate`` is called.
+    ``train_candidate``'s keyword arguments (JSON values, no own rows). Returns how many were trained here.
 
     Example: ``train_side_by_side([dict(name="mixed", n_general=300, **config), dict(name="mixed", ...)])``.
     """
-    import json
-    import subprocess
-    import sys
+    from ftlab.sidebyside import side_by_side
 
-    cores = side_by_side_processes()
-    processes = processes or (len(candidates) if cores >= 2 else 1)  # 3 one-thread processes keep 2 cores busy
-    if processes < 2 or len(candidates) < 2:
-        return 0
-    code = "import json, sys; from ftlab.evaluate import train_candidate; train_candidate(**json.loads(sys.argv[1]))"
-    env = {**os.environ, "FTLAB_THREADS": "1"}
-    waiting, running, done = list(candidates), [], 0
-    while waiting or running:
-        while waiting and len(running) < processes:
-            args = [sys.executable, "-c", code, json.dumps(waiting.pop(0))]
-            running.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env))
-        done += running.pop(0).wait() == 0
-    return done
+    return side_by_side("ftlab.evaluate:train_candidate", candidates, processes=processes)
 
 
 def validation_set(evalset: EvalSet, *, toy_seed: int = 0, n_target: int = 100, n_general: int = 200,
