@@ -197,7 +197,7 @@ def train_candidate(name: str, own_rows: Sequence[dict[str, Any]] = (), *, data_
 def train_side_by_side(candidates: Sequence[dict[str, Any]], *, processes: int = 0) -> int:
     """Train several toy candidates at the same time, one single-threaded process each (``ftlab.sidebyside``),
     into ftlab's adapter cache, so that ``train_candidate`` with the same arguments then finds each one cached,
-    and a core that would sit idle trains too (07's three next steps on the shared 2-core machine at load ~3:
+    and a core that would sit idle trains too (07's three next steps at batch 32, shared 2-core machine, load ~3:
     171 s one after another, 155 s side by side; each process pays ~5 s of imports). Each dict holds
     ``train_candidate``'s keyword arguments (JSON values, no own rows). Returns how many were trained here.
 
