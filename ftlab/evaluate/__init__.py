@@ -19,7 +19,8 @@ folder) and a dataset, so the same code evaluates Llama 3.1 8B::
 
 The package, by step:
 
-- ``sets``: ``toy_eval_set``, ``eval_set_for``, ``validation_set``, ``check_eval_inputs``, ``train_candidate``.
+- ``sets``: ``toy_eval_set``, ``eval_set_for``, ``validation_set``, ``check_eval_inputs``, ``train_candidate``,
+  ``train_side_by_side``.
 - ``scoring``: ``pick_shots``, ``few_shot_messages``, ``load_model``, ``evaluate_model``.
 - ``verdict``: ``four_way``, ``decide``, ``next_steps``, ``compare``, ``write_evaluation``.
 - ``plot``: ``plot_comparison``, ``plot_four_way``.
@@ -39,6 +40,7 @@ from ftlab.evaluate.sets import (
     reference_match,
     toy_eval_set,
     train_candidate,
+    train_side_by_side,
     validation_set,
 )
 from ftlab.evaluate.verdict import (
@@ -55,8 +57,33 @@ from ftlab.evaluate.verdict import (
     write_evaluation,
 )
 
-__all__ = ["FORMAT_INSTRUCTIONS", "FOUR_WAY", "OWN_DATA", "REGRESSION_THRESHOLD", "Comparison", "EvalSet",
-           "FourWay", "ModelScores", "NextStep", "Verdict", "check_eval_inputs", "compare", "decide",
-           "eval_set_for", "evaluate_model", "few_shot_messages", "four_way", "load_model", "next_steps",
-           "pick_shots", "plot_comparison", "plot_four_way", "reference_match", "toy_eval_set",
-           "train_candidate", "validation_set", "write_evaluation"]
+__all__ = [
+    "FORMAT_INSTRUCTIONS",
+    "FOUR_WAY",
+    "OWN_DATA",
+    "REGRESSION_THRESHOLD",
+    "Comparison",
+    "EvalSet",
+    "FourWay",
+    "ModelScores",
+    "NextStep",
+    "Verdict",
+    "check_eval_inputs",
+    "compare",
+    "decide",
+    "eval_set_for",
+    "evaluate_model",
+    "few_shot_messages",
+    "four_way",
+    "load_model",
+    "next_steps",
+    "pick_shots",
+    "plot_comparison",
+    "plot_four_way",
+    "reference_match",
+    "toy_eval_set",
+    "train_candidate",
+    "train_side_by_side",
+    "validation_set",
+    "write_evaluation",
+]

