@@ -126,13 +126,14 @@ def evaluate_model(model, evalset: EvalSet, *, adapter: str | os.PathLike[str] |
 
     The few-shot prompt applies to the target task only; general and safety probes are asked as
     they are. Greedy decoding, so two runs give the same answers. A LoRA ``adapter`` on a full-precision
-    base is merged into it first (as notebook 06 ships it): the same model, fewer layers to call per token.
+    float32 base is merged into it first (as notebook 06 ships it): the same model, fewer layers to call per token.
     ``batch_size`` prompts are generated together; 0: 128 for a model under 50M parameters (the toy: the call
     overhead, not the arithmetic, sets its time; 128 at once, merged, scored 500 probes in 2.7 s instead of 4.8 s,
     with the same replies), else 32.
     """
     m, tok = load_model(model, adapter, quantization=quantization, seed=seed)
-    if adapter is not None and quantization == "none" and hasattr(m, "merge_and_unload"):
+    # merged only on a float32 base, as ftlab.train.load_adapter(merge=True): bfloat16 rounding would lose the update
+    if adapter is not None and quantization == "none" and hasattr(m, "merge_and_unload") and str(m.dtype) == "torch.float32":
         m = m.merge_and_unload()
     if batch_size <= 0:
         batch_size = 128 if sum(p.numel() for p in m.parameters()) < 50_000_000 else 32
