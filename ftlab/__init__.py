@@ -8,8 +8,9 @@ layer module(s)                   stage
 ====  ==========================  ===============================================
 0     core, figures, params,      seeds, recorded figures, parameter checks,
       offline, generation, hub,   the network guard, chat generation helpers,
-      show                        real models built offline from a GGUF, the
-                                  table renderer and the loss plot
+      show, sidebyside            real models built offline from a GGUF, the
+                                  table renderer and the loss plot, calls run
+                                  side by side in one process each
 1     data, toymodel              the toy world: datasets, probes, the base model
 2     tokens, validate, cost,     exact token counts, the JSONL validator, the
       paths, userdata,            price catalog, choosing a path, the learner's

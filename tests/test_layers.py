@@ -12,7 +12,7 @@ PKG = Path(ftlab.__file__).parent
 
 LAYERS = {
     "errors": 0, "core": 0, "figures": 0, "params": 0, "offline": 0, "generation": 0, "runcard": 0,
-    "hub": 0, "show": 0,
+    "hub": 0, "show": 0, "sidebyside": 0,
     "data": 1, "toymodel": 1, "probes": 1,
     "tokens": 2, "validate": 2, "validate_dpo": 2, "cost": 2, "paths": 2, "userdata": 2,
     "train": 3, "memory": 3, "preference": 3,
