@@ -283,10 +283,11 @@ def plot_sweep(sweep: Sweep, metric: str | None = None):
             curves[label if label not in curves else f"{label} ({i + 1})"] = tuple(
                 list(zip(*_history(r.result.figures.get(k)), strict=True)) for k in ("train_loss_history", "eval_loss_history"))
         loss_plot(curves, ax=ax, title=f"Sweep of {sweep.notebook}")
-        for i, (train, _) in enumerate(curves.values()):
+        drawn = {line.get_label(): line.get_color() for line in ax.get_lines()}
+        for label, (train, _) in curves.items():
             bad = next((s for s, v in train if not math.isfinite(v)), None)
-            if bad is not None:  # a diverged run: mark where the loss became NaN/inf
-                color = f"C{2 * i}" if len(curves) > 1 else "C0"  # loss_plot's colour for this run's training loss
+            if bad is not None:  # a diverged run: mark where the loss became NaN/inf, in its training curve's colour
+                color = drawn.get(f"train, {label}" if len(curves) > 1 else "train", "C0")
                 ax.axvline(bad, color=color, ls=":", lw=1)
                 ax.annotate("NaN", (bad, 1), xycoords=("data", "axes fraction"), color=color, ha="left", va="top",
                             fontsize=8)
