@@ -269,13 +269,13 @@ def build_toy_first(params: dict[str, Any], declared: dict[Path, dict[str, Any]]
     Notebook 00 then reads the toy from the cache instead of building it inside its own time.
     Example: a fresh cache prints ``toy world built in 52.3 s`` and returns ``{"seconds": 52.3, ...}``.
     """
-    from ftlab.toymodel import TOY_MODEL_ID, ToyRecipe, _cached_report, build_toy_model, toy_model_dir
+    from ftlab.toymodel import TOY_MODEL_ID, build_toy_model, toy_is_cached
 
     model_id, seed = params.get("model_id", TOY_MODEL_ID), params.get("toy_seed", 0)
     uses_toy = any("toy_seed" in d for d in declared.values())
     if not uses_toy or model_id != TOY_MODEL_ID or type(seed) is not int or seed < 0:
         return None  # another model, no toy notebook, or a bad seed that the notebooks themselves will name
-    if _cached_report(toy_model_dir(seed=seed), ToyRecipe(seed=seed)) is not None:
+    if toy_is_cached(seed):
         return None
     log(f"[toy] building the toy world (seed {seed}) before the notebooks")
     started = time.perf_counter()

@@ -37,8 +37,8 @@ from ftlab.data import (
 )
 
 __all__ = ["CHAT_TEMPLATE", "RECIPE_VERSION", "ROLE_TOKENS", "SPECIAL", "TOY_MODEL_ID", "ToyModelReport",
-           "ToyRecipe", "build_toy_model", "dump_toy_data", "encode_chats", "resolve_model", "toy_model_dir",
-           "toy_overlap"]
+           "ToyRecipe", "build_toy_model", "dump_toy_data", "encode_chats", "resolve_model", "toy_is_cached",
+           "toy_model_dir", "toy_overlap"]
 
 TOY_MODEL_ID = "ftlab/toy-llama"
 RECIPE_VERSION = 8  # bump when the recipe below changes: it is part of the cache key
@@ -292,6 +292,14 @@ def build_toy_model(out: str | os.PathLike[str] | None = None, seed: int = 0, *,
     # One build at a time per folder: a second process waits, then reuses the result.
     with folder_lock(target):
         return _build_locked(target, recipe, force, log)
+
+
+def toy_is_cached(seed: int = 0) -> bool:
+    """Whether the toy world of ``seed`` (today's recipe) is in the cache, so that ``build_toy_model`` only loads it.
+
+    Example: ``toy_is_cached(0)`` is ``False`` in a fresh ``FTLAB_CACHE`` and ``True`` after ``build_toy_model(seed=0)``.
+    """
+    return _cached_report(toy_model_dir(seed=seed), ToyRecipe(seed=seed)) is not None
 
 
 def _cached_report(target: Path, recipe: ToyRecipe) -> ToyModelReport | None:

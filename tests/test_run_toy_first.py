@@ -14,6 +14,9 @@ def _declared(pattern: str):
 def test_the_toy_step_is_skipped_when_cached_not_the_toy_or_not_used(toy_models):
     books = _declared("0[0-2]_*.ipynb")  # 00 declares toy_seed; 01 and 02 do not
     assert any("toy_seed" in d for d in books.values())
+    from ftlab.toymodel import toy_is_cached
+
+    assert toy_is_cached(0) and not toy_is_cached(9)  # toy_models built seed 0; nothing builds seed 9
     lines: list[str] = []
     assert build_toy_first({}, books, log=lines.append) is None  # seed 0 is cached (toy_models built it)
     assert build_toy_first({"model_id": "HuggingFaceTB/SmolLM2-135M-Instruct", "toy_seed": 9}, books) is None
