@@ -14,7 +14,7 @@ from typing import Any
 from ftlab.errors import FtlabError
 from ftlab.evaluate.sets import FORMAT_INSTRUCTIONS, EvalSet
 from ftlab.generation import chat_generate
-from ftlab.train import load_base
+from ftlab.train import load_adapter, load_base
 
 __all__ = ["ModelScores", "evaluate_model", "few_shot_messages", "load_model", "pick_shots"]
 
@@ -95,12 +95,14 @@ def _mean(xs: Sequence[bool]) -> float:
     return sum(xs) / len(xs) if xs else 0.0
 
 
-def load_model(model, adapter: str | os.PathLike[str] | None = None, *, quantization: str = "none", seed: int = 0):
+def load_model(model, adapter: str | os.PathLike[str] | None = None, *, quantization: str = "none", seed: int = 0,
+               merge: bool = False):
     """``(model, tokenizer)`` from a model id or folder, with an optional LoRA adapter folder on top.
 
     On a CUDA machine the model goes to the GPU (``ftlab.train.default_device_map``), quantized or not.
 
-    ``model`` may also be an already loaded ``(model, tokenizer)`` pair, returned unchanged.
+    ``model`` may also be an already loaded ``(model, tokenizer)`` pair, returned unchanged. ``merge=True`` folds
+    the adapter into a float32 base (``ftlab.train.load_adapter``).
     """
     if isinstance(model, tuple):
         return model
@@ -108,11 +110,11 @@ def load_model(model, adapter: str | os.PathLike[str] | None = None, *, quantiza
         raise FtlabError(f"model={model!r}: give a model id, a folder, or a (model, tokenizer) pair")
     if adapter is not None and not (Path(adapter) / "adapter_config.json").exists():
         raise FtlabError(f"adapter={adapter}: no adapter_config.json there (give the folder training saved)")
-    m, tok, _ = load_base(str(model), quantization, seed=seed)
-    if adapter is not None:
-        from peft import PeftModel
-
-        m = PeftModel.from_pretrained(m, str(adapter))
+    if adapter is None:
+        m, tok, _ = load_base(str(model), quantization, seed=seed)
+    else:  # merge=True: folded into a float32 base (ftlab.train.load_adapter keeps a bfloat16 one unmerged)
+        m, tok = load_adapter(adapter, str(model), quantization=quantization, seed=seed,
+                              merge=merge and quantization == "none")
     m.eval()
     return m, tok
 
@@ -131,10 +133,7 @@ def evaluate_model(model, evalset: EvalSet, *, adapter: str | os.PathLike[str] |
     overhead, not the arithmetic, sets its time; 128 at once, merged, scored 500 probes in 2.7 s instead of 4.8 s,
     with the same replies), else 32.
     """
-    m, tok = load_model(model, adapter, quantization=quantization, seed=seed)
-    # merged only on a float32 base, as ftlab.train.load_adapter(merge=True): bfloat16 rounding would lose the update
-    if adapter is not None and quantization == "none" and hasattr(m, "merge_and_unload") and str(m.dtype) == "torch.float32":
-        m = m.merge_and_unload()
+    m, tok = load_model(model, adapter, quantization=quantization, seed=seed, merge=True)
     if batch_size <= 0:
         batch_size = 128 if sum(p.numel() for p in m.parameters()) < 50_000_000 else 32
     gen = dict(max_new_tokens=max_new_tokens, batch_size=batch_size)
