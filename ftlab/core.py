@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_SEED", "cache_dir", "device", "file_sha256", "folder_lock", "seed_everything",
-           "stable_hash", "tune_cpu_threads"]
+__all__ = ["DEFAULT_SEED", "cache_dir", "device", "file_sha256", "folder_lock", "idle_cores",
+           "seed_everything", "stable_hash", "tune_cpu_threads"]
 
 
 DEFAULT_SEED = 1234
@@ -70,6 +70,20 @@ def device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def idle_cores() -> int:
+    """How many one-thread processes this process may keep busy side by side (``ftlab.sidebyside``): the CPU's
+    cores, or 1 when ``FTLAB_THREADS`` gives this process a share of them (pytest-xdist's workers: one core each)
+    or on a GPU (one model at a time there).
+
+    Example: ``side_by_side(target, calls, parallel=idle_cores() >= 2)`` trains side by side on an idle CPU only.
+    """
+    import torch
+
+    if os.environ.get("FTLAB_THREADS") or torch.cuda.is_available():
+        return 1
+    return max(1, os.cpu_count() or 1)
 
 
 def tune_cpu_threads(n_parameters: int) -> int:

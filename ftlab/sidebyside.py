@@ -15,29 +15,20 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["side_by_side", "side_by_side_processes"]
+__all__ = ["side_by_side"]
 
 
-def side_by_side_processes() -> int:
-    """How many processes ``side_by_side`` may keep busy: the CPU cores, or 1 when ``FTLAB_THREADS`` gives this
-    process a share of them (pytest-xdist's workers: one core each) or on a GPU (one model at a time there)."""
-    import torch
-
-    if os.environ.get("FTLAB_THREADS") or torch.cuda.is_available():
-        return 1
-    return max(1, os.cpu_count() or 1)
-
-
-def side_by_side(target: str, calls: Sequence[dict[str, Any]], *, processes: int = 0) -> int:
+def side_by_side(target: str, calls: Sequence[dict[str, Any]], *, parallel: bool, processes: int = 0) -> int:
     """Call ``target`` (``"module:function"``) once per keyword dict in ``calls`` (JSON values), each in a process
-    of its own with one torch thread, ``processes`` at once (0: all of them, when ``side_by_side_processes()``
-    finds 2 cores or more: three one-thread processes keep two cores busy). Returns how many calls succeeded;
-    0 when it ran nothing (one core to use, or fewer than 2 calls).
+    of its own with one torch thread, ``processes`` at once (0: all of them: three one-thread processes keep two
+    cores busy). The caller says whether there are cores to spare: ``parallel=False`` runs nothing here
+    (``ftlab.core.idle_cores() >= 2`` is the usual answer: not under the test workers, not on a GPU). Returns how
+    many calls succeeded; 0 when it ran nothing (not ``parallel``, or fewer than 2 calls).
 
-    Example: ``side_by_side("ftlab.evaluate:train_candidate", [dict(name="mixed", n_general=300), ...])``.
+    Example: ``side_by_side("ftlab.evaluate:train_candidate", [dict(name="mixed", n_general=300), ...], parallel=True)``.
     """
-    processes = processes or (len(calls) if side_by_side_processes() >= 2 else 1)
-    if processes < 2 or len(calls) < 2:
+    processes = processes or len(calls)
+    if not parallel or processes < 2 or len(calls) < 2:
         return 0
     module, function = target.split(":")
     code = f"import json, sys; from {module} import {function}; {function}(**json.loads(sys.argv[1]))"

@@ -231,10 +231,13 @@ def test_safety_note_only_when_the_base_model_hardly_refuses():
 
 def test_side_by_side_runs_each_call_in_a_process_of_its_own(monkeypatch):
     """``ftlab.sidebyside`` (07 trains its next steps with it): every call runs, a failed call is counted as
-    failed, and with one core to use (``FTLAB_THREADS``, as under pytest-xdist) nothing runs there at all."""
+    failed, and with one core to use (``FTLAB_THREADS``, as under pytest-xdist) the caller's default is serial."""
+    from ftlab.core import idle_cores
+    from ftlab.evaluate import train_side_by_side
     from ftlab.sidebyside import side_by_side
 
-    assert side_by_side("os:getpid", [{}, {}, {}], processes=2) == 3
-    assert side_by_side("os:getpid", [{"bad": 1}, {}], processes=2) == 1  # getpid() takes no 'bad'
+    assert side_by_side("os:getpid", [{}, {}, {}], parallel=True, processes=2) == 3
+    assert side_by_side("os:getpid", [{"bad": 1}, {}], parallel=True, processes=2) == 1  # getpid() takes no 'bad'
+    assert side_by_side("os:getpid", [{}, {}], parallel=False) == 0  # the caller says: no cores to spare
     monkeypatch.setenv("FTLAB_THREADS", "1")
-    assert side_by_side("os:getpid", [{}, {}]) == 0
+    assert idle_cores() == 1 and train_side_by_side([{}, {}]) == 0

@@ -41,7 +41,7 @@ INNER = {
     "merge": {"adapter": 0, "parity": 0, "serve": 0, "gguf": 0, "runtime": 1, "__init__": 2},
     "preference": {"pairs": 0, "measure": 0, "reward": 0, "formats": 1, "training": 2, "__init__": 3},
     "scale": {"launch": 0, "per_gpu": 0, "runspec": 1, "__init__": 2},
-    "evaluate": {"sets": 0, "scoring": 1, "verdict": 2, "plot": 3, "__init__": 4},
+    "evaluate": {"sets": 0, "scoring": 1, "verdict": 2, "gate": 3, "plot": 3, "__init__": 4},
     "data": {"general": 0, "safety": 1, "support": 2, "catalog": 3, "files": 3, "__init__": 4},
     "failures": {"detect": 0, "runs": 1, "measure": 2, "verdict": 3, "plot": 4, "__init__": 5},
 }

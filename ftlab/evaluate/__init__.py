@@ -23,11 +23,13 @@ The package, by step:
   ``train_side_by_side``.
 - ``scoring``: ``pick_shots``, ``few_shot_messages``, ``load_model``, ``evaluate_model``.
 - ``verdict``: ``four_way``, ``decide``, ``next_steps``, ``compare``, ``write_evaluation``.
+- ``gate``: ``CandidateGate`` (train, evaluate and judge each candidate; the article's next steps).
 - ``plot``: ``plot_comparison``, ``plot_four_way``.
 """
 
 from __future__ import annotations
 
+from ftlab.evaluate.gate import CandidateGate
 from ftlab.evaluate.plot import plot_comparison, plot_four_way
 from ftlab.evaluate.scoring import ModelScores, evaluate_model, few_shot_messages, load_model, pick_shots
 from ftlab.evaluate.sets import (
@@ -62,6 +64,7 @@ __all__ = [
     "FOUR_WAY",
     "OWN_DATA",
     "REGRESSION_THRESHOLD",
+    "CandidateGate",
     "Comparison",
     "EvalSet",
     "FourWay",

@@ -194,18 +194,21 @@ def train_candidate(name: str, own_rows: Sequence[dict[str, Any]] = (), *, data_
     return train_own(own_rows, data_file=data_file, toy_seed=toy_seed, **config)
 
 
-def train_side_by_side(candidates: Sequence[dict[str, Any]], *, processes: int = 0) -> int:
+def train_side_by_side(candidates: Sequence[dict[str, Any]], *, parallel: bool | None = None, processes: int = 0) -> int:
     """Train several toy candidates at the same time, one single-threaded process each (``ftlab.sidebyside``),
     into ftlab's adapter cache, so that ``train_candidate`` with the same arguments then finds each one cached,
     and a core that would sit idle trains too (07's three next steps at batch 32, shared 2-core machine, load ~3:
     171 s one after another, 155 s side by side; each process pays ~5 s of imports). Each dict holds
-    ``train_candidate``'s keyword arguments (JSON values, no own rows). Returns how many were trained here.
+    ``train_candidate``'s keyword arguments (JSON values, no own rows). ``parallel``: whether to (``None``:
+    ``ftlab.core.idle_cores() >= 2``, so not under the test workers nor on a GPU). Returns how many were trained here.
 
     Example: ``train_side_by_side([dict(name="mixed", n_general=300, **config), dict(name="mixed", ...)])``.
     """
+    from ftlab.core import idle_cores
     from ftlab.sidebyside import side_by_side
 
-    return side_by_side("ftlab.evaluate:train_candidate", candidates, processes=processes)
+    parallel = idle_cores() >= 2 if parallel is None else parallel
+    return side_by_side("ftlab.evaluate:train_candidate", candidates, parallel=parallel, processes=processes)
 
 
 def validation_set(evalset: EvalSet, *, toy_seed: int = 0, n_target: int = 100, n_general: int = 200,

@@ -97,6 +97,11 @@ class Verdict:
     def ship(self) -> bool:
         return self.decision == "ship"
 
+    def report(self) -> str:
+        """The reasons, one a line: ``FAIL`` (blocks shipping), ``WARN`` (asks for a look), ``ok`` (passed)."""
+        return "\n".join([*(f"   FAIL {x}" for x in self.failures), *(f"   WARN {x}" for x in self.warnings),
+                          *(f"   ok   {x}" for x in self.passes)])
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
