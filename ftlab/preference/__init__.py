@@ -27,8 +27,9 @@ The package, by step:
 
 - ``pairs``: ``preference_pairs``, ``rl_prompts``, ``heldout_overlap``.
 - ``formats``: ``to_openai_dpo``, ``to_rft_row``, ``managed_files``.
-- ``measure``: ``score_pairs``, ``preference_accuracy``, ``reward_margins``, ``sampled_kl``.
-- ``reward``: ``support_reward``, ``mean_reward``, ``grpo_outcome``.
+- ``measure``: ``score_pairs``, ``preference_accuracy``, ``reward_margins``, ``sampled_kl``, ``dpo_measures``,
+  ``dpo_report``.
+- ``reward``: ``support_reward``, ``mean_reward``, ``grpo_outcome``, ``grpo_report``.
 - ``training``: ``dpo_train``, ``grpo_train`` and their cached forms, ``dpo_from_spec``.
 """
 
@@ -37,6 +38,8 @@ from __future__ import annotations
 from ftlab.preference.formats import from_openai_dpo, managed_files, to_openai_dpo, to_rft_row, write_jsonl
 from ftlab.preference.measure import (
     _sample_ids,  # noqa: F401 (used outside the package)
+    dpo_measures,
+    dpo_report,
     general_skill_accuracy,
     preference_accuracy,
     reply_logprobs,
@@ -55,7 +58,14 @@ from ftlab.preference.pairs import (
     rl_prompts,
     shuffled,
 )
-from ftlab.preference.reward import format_rate, grpo_outcome, mean_reward, strict_accuracy, support_reward
+from ftlab.preference.reward import (
+    format_rate,
+    grpo_outcome,
+    grpo_report,
+    mean_reward,
+    strict_accuracy,
+    support_reward,
+)
 from ftlab.preference.training import (
     PreferenceResult,
     dpo_from_spec,
@@ -66,7 +76,7 @@ from ftlab.preference.training import (
 )
 
 __all__ = ["FALLBACK_REJECTED", "N_GRPO_PROMPTS", "N_HELDOUT_PAIRS", "N_TRAIN_PAIRS", "PreferenceResult",
-           "dpo_from_spec", "dpo_train", "dpo_train_cached", "format_rate", "from_openai_dpo", "general_skill_accuracy", "grpo_outcome", "grpo_train",
+           "dpo_from_spec", "dpo_measures", "dpo_report", "dpo_train", "dpo_train_cached", "format_rate", "from_openai_dpo", "general_skill_accuracy", "grpo_outcome", "grpo_report", "grpo_train",
            "grpo_train_cached", "heldout_overlap", "managed_files", "mean_reward", "preference_accuracy",
            "preference_pairs", "reply_logprobs", "reward_margins", "rl_prompts", "sampled_kl", "score_pairs",
            "shuffled", "strict_accuracy", "support_reward", "to_openai_dpo", "to_rft_row", "write_jsonl"]

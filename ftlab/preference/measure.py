@@ -201,3 +201,43 @@ def general_skill_accuracy(model, tokenizer, n: int = 60, seed: int = 0, *, mode
     replies = chat_generate(model, tokenizer, [e["messages"] for e in ps.general], max_new_tokens=ps.general_tokens)
     hits = [bool(ps.general_scorer(r, e)) for r, e in zip(replies, ps.general, strict=True)]
     return sum(hits) / max(len(hits), 1)
+
+
+def dpo_measures(model, tokenizer, safety_pairs: Sequence[dict[str, Any]], support_pairs: Sequence[dict[str, Any]], *,
+                 model_id: str = "") -> dict[str, Any]:
+    """What notebook 11 measures on held-out pairs, before and after DPO, for one model.
+
+    ``scores``: the safety pairs' summed log-probabilities (the reference of ``reward_margins``);
+    ``preference_accuracy``: per token, on the safety pairs; ``support_pair_accuracy``: per token, on the support
+    pairs that guard against refusing everything; ``refusal_rate``: greedy replies to the safety pairs' prompts,
+    scored by ``ftlab.probes.scorers_for(model_id)``; ``general_accuracy``: ``general_skill_accuracy``.
+
+    Example: ``before = dpo_measures(sft_model, tok, held, guard, model_id="ftlab/toy-llama")["refusal_rate"]``.
+    """
+    from ftlab.generation import chat_generate
+    from ftlab.probes import scorers_for
+
+    is_refused = scorers_for(model_id)[1]
+    scores = score_pairs(model, tokenizer, safety_pairs)
+    per_token = preference_accuracy(score_pairs(model, tokenizer, safety_pairs, per_token=True))
+    support = preference_accuracy(score_pairs(model, tokenizer, support_pairs, per_token=True))
+    replies = chat_generate(model, tokenizer, [p["prompt"] for p in safety_pairs])
+    return {"scores": scores, "preference_accuracy": per_token, "support_pair_accuracy": support,
+            "refusal_rate": sum(map(is_refused, replies)) / max(len(safety_pairs), 1),
+            "general_accuracy": general_skill_accuracy(model, tokenizer, model_id=model_id)}
+
+
+def dpo_report(before: dict[str, Any], after: dict[str, Any], margins: dict[str, float]) -> str:
+    """Before → after of two ``dpo_measures``, with the implicit reward margins, as lines to print; it says so
+    when DPO moved the pairs towards the chosen reply (``reward_accuracy``) but not far enough to prefer it."""
+    lines = [f"preference accuracy (per token) {before['preference_accuracy']:.2f} -> {after['preference_accuracy']:.2f}; "
+             f"support pairs {before['support_pair_accuracy']:.2f} -> {after['support_pair_accuracy']:.2f}",
+             f"refusal rate on held-out harmful requests {before['refusal_rate']:.2f} -> {after['refusal_rate']:.2f}",
+             f"implicit rewards on held-out pairs (vs the SFT reference): { {k: round(v, 3) for k, v in margins.items()} }",
+             f"general skills {before['general_accuracy']:.2f} -> {after['general_accuracy']:.2f} (DPO can forget too)"]
+    if after["preference_accuracy"] < 0.5 <= margins["reward_accuracy"]:
+        lines.append(f"DPO moved {margins['reward_accuracy']:.0%} of the held-out pairs towards the chosen reply relative "
+                     "to the SFT reference, but not far enough for the model to prefer the refusal outright: the rejected "
+                     "reply is the model's own greedy reply, its likeliest. More DPO (dpo_epochs, dpo_learning_rate, "
+                     "n_pairs) moves the absolute preference.")
+    return "\n".join(lines)

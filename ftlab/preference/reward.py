@@ -109,3 +109,17 @@ def grpo_outcome(rewards_before: Sequence[float], rewards_after: Sequence[float]
 def format_rate(replies: Sequence[str]) -> float:
     """Share of replies in the support format (any intent)."""
     return sum(parse_support_reply(r)[0] is not None for r in replies) / max(len(replies), 1)
+
+
+def grpo_report(outcome: dict[str, Any], rewards_before: Sequence[float], rewards_after: Sequence[float],
+                kl: float) -> str:
+    """A ``grpo_outcome`` as lines to print: the held-out reward before → after (the median and each seed's),
+    the share of groups that taught nothing, the explanation when no rise is to be expected, and the KL."""
+    lines = [f"held-out reward {outcome['reward_before']:.3f} -> {outcome['reward_after']:.3f} (median of "
+             f"{len(rewards_after)} seeds: {[round(r, 3) for r in rewards_before]} -> {[round(r, 3) for r in rewards_after]})"]
+    if outcome["frac_reward_zero_std"] is not None:  # TRL's frac_reward_zero_std: groups that all scored alike
+        lines.append(f"groups whose replies all scored alike (no advantage, nothing learned): "
+                     f"{outcome['frac_reward_zero_std']:.0%}")
+    if outcome["explanation"]:
+        lines.append(outcome["explanation"])
+    return "\n".join([*lines, f"KL(GRPO || start) ≈ {kl:.3f} nats per reply"])

@@ -31,10 +31,29 @@ from ftlab.errors import FtlabError, PersonalDataWarning
 from ftlab.sandbox.api import TERMINAL
 from ftlab.show import Html, Table, table
 
-__all__ = ["Connection", "RequestFailed", "ask", "compare_models", "connect", "file_digest", "final_losses",
-           "job_key", "openai_models", "openai_models_html", "openai_models_table", "plot_losses", "run_job",
-           "start_job", "step_metrics", "support_scores", "try_create_job", "upload", "wait_for_job",
-           "write_job_files"]
+__all__ = [
+    "Connection",
+    "RequestFailed",
+    "ask",
+    "compare_models",
+    "connect",
+    "file_digest",
+    "final_losses",
+    "job_key",
+    "openai_models",
+    "openai_models_html",
+    "openai_models_table",
+    "plot_losses",
+    "refused",
+    "run_job",
+    "start_job",
+    "step_metrics",
+    "support_scores",
+    "try_create_job",
+    "upload",
+    "wait_for_job",
+    "write_job_files",
+]
 
 
 warnings.simplefilter("always", PersonalDataWarning)  # every upload warns, not just the first
@@ -252,18 +271,17 @@ def wait_for_job(client: Any, job_id: str, *, poll_s: float = 2.0, timeout_s: fl
 
 
 def run_job(client: Any, files: dict[str, Path], *, model: str, hyperparameters: dict[str, Any], seed: int = 0,
-            poll_s: float = 0.5, result_csv: str | os.PathLike[str] | None = None) -> Any:
+            poll_s: float = 0.5, result_csv: str | os.PathLike[str] | None = None, method: str = "supervised") -> Any:
     """The whole lifecycle in one call, for notebooks where the job is a means, not the lesson (notebook 03 walks
-    through it step by step): upload ``files["train"]`` (and ``files["validation"]``), start a supervised job
-    (or find the one this same request started before), wait for it quietly, and save its step-metrics result
-    file, exactly as served, to ``result_csv``. Returns the finished job.
+    through it step by step): upload ``files["train"]`` (and ``files["validation"]``), start a ``method`` job
+    (``"supervised"`` or ``"dpo"``; or find the one this same request started before), wait for it quietly, and
+    save its step-metrics result file, exactly as served, to ``result_csv``. Returns the finished job.
 
     Example: ``run_job(client, write_job_files(d, 48, 16), model="gpt-4.1-mini", hyperparameters={"n_epochs": 3})``.
     """
     valid = upload(client, files["validation"]).id if files.get("validation") else None
     job = start_job(client, model=model, training_file=upload(client, files["train"]).id, validation_file=valid,
-                    seed=seed, method={"type": "supervised", "supervised": {"hyperparameters": dict(hyperparameters)}},
-                    show=None)
+                    seed=seed, method={"type": method, method: {"hyperparameters": dict(hyperparameters)}}, show=None)
     job = wait_for_job(client, job.id, poll_s=poll_s, progress=False, show=None)
     if result_csv is not None and job.result_files:
         Path(result_csv).write_bytes(client.files.content(job.result_files[0]).read())
@@ -351,6 +369,21 @@ def write_job_files(folder: str | os.PathLike[str], n_train: int, n_validation: 
         raise FtlabError(f"n_train ≤ {len(sp['train'])} and n_validation ≤ {len(sp['validation'])} for the toy task")
     return {"train": write_jsonl(sp["train"][:n_train], folder / "support_train.jsonl"),
             "validation": write_jsonl(sp["validation"][:n_validation], folder / "support_validation.jsonl")}
+
+
+def refused(client: Any, **request: Any) -> dict[str, Any] | None:
+    """The error body of ``client.fine_tuning.jobs.create(**request)`` when the API refuses it as a bad request
+    (HTTP 400: OpenAI's error shape, ``type``, ``param``, ``message``); ``None`` when it created the job.
+
+    Example: ``refused(client, model="o4-mini", training_file=f, method={"type": "reinforcement"})["param"]``.
+    """
+    import openai
+
+    try:
+        client.fine_tuning.jobs.create(**request)
+    except openai.BadRequestError as exc:
+        return exc.body
+    return None
 
 
 def try_create_job(client: Any, **request: Any) -> tuple[Any, str | None]:
