@@ -166,32 +166,57 @@ def _is_history(obj: Any) -> bool:
 
 
 def loss_plot(history: Any, *, title: str = "", best_step: float | None = None, ax: Any = None,
-              figsize: tuple[float, float] = (7, 3.5)) -> Any:
+              figsize: tuple[float, float] = (7, 3.5), trend: Any = None,
+              markers: Mapping[str, Curve] | None = None) -> Any:
     """Training loss (lines) and validation loss (dashed, with markers) per step; returns the axes.
 
     ``history`` is one run (anything :func:`loss_curves` reads) or a mapping label → run, drawn on one axes:
     the first run wide and pale, the next ones thin and dotted, so that identical curves stay visible.
-    ``best_step`` draws a dotted line at the best checkpoint.
+    ``best_step`` draws a dotted line at the best checkpoint. For one run, ``trend`` (its smoothed training and
+    validation curves, anything :func:`loss_curves` reads) draws the raw curves thin and pale, the trend thick
+    (labelled "train loss", "train (smoothed)", "validation loss");
+    ``markers`` (label → ``(step, loss)`` points, e.g. spikes) marks points with crosses.
     Example: ``loss_plot(result, best_step=result.best_step)``; ``loss_plot({"1 process": a, "2 processes": b})``.
     """
     import matplotlib.pyplot as plt
 
     runs = {"": history} if _is_history(history) else dict(history)
+    several = len(runs) > 1
+    if several and trend is not None:
+        raise ValueError("trend= draws the smoothed curves of one run: give one run, not several")
     if ax is None:
         _, ax = plt.subplots(figsize=figsize)
-    several = len(runs) > 1
     for i, (label, run) in enumerate(runs.items()):
         train, valid = loss_curves(run)
         name = f", {label}" if label else ""
         look = ({"lw": 3, "alpha": 0.4, "ms": 9} if i == 0 else {"lw": 1.2, "ms": 6}) if several else {"lw": 1, "ms": 5}
+        if trend is not None:
+            _trend_plot(ax, train, valid, trend)
+            continue
         if train:
             ax.plot(*zip(*train, strict=True), "-" if i == 0 else ":", lw=look["lw"], alpha=look.get("alpha", 1.0),
                     color=f"C{2 * i}" if several else "C0", label=f"train{name}")
         if valid:
             ax.plot(*zip(*valid, strict=True), "o--" if i == 0 else "x:", ms=look["ms"], alpha=look.get("alpha", 1.0),
                     color=f"C{2 * i + 1}" if several else "C1", label=f"validation{name}")
+    for j, (label, points) in enumerate((markers or {}).items()):
+        if points:
+            ax.plot(*zip(*points, strict=True), "x", color=f"C{4 + j}", ms=7, label=label)
     if best_step is not None:
         ax.axvline(best_step, color="gray", lw=0.8, ls=":", label=f"best checkpoint (step {best_step:g})")
     ax.set(xlabel="step", ylabel="loss", title=title)
     ax.legend()
     return ax
+
+
+def _trend_plot(ax: Any, train: Curve, valid: Curve, trend: Any) -> None:
+    """One run's raw curves thin and pale (validation as points), its trend thick (validation dashed)."""
+    train_trend, valid_trend = loss_curves(trend)
+    if train:
+        ax.plot(*zip(*train, strict=True), color="C0", alpha=0.45, lw=0.8, label="train loss")
+    if train_trend:
+        ax.plot(*zip(*train_trend, strict=True), color="C0", lw=2, label="train (smoothed)")
+    if valid:
+        ax.plot(*zip(*valid, strict=True), "o", color="C1", ms=3.5, alpha=0.6)
+    if valid_trend:
+        ax.plot(*zip(*valid_trend, strict=True), "--", color="C1", lw=2, label="validation loss")

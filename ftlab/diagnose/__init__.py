@@ -59,8 +59,9 @@ The package, by what a reader looks for:
 - ``measure``: features of a curve (``smooth``, ``local_noise``, ``theil_sen``, the last third, the validation rise).
 - ``verdict``: the decision (``diagnose``, ``Diagnosis``, ``apply_action``).
 - ``fit``: fitting the thresholds on labelled curves (``measures``, ``decide_pattern``, ``fit_thresholds``).
-- ``plot``: ``plot_diagnosis``.
-- ``runs``: the toy trainings that cause each pattern (``pattern_runs``, ``train_for_pattern``); the only module
+- ``plot``: ``plot_diagnosis``, ``plot_diagnoses`` (a grid of them), both drawn by ``ftlab.show.loss_plot``.
+- ``runs``: the toy trainings that cause each pattern (``pattern_runs``, ``train_for_pattern``,
+  ``pattern_trainer``); the only module
   here that imports ``ftlab.train`` and ``ftlab.toymodel``.
 """
 
@@ -68,7 +69,7 @@ from __future__ import annotations
 
 from ftlab.diagnose.fit import FIT_GRID, decide_pattern, fit_thresholds, measures
 from ftlab.diagnose.measure import local_noise, noise_level, smooth, theil_sen, window_for
-from ftlab.diagnose.plot import plot_diagnosis
+from ftlab.diagnose.plot import plot_diagnoses, plot_diagnosis
 from ftlab.diagnose.read import (
     EXPECTED,
     LossHistory,
@@ -100,7 +101,7 @@ from ftlab.diagnose.rules import (
     VAL_RISE_MIN,
     Pattern,
 )
-from ftlab.diagnose.runs import pattern_runs, train_for_pattern
+from ftlab.diagnose.runs import pattern_runs, pattern_trainer, train_for_pattern
 from ftlab.diagnose.verdict import FLAT_LR_FACTOR, Diagnosis, apply_action, diagnose
 
 __all__ = ["EXPECTED", "FALLING_SE_MULT", "FIT_GRID", "FLAT_DROP", "FLAT_LR_FACTOR", "FLUCT_FLOOR",
@@ -109,5 +110,5 @@ __all__ = ["EXPECTED", "FALLING_SE_MULT", "FIT_GRID", "FLAT_DROP", "FLAT_LR_FACT
            "SPIKE_NOISE_MULT", "THRESHOLDS", "VAL_EXACT", "VAL_NOISE_MULT", "VAL_RISE_MIN", "Diagnosis",
            "LossHistory", "Pattern", "apply_action", "as_history", "decide_pattern", "diagnose",
            "find_trainer_state", "fit_thresholds", "history_from_log", "load_history", "local_noise",
-           "measures", "noise_level", "pattern_runs", "plot_diagnosis", "read_metrics_csv",
+           "measures", "noise_level", "pattern_runs", "pattern_trainer", "plot_diagnoses", "plot_diagnosis", "read_metrics_csv",
            "read_trainer_state", "smooth", "theil_sen", "train_for_pattern", "window_for"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -10,8 +11,9 @@ from ftlab.diagnose.measure import _int_step
 from ftlab.diagnose.read import as_history
 from ftlab.diagnose.rules import NO_VALIDATION_WARNING
 from ftlab.diagnose.verdict import Diagnosis, _analyse, diagnose
+from ftlab.show import loss_plot
 
-__all__ = ["plot_diagnosis"]
+__all__ = ["plot_diagnoses", "plot_diagnosis"]
 
 # --------------------------------------------------------------------------------------------
 # Plotting (notebook 05)
@@ -24,33 +26,25 @@ _COLORS = {"healthy": "tab:green", "plateau": "tab:olive", "overfitting": "tab:r
 def plot_diagnosis(history: Any, diagnosis: Diagnosis | None = None, ax=None, *, title: str | None = None):
     """Plot train and validation loss with the diagnosis written on the curve; returns the axes.
 
-    Raw training loss is drawn thin, its robust trend thick, validation loss dashed with markers.
+    The curves are ``ftlab.show.loss_plot``'s, with the diagnosis's robust trend: raw training loss thin, its
+    trend thick, validation loss dashed over its points.
     Spikes are marked, the best checkpoint of an overfitting run gets a vertical line, and the
     pattern, its action and any warning are written on the plot.
 
     Example: ``plot_diagnosis("outputs/trainer_state.json")`` diagnoses and plots in one call.
     """
-    import matplotlib.pyplot as plt
-
     history = as_history(history)
     if diagnosis is None or diagnosis._analysis is None or diagnosis._analysis.history is not history:
         diagnosis = diagnose(history) if diagnosis is None else Diagnosis(
             diagnosis.pattern, diagnosis.action, diagnosis.evidence, diagnosis.best_step, diagnosis.warnings,
             _analyse(history))
     a = diagnosis._analysis
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4))
     color = _COLORS.get(diagnosis.pattern, "black")
-    if len(a.y):
-        ax.plot(a.x, a.y, color="tab:blue", alpha=0.45, lw=0.8, label="train loss")
-        ax.plot(a.x, a.s, color="tab:blue", lw=2, label="train (smoothed)")
-        if a.spikes.any():
-            ax.plot(a.x[a.spikes], a.y[a.spikes], "x", color="tab:purple", ms=7, label="spikes")
-    if len(a.yv):
-        ax.plot(a.xv, a.yv, "o", color="tab:orange", ms=3.5, alpha=0.6)
-        ax.plot(a.xv, a.sv, "--", color="tab:orange", lw=2, label="validation loss")
+    spikes = {"spikes": list(zip(a.x[a.spikes], a.y[a.spikes], strict=True))} if len(a.y) and a.spikes.any() else None
+    ax = loss_plot((list(zip(a.x, a.y, strict=True)), list(zip(a.xv, a.yv, strict=True))), ax=ax, figsize=(7, 4),
+                   trend=(list(zip(a.x, a.s, strict=True)), list(zip(a.xv, a.sv, strict=True))), markers=spikes,
+                   best_step=diagnosis.best_step)
     if diagnosis.best_step is not None:
-        ax.axvline(diagnosis.best_step, color="tab:red", ls=":", lw=1.5)
         ax.annotate(f"best checkpoint: step {diagnosis.best_step}", xy=(diagnosis.best_step, a.evidence["val_min"]),
                     xytext=(8, 18), textcoords="offset points", color="tab:red", fontsize=9,
                     arrowprops={"arrowstyle": "->", "color": "tab:red"})
@@ -67,8 +61,25 @@ def plot_diagnosis(history: Any, diagnosis: Diagnosis | None = None, ax=None, *,
         text += "\n⚠ no validation data: cannot detect overfitting"
     ax.text(0.98, 0.97, text, transform=ax.transAxes, ha="right", va="top", fontsize=9,
             bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": color, "alpha": 0.9})
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
     ax.set_title(title if title is not None else f"{diagnosis.pattern} — {diagnosis.shows}", color=color)
     ax.legend(loc="lower left", fontsize=8)
     return ax
+
+
+def plot_diagnoses(panels: Sequence[tuple[Any, Diagnosis | None, str]], *, ncols: int = 3,
+                   panel_size: tuple[float, float] = (5, 4)) -> Any:
+    """Several diagnosed curves side by side, each panel ``(history, diagnosis, title)`` drawn by
+    ``plot_diagnosis``, ``ncols`` a row; axes left over are hidden. Returns the figure.
+
+    Example: ``plot_diagnoses([(run.trainer_state, diagnose(run.trainer_state), "flat") for run in runs])``.
+    """
+    import matplotlib.pyplot as plt
+
+    nrows = max(1, -(-len(panels) // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size[0] * ncols, panel_size[1] * nrows), squeeze=False)
+    for ax, (history, diagnosis, title) in zip(axes.flat, panels, strict=False):
+        plot_diagnosis(history, diagnosis, ax=ax, title=title)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig

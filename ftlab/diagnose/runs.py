@@ -4,10 +4,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["pattern_runs", "train_for_pattern"]
+__all__ = ["pattern_runs", "pattern_trainer", "train_for_pattern"]
 
 # --------------------------------------------------------------------------------------------
 # Real runs that cause each pattern (notebook 05, tests/data/curves/make_real_runs.py)
@@ -67,3 +67,18 @@ def train_for_pattern(knobs: Mapping[str, Any], train_rows: Sequence[Any], eval_
     if cached:
         return train_cached(cfg, rows, list(eval_rows))
     return train(cfg, rows, list(eval_rows))
+
+
+def pattern_trainer(train_rows: Sequence[Any], eval_rows: Sequence[Any], *, folder: str, model_id: str | None = None,
+                    quantization: str = "none", seed: int = 0) -> Callable[..., Any]:
+    """``train_for_pattern`` bound to one data split, model and output folder, for a notebook that trains many runs:
+    the returned ``run(name, knobs, **more)`` trains ``knobs`` into ``folder/name`` (``more``: e.g.
+    ``overfit_patience=3``) and returns the ``TrainResult``.
+
+    Example: ``run = pattern_trainer(train, val, folder="runs/05"); run("flat", pattern_runs()["flat"])``.
+    """
+    def run(name: str, knobs: Mapping[str, Any], **more: Any):
+        return train_for_pattern(knobs, train_rows, eval_rows, output_dir=f"{folder}/{name}", model_id=model_id,
+                                 quantization=quantization, seed=seed, **more)
+
+    return run

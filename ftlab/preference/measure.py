@@ -9,7 +9,7 @@ from typing import Any
 
 from ftlab.core import seed_everything
 
-__all__ = ["general_skill_accuracy", "preference_accuracy", "reply_logprobs", "reward_margins", "sampled_kl",
+__all__ = ["dpo_measures", "dpo_report", "general_skill_accuracy", "preference_accuracy", "reply_logprobs", "reward_margins", "sampled_kl",
            "score_pairs"]
 
 
@@ -203,7 +203,7 @@ def general_skill_accuracy(model, tokenizer, n: int = 60, seed: int = 0, *, mode
     return sum(hits) / max(len(hits), 1)
 
 
-def dpo_measures(model, tokenizer, safety_pairs: Sequence[dict[str, Any]], support_pairs: Sequence[dict[str, Any]], *,
+def dpo_measures(model: Any, tokenizer: Any, safety_pairs: Sequence[dict[str, Any]], support_pairs: Sequence[dict[str, Any]], *,
                  model_id: str = "") -> dict[str, Any]:
     """What notebook 11 measures on held-out pairs, before and after DPO, for one model.
 

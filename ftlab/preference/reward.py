@@ -13,7 +13,7 @@ from ftlab.data import (
     score_support_reply,
 )
 
-__all__ = ["format_rate", "grpo_outcome", "mean_reward", "strict_accuracy", "support_reward"]
+__all__ = ["format_rate", "grpo_outcome", "grpo_report", "mean_reward", "strict_accuracy", "support_reward"]
 
 
 # ---------------------------------------------------------------------------------------------

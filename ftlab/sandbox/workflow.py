@@ -46,6 +46,7 @@ __all__ = [
     "plot_losses",
     "refused",
     "run_job",
+    "sandbox_result_file",
     "start_job",
     "step_metrics",
     "support_scores",
@@ -286,6 +287,27 @@ def run_job(client: Any, files: dict[str, Path], *, model: str, hyperparameters:
     if result_csv is not None and job.result_files:
         Path(result_csv).write_bytes(client.files.content(job.result_files[0]).read())
     return job
+
+
+def sandbox_result_file(folder: str | os.PathLike[str], *, n_train: int = 48, n_validation: int = 16, epochs: int = 3,
+                        seed: int = 0) -> tuple[Any, Path]:
+    """A small supervised job on a local sandbox (``folder/sandbox``, nothing billed) on the toy support task's
+    first rows, its trainer's logs silenced; returns ``(job, path)`` of its step-metrics result file, saved as the
+    API serves it (``folder/step_metrics.csv``), for a notebook that reads a real result file (notebook 05).
+
+    Example: ``job, csv = sandbox_result_file("runs/05/openai"); diagnose(csv)``.
+    """
+    import contextlib
+    import io
+
+    from ftlab.sandbox import Sandbox
+
+    folder = Path(folder)
+    csv_path = folder / "step_metrics.csv"
+    with Sandbox(folder / "sandbox") as sandbox, contextlib.redirect_stdout(io.StringIO()):  # quiet trainer logs
+        job = run_job(sandbox.client(), write_job_files(folder, n_train, n_validation, seed), model="gpt-4.1-mini",
+                      hyperparameters={"n_epochs": epochs, "batch_size": 8}, seed=seed, result_csv=csv_path)
+    return job, csv_path
 
 
 def step_metrics(client: Any, job: Any) -> list[dict[str, float | None]]:
