@@ -78,3 +78,22 @@ def test_loss_plot_draws_one_or_several_runs():
     assert [ln.get_label() for ln in ax.get_lines()] == ["train, 1 process", "validation, 1 process",
                                                          "train, 2 processes", "validation, 2 processes"]
     plt.close("all")
+
+
+def test_loss_plot_draws_a_trend_and_markers_for_one_run():
+    """plot_diagnosis's look, through loss_plot: raw curves thin and pale, the trend thick, spikes as crosses."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    raw = ([(1, 2.0), (2, 3.0), (3, 1.0)], [(3, 1.5)])
+    ax = show.loss_plot(raw, trend=([(1, 2.1), (2, 1.9), (3, 1.2)], [(3, 1.4)]), markers={"spikes": [(2, 3.0)]})
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    assert set(lines) >= {"train loss", "train (smoothed)", "validation loss", "spikes"}
+    assert lines["train loss"].get_linewidth() < lines["train (smoothed)"].get_linewidth()
+    assert list(lines["train (smoothed)"].get_ydata()) == [2.1, 1.9, 1.2]
+    assert list(lines["spikes"].get_xdata()) == [2.0] and lines["spikes"].get_marker() == "x"
+    with pytest.raises(ValueError, match="one run"):
+        show.loss_plot({"a": raw, "b": raw}, trend=raw)
+    plt.close("all")
