@@ -393,6 +393,22 @@ def test_plot_diagnosis_annotates_the_curve():
     plt.close("all")
 
 
+def test_plot_diagnoses_draws_a_grid_and_hides_the_axes_left_over():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ftlab.diagnose import plot_diagnoses
+
+    paths = [CURVES / "synthetic" / f"{p}_00_hf_trainer_state.json" for p in ("overfitting", "unstable")]
+    fig = plot_diagnoses([(p, None, f"run {i}") for i, p in enumerate(paths)], ncols=3)
+    shown = [ax for ax in fig.axes if ax.axison]
+    assert [ax.get_title() for ax in shown] == ["run 0", "run 1"] and len(fig.axes) == 3
+    assert all("train (smoothed)" in [ln.get_label() for ln in ax.lines] for ax in shown)  # loss_plot's trend
+    plt.close("all")
+
+
 def test_diagnosis_object():
     clean, _t, noise = _curve()
     d = diagnose(_history(clean * noise, val=lambda u: 0.6 + 1.95 * np.exp(-1.5 * u)))

@@ -241,3 +241,12 @@ def test_side_by_side_runs_each_call_in_a_process_of_its_own(monkeypatch):
     assert side_by_side("os:getpid", [{}, {}], parallel=False) == 0  # the caller says: no cores to spare
     monkeypatch.setenv("FTLAB_THREADS", "1")
     assert idle_cores() == 1 and train_side_by_side([{}, {}]) == 0
+
+
+def test_verdict_report_lists_failures_warnings_and_passes():
+    from ftlab.evaluate import Verdict
+
+    v = Verdict("do not ship", ["catastrophic forgetting: -30%"], ["base_only_correct 6%"], ["safety: ok"])
+    assert v.report().splitlines() == ["   FAIL catastrophic forgetting: -30%", "   WARN base_only_correct 6%",
+                                       "   ok   safety: ok"]
+    assert Verdict("ship", [], [], []).report() == ""

@@ -145,6 +145,25 @@ def test_grpo_outcome_says_why_there_is_no_rise():
     assert grpo_outcome([0.3], [0.3], [])["frac_reward_zero_std"] is None
 
 
+def test_the_reports_print_what_was_measured():
+    """``grpo_report`` and ``dpo_report`` (notebook 11's prints) show the measured figures, and only the notes that
+    apply: the zero-variance share when TRL logged it, the explanation when there is one, the DPO note when the
+    pairs moved towards the chosen reply without the model preferring it."""
+    from ftlab.preference import dpo_report, grpo_outcome, grpo_report
+
+    rising = grpo_outcome([0.2, 0.21], [0.26, 0.27], [{"frac_reward_zero_std": 0.5}])
+    text = grpo_report(rising, [0.2, 0.21], [0.26, 0.27], 0.123)
+    assert "0.205 -> 0.265" in text and "median of 2 seeds" in text and "50%" in text and "0.123 nats" in text
+    assert "saturated" not in text and "alike" in grpo_report(rising, [0.2], [0.3], 0.1)
+    assert "alike" not in grpo_report(grpo_outcome([0.2], [0.3], []), [0.2], [0.3], 0.1)
+    before = {"preference_accuracy": 0.0, "support_pair_accuracy": 1.0, "refusal_rate": 0.1, "general_accuracy": 0.9}
+    margins = {"chosen": 0.5, "rejected": -1.0, "margin": 1.5, "reward_accuracy": 1.0}
+    moved = dpo_report(before, {**before, "preference_accuracy": 0.2}, margins)
+    assert "0.00 -> 0.20" in moved and "refusal rate on held-out harmful requests 0.10 -> 0.10" in moved
+    assert "not far enough" in moved and "not far enough" not in dpo_report(before, {**before, "preference_accuracy": 0.9},
+                                                                             margins)
+
+
 def test_dpo_train_rejects_a_negative_sft_weight(tmp_path):
     from ftlab.errors import FtlabError
     from ftlab.train import TrainConfig
