@@ -40,7 +40,6 @@ from ftlab.validate import (
     Report,
     count_example_tokens,
     iter_json_lines,
-    messages_problem,
     read_file_bytes,
     utf16_finding,
 )
@@ -115,24 +114,10 @@ class _PreferenceChecker(_Checker):
         return messages, preferred, non_preferred
 
     def _input(self, inp: dict) -> list[dict] | None:
-        messages = inp.get("messages")
-        what = messages_problem(inp)
-        if what:
-            self.error("missing_messages_list", f"input: {what}: 'input' needs a non-empty 'messages' list")
+        found = self.where("input", self.conversation, inp, INPUT_KEYS, "'input'")
+        if found is None:
             return None
-        unknown = [k for k in inp if k not in INPUT_KEYS]
-        if unknown:
-            self.warn("unrecognized_example_key", f"input: unrecognized key(s) {', '.join(map(repr, unknown))}; "
-                                                  f"'input' holds {', '.join(INPUT_KEYS)}")
-        defined: set[str] | None = None
-        for key in ("tools", "functions"):
-            if key in inp:
-                names = self.where("input", self.tools, inp[key], key)
-                if names is not None:
-                    defined = (defined or set()) | names
-        if "parallel_tool_calls" in inp and not isinstance(inp["parallel_tool_calls"], bool):
-            self.error("invalid_tools", "input: 'parallel_tool_calls' must be true or false")
-        roles = [self.where("input", self.message, i, m) for i, m in enumerate(messages, 1)]
+        messages, roles, defined = found
         if roles[-1] != "user":
             last = f"role {roles[-1]!r}" if roles[-1] else "an unrecognized role"
             self.warn("input_not_ending_on_user", f"the input ends on a message with {last}, not a user turn: "

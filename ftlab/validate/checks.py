@@ -199,30 +199,41 @@ class _Checker:
             self.error("message_missing_key", f"{where}: a tool message needs a string 'tool_call_id'")
         return role
 
+    def conversation(self, obj: dict, keys: tuple[str, ...], holder: str
+                     ) -> tuple[list, list[str | None], set[str] | None] | None:
+        """The checks every object holding a conversation shares (a chat line, a preference pair's ``input``):
+        its non-empty ``messages`` list, keys outside ``keys``, its ``tools``/``functions`` and
+        ``parallel_tool_calls``, and each message. Returns ``(messages, roles, defined tool names or None)``, or
+        ``None`` when there is no messages list to check. ``holder`` names the object in messages ("each line")."""
+        messages = obj.get("messages")
+        what = messages_problem(obj)
+        if what:
+            self.error("missing_messages_list", f"{what}: {holder} needs a non-empty 'messages' list")
+            return None
+        unknown = [k for k in obj if k not in keys]
+        if unknown:
+            self.warn("unrecognized_example_key",
+                      f"unrecognized key(s) {', '.join(map(repr, unknown))}; OpenAI reads only "
+                      f"{', '.join(keys)} here. Strip extra fields before uploading")
+        defined: set[str] | None = None
+        for key in ("tools", "functions"):
+            if key in obj:
+                names = self.tools(obj[key], key)
+                if names is not None:
+                    defined = (defined or set()) | names
+        if "parallel_tool_calls" in obj and not isinstance(obj["parallel_tool_calls"], bool):
+            self.error("invalid_tools", "'parallel_tool_calls' must be true or false")
+        return messages, [self.message(i, m) for i, m in enumerate(messages, 1)], defined
+
     def example(self, ex: Any) -> list[dict] | None:
         """Check a parsed line. Returns its messages (dicts only) when they can be counted."""
         if not isinstance(ex, dict):
             self.error("data_type", f"the line is {_type(ex)}, not a JSON object with a 'messages' list")
             return None
-        messages = ex.get("messages")
-        what = messages_problem(ex)
-        if what:
-            self.error("missing_messages_list", f"{what}: each line needs a non-empty 'messages' list")
+        found = self.conversation(ex, EXAMPLE_KEYS, "each line")
+        if found is None:
             return None
-        unknown = [k for k in ex if k not in EXAMPLE_KEYS]
-        if unknown:
-            self.warn("unrecognized_example_key",
-                      f"unrecognized top-level key(s) {', '.join(map(repr, unknown))}; OpenAI reads only "
-                      f"{', '.join(EXAMPLE_KEYS)}. Strip extra fields before uploading")
-        defined: set[str] | None = None
-        for key in ("tools", "functions"):
-            if key in ex:
-                names = self.tools(ex[key], key)
-                if names is not None:
-                    defined = (defined or set()) | names
-        if "parallel_tool_calls" in ex and not isinstance(ex["parallel_tool_calls"], bool):
-            self.error("invalid_tools", "'parallel_tool_calls' must be true or false")
-        roles = [self.message(i, m) for i, m in enumerate(messages, 1)]
+        messages, roles, defined = found
         if "assistant" not in roles:
             self.error("example_missing_assistant_message", "no assistant message: nothing to train on")
         else:
