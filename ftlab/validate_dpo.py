@@ -92,11 +92,7 @@ class _PreferenceChecker(_Checker):
             self.error("data_type", f"the line is {_type(ex)}, not a JSON object with 'input', 'preferred_output' "
                                     "and 'non_preferred_output'")
             return None
-        unknown = [k for k in ex if k not in DPO_KEYS]
-        if unknown:
-            self.warn("unrecognized_example_key",
-                      f"unrecognized top-level key(s) {', '.join(map(repr, unknown))}; a preference line has only "
-                      f"{', '.join(DPO_KEYS)}. Strip extra fields before uploading")
+        self.extra_keys(ex, DPO_KEYS, "a preference line")
         inp = ex.get("input")
         if not isinstance(inp, dict):
             what = "no 'input'" if "input" not in ex else f"'input' is {_type(inp)}"

@@ -199,22 +199,26 @@ class _Checker:
             self.error("message_missing_key", f"{where}: a tool message needs a string 'tool_call_id'")
         return role
 
+    def extra_keys(self, obj: dict, keys: tuple[str, ...], holder: str) -> None:
+        """Warn about keys of ``obj`` outside ``keys`` (OpenAI ignores them); ``holder`` names ``obj``."""
+        unknown = [k for k in obj if k not in keys]
+        if unknown:
+            self.warn("unrecognized_example_key",
+                      f"unrecognized key(s) {', '.join(map(repr, unknown))} in {holder}; OpenAI reads only "
+                      f"{', '.join(keys)} there. Strip extra fields before uploading")
+
     def conversation(self, obj: dict, keys: tuple[str, ...], holder: str
                      ) -> tuple[list, list[str | None], set[str] | None] | None:
         """The checks every object holding a conversation shares (a chat line, a preference pair's ``input``):
         its non-empty ``messages`` list, keys outside ``keys``, its ``tools``/``functions`` and
         ``parallel_tool_calls``, and each message. Returns ``(messages, roles, defined tool names or None)``, or
-        ``None`` when there is no messages list to check. ``holder`` names the object in messages ("each line")."""
+        ``None`` when there is no messages list to check. ``holder`` names the object in messages ("a chat line")."""
         messages = obj.get("messages")
         what = messages_problem(obj)
         if what:
             self.error("missing_messages_list", f"{what}: {holder} needs a non-empty 'messages' list")
             return None
-        unknown = [k for k in obj if k not in keys]
-        if unknown:
-            self.warn("unrecognized_example_key",
-                      f"unrecognized key(s) {', '.join(map(repr, unknown))}; OpenAI reads only "
-                      f"{', '.join(keys)} here. Strip extra fields before uploading")
+        self.extra_keys(obj, keys, holder)
         defined: set[str] | None = None
         for key in ("tools", "functions"):
             if key in obj:
@@ -230,7 +234,7 @@ class _Checker:
         if not isinstance(ex, dict):
             self.error("data_type", f"the line is {_type(ex)}, not a JSON object with a 'messages' list")
             return None
-        found = self.conversation(ex, EXAMPLE_KEYS, "each line")
+        found = self.conversation(ex, EXAMPLE_KEYS, "a chat line")
         if found is None:
             return None
         messages, roles, defined = found
