@@ -1,0 +1,131 @@
+"""A kernel that stops answering fails fast instead of hanging a notebook run.
+
+papermill (through nbclient) sends a cell's ``execute_request`` and waits for the reply. A kernel that received
+the request says so at once on IOPub (``status: busy`` with the request as parent), however long the cell then
+runs. A request that never shows that, nor any other message, within ``stall_seconds`` was lost: the client would
+wait forever. :class:`WatchedClient` then raises :class:`KernelStalled`; ``ftlab.runner.execute_notebook`` re-runs
+the notebook once in a fresh kernel and says so. A long cell that shows ``busy`` is never a stall.
+
+Example: ``FTLAB_STALL_SECONDS=60`` (the default) fails a cell whose request shows no sign of life in 60 s;
+``FTLAB_STALL_SECONDS=0`` turns the watch off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from nbclient.exceptions import DeadKernelError
+from papermill.clientwrap import PapermillNotebookClient
+from papermill.engines import NBClientEngine, papermill_engines
+from papermill.log import logger
+from papermill.utils import merge_kwargs, remove_args
+from traitlets import Float
+
+from ftlab.errors import FtlabError
+
+__all__ = ["DEFAULT_STALL_SECONDS", "ENGINE", "KernelStalled", "WatchedClient", "WatchedEngine", "stall_reason",
+           "stall_seconds_from_env"]
+
+ENGINE = "ftlab-watched"  # the papermill engine name ``execute_notebook`` asks for
+DEFAULT_STALL_SECONDS = 60.0
+
+
+class KernelStalled(FtlabError):
+    """The kernel showed no sign of having received a request (no ``busy``, no output, no reply) in time."""
+
+
+def stall_seconds_from_env() -> float:
+    """``FTLAB_STALL_SECONDS`` (default 60; ``0`` turns the watch off). Bad text raises a one-line error."""
+    raw = os.environ.get("FTLAB_STALL_SECONDS", "").strip()
+    if not raw:
+        return DEFAULT_STALL_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        raise FtlabError(f"FTLAB_STALL_SECONDS={raw!r} is not a number of seconds (e.g. 60; 0 turns the watch off)") from None
+    if value < 0:
+        raise FtlabError(f"FTLAB_STALL_SECONDS={raw!r} is negative: give seconds (e.g. 60; 0 turns the watch off)")
+    return value
+
+
+def stall_reason(exc: BaseException) -> str | None:
+    """Why a failed run is worth one re-run in a fresh kernel, or ``None`` (an error in a cell, a cell timeout...)."""
+    if isinstance(exc, KernelStalled):
+        return str(exc)
+    if isinstance(exc, DeadKernelError):
+        return f"the kernel died ({exc})"
+    if isinstance(exc, RuntimeError) and "Kernel didn't respond" in str(exc):
+        return f"the kernel did not start answering ({exc})"
+    return None
+
+
+class WatchedClient(PapermillNotebookClient):
+    """papermill's notebook client, plus the stall watch: a request without any answer in ``stall_seconds``
+    raises :class:`KernelStalled` (and the kernel is then shut down at once, not gracefully)."""
+
+    stall_seconds = Float(DEFAULT_STALL_SECONDS, help="seconds a request may go without busy/output/reply; 0: off",
+                          config=True)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._answered: set[str] = set()
+
+    def process_message(self, msg: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        """Note that the kernel answered this request (any IOPub message with it as parent), then process it."""
+        self._answered.add(msg.get("parent_header", {}).get("msg_id", ""))
+        return super().process_message(msg, *args, **kwargs)
+
+    def _stalled(self, what: str) -> KernelStalled:
+        self.shutdown_kernel = "immediate"  # a wedged kernel need not be asked to clean up
+        return KernelStalled(f"the kernel stopped answering: {what} got no busy status, output or reply in "
+                             f"{self.stall_seconds:g} s (FTLAB_STALL_SECONDS)")
+
+    async def _async_poll_for_reply(self, msg_id: str, cell: Any, timeout: int | None,
+                                    task_poll_output_msg: asyncio.Future, task_poll_kernel_alive: asyncio.Future
+                                    ) -> dict[str, Any]:
+        if not self.stall_seconds:
+            return await super()._async_poll_for_reply(msg_id, cell, timeout, task_poll_output_msg,
+                                                       task_poll_kernel_alive)
+        reply = asyncio.ensure_future(super()._async_poll_for_reply(
+            msg_id, cell, timeout, task_poll_output_msg, task_poll_kernel_alive))
+        try:
+            done, _ = await asyncio.wait({reply}, timeout=self.stall_seconds)
+            if not done and msg_id not in self._answered:
+                task_poll_kernel_alive.cancel()
+                first = (cell.get("source") or "").strip().splitlines()[:1]
+                raise self._stalled(f"the cell starting {first[0][:60]!r}" if first else "a cell")
+            return await reply
+        finally:
+            if not reply.done():
+                reply.cancel()
+
+    async def async_wait_for_reply(self, msg_id: str, cell: Any = None) -> dict[str, Any] | None:
+        """Wait for a reply; the request that papermill sends after the cells (``kernel_info``) is watched too."""
+        if cell is not None or not self.stall_seconds:
+            return await super().async_wait_for_reply(msg_id, cell)
+        try:
+            return await asyncio.wait_for(super().async_wait_for_reply(msg_id, cell), self.stall_seconds)
+        except TimeoutError:
+            raise self._stalled("the kernel_info request after the last cell") from None
+
+
+class WatchedEngine(NBClientEngine):
+    """papermill's nbclient engine with :class:`WatchedClient` in place of its client."""
+
+    @classmethod
+    def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, log_output: bool = False,
+                                 stdout_file: Any = None, stderr_file: Any = None, start_timeout: int = 60,
+                                 execution_timeout: int | None = None, **kwargs: Any) -> Any:
+        """As papermill's engine (the same arguments), with the stall watch on the client."""
+        kwargs = remove_args(["input_path"], **kwargs)
+        safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
+        final_kwargs = merge_kwargs(safe_kwargs, timeout=execution_timeout or kwargs.get("timeout"),
+                                    startup_timeout=start_timeout, kernel_name=kernel_name, log=logger,
+                                    log_output=log_output, stdout_file=stdout_file,
+                                    stderr_file=stderr_file)
+        return WatchedClient(nb_man, **final_kwargs).execute()
+
+
+papermill_engines.register(ENGINE, WatchedEngine)

@@ -1,0 +1,163 @@
+"""A kernel that stops answering fails fast and the notebook is re-run once, visibly (``ftlab.kernelwatch``).
+
+The stall is real: a cell tells the kernel's shell stream to stop reading its socket (as the kernel seen in CI,
+idle while the client waited), so the next cell's ``execute_request`` is sent and never read: no ``busy``, no
+reply. Each test builds a tiny notebook; a counter file counts how many times it ran.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from ftlab.runner import execute_notebook
+
+STALL = 4.0  # seconds without busy/output/reply that count as a stall here (FTLAB_STALL_SECONDS, default 60)
+
+# Counts the runs in the file COUNTER; on the first STALL_RUNS runs the kernel then stops reading its shell socket,
+# 0.5 s after this cell (its own reply is out by then), so the next request is never read.
+_STALL_CELL = '''\
+from pathlib import Path
+runs = Path({counter!r})
+runs.write_text(runs.read_text() + "x" if runs.exists() else "x")
+if len(runs.read_text()) <= {stall_runs}:
+    k = get_ipython().kernel
+    loop = k.shell_channel_thread.io_loop if getattr(k, "shell_channel_thread", None) else k.io_loop
+    loop.add_callback(lambda: loop.call_later(0.5, k.shell_stream.stop_on_recv))
+'''
+
+
+def _notebook(tmp_path: Path, *cells: str) -> Path:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "book.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def _runs(tmp_path: Path) -> int:
+    counter = tmp_path / "runs.txt"
+    return len(counter.read_text()) if counter.exists() else 0
+
+
+def _run(tmp_path: Path, book: Path, lines: list[str], **kw) -> tuple:
+    started = time.monotonic()
+    (tmp_path / "out").mkdir(exist_ok=True)
+    result = execute_notebook(book, tmp_path / "out" / "book.ipynb", progress=False, cwd=tmp_path,
+                              log=lines.append, **kw)
+    return result, time.monotonic() - started
+
+
+def _printed(executed: str) -> list[str]:
+    """What the executed notebook's cells printed."""
+    cells = json.loads(Path(executed).read_text())["cells"]
+    return ["".join(o["text"]) for c in cells for o in c.get("outputs", []) if o.get("output_type") == "stream"]
+
+
+def _stall_book(tmp_path: Path, stall_runs: int) -> Path:
+    return _notebook(tmp_path, _STALL_CELL.format(counter=str(tmp_path / "runs.txt"), stall_runs=stall_runs),
+                     "import time; time.sleep(1.5)  # the kernel stops reading during this cell", "print('after the stall')")
+
+
+def test_a_lost_request_is_detected_and_the_notebook_re_run_once_in_a_fresh_kernel(tmp_path):
+    lines: list[str] = []
+    result, seconds = _run(tmp_path, _stall_book(tmp_path, stall_runs=1), lines, stall_seconds=STALL)
+    assert result.status == "ok", result.error
+    assert _runs(tmp_path) == 2, "the notebook ran once, stalled, and ran once more"
+    assert result.retried and "stopped answering" in result.retry_reason and "after the stall" in result.retry_reason
+    assert any("re-running it once in a fresh kernel" in line for line in lines), lines  # never silently
+    first = Path(result.first_attempt)
+    assert first.name == "book.stalled.ipynb" and first.exists(), "the stalled attempt is kept to look at"
+    assert _printed(result.output) == ["after the stall\n"]  # the re-run reached the last cell
+    js = result.to_json()
+    assert js["retried"] is True and js["retry_reason"] == result.retry_reason and js["status"] == "ok"
+    assert seconds < 60, f"{seconds:.0f} s: the stall was not caught quickly"
+
+
+def test_a_kernel_that_stalls_again_fails_after_one_re_run(tmp_path):
+    lines: list[str] = []
+    result, seconds = _run(tmp_path, _stall_book(tmp_path, stall_runs=99), lines, stall_seconds=STALL)
+    assert result.status == "failed" and result.error["ename"] == "KernelStalled", result.error
+    assert _runs(tmp_path) == 2, "one re-run, not more"
+    assert result.retried and any("the re-run failed too" in line for line in lines), lines
+    assert seconds < 60
+
+
+def test_without_the_watch_the_lost_request_is_a_hang(tmp_path, monkeypatch):
+    """The check can fail: with the watch off (and a cell limit as a backstop) the same notebook does not finish
+    by itself; only the backstop stops it, after its full time, and nothing is re-run."""
+    lines: list[str] = []
+    monkeypatch.setenv("FTLAB_CELL_TIMEOUT", str(int(STALL * 3)))
+    result, seconds = _run(tmp_path, _stall_book(tmp_path, stall_runs=1), lines, stall_seconds=0)
+    assert result.status == "failed" and not result.retried and _runs(tmp_path) == 1
+    assert seconds >= STALL * 3, f"{seconds:.1f} s: the request was not lost, so this test proves nothing"
+
+
+def test_an_error_in_a_cell_is_not_re_run(tmp_path):
+    counter = str(tmp_path / "runs.txt")
+    book = _notebook(tmp_path, f"from pathlib import Path\nruns = Path({counter!r})\n"
+                               "runs.write_text(runs.read_text() + 'x' if runs.exists() else 'x')",
+                     "raise ValueError('a real error in the lesson')")
+    lines: list[str] = []
+    result, _ = _run(tmp_path, book, lines, stall_seconds=STALL)
+    assert result.status == "failed" and result.error["ename"] == "ValueError"
+    assert not result.retried and _runs(tmp_path) == 1 and not lines
+    assert result.to_json()["retried"] is False and "retry_reason" not in result.to_json()
+
+
+def test_a_long_cell_that_answers_is_not_a_stall(tmp_path):
+    """A cell that runs longer than the stall window shows ``busy`` at once: it runs to its end, no re-run."""
+    book = _notebook(tmp_path, f"import time\ntime.sleep({STALL * 2})\nprint('slept')")
+    lines: list[str] = []
+    result, seconds = _run(tmp_path, book, lines, stall_seconds=STALL)
+    assert result.status == "ok" and not result.retried and not lines, (result.error, lines)
+    assert seconds >= STALL * 2 and _printed(result.output) == ["slept\n"]
+
+
+def test_a_kernel_that_dies_is_re_run_once(tmp_path):
+    counter = str(tmp_path / "runs.txt")
+    book = _notebook(tmp_path, f"from pathlib import Path\nimport os\nruns = Path({counter!r})\n"
+                               "runs.write_text(runs.read_text() + 'x' if runs.exists() else 'x')\n"
+                               "if len(runs.read_text()) == 1:\n    os._exit(1)",
+                     "print('alive')")
+    lines: list[str] = []
+    result, seconds = _run(tmp_path, book, lines, stall_seconds=STALL)
+    assert result.status == "ok" and result.retried and "died" in result.retry_reason, (result.error, lines)
+    assert _runs(tmp_path) == 2 and seconds < 60
+
+
+def test_ftlab_run_reports_the_re_run(tmp_path, capsys, monkeypatch):
+    """``ftlab run``: the summary JSON keeps its keys and adds ``retried``; summary.md and the last line say it."""
+    from argparse import Namespace
+
+    from ftlab.runner import main_run
+
+    books = tmp_path / "books"
+    books.mkdir()
+    _stall_book(books, stall_runs=1).rename(books / "00_stall.ipynb")
+    (books / "book.ipynb").unlink(missing_ok=True)
+    args = Namespace(parameter=None, out=str(tmp_path / "run"), only=None, notebooks=str(books), quiet=True,
+                     allow_network=False)
+    monkeypatch.setenv("FTLAB_STALL_SECONDS", str(STALL))
+    assert main_run(args) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    nb = summary["notebooks"]["00_stall.ipynb"]
+    assert {"status", "seconds", "figures", "executed", "retried", "retry_reason"} <= set(nb) and nb["retried"]
+    assert summary["ok"] is True
+    assert "Re-run once in a fresh kernel" in (tmp_path / "run" / "summary.md").read_text()
+    err = capsys.readouterr()
+    assert "1 re-run once after the kernel stopped answering" in err.err
+    assert "re-running it once in a fresh kernel" in err.out + err.err
+
+
+@pytest.mark.parametrize("raw", ["abc", "-3"])
+def test_a_bad_stall_setting_is_named(raw, monkeypatch, tmp_path):
+    from ftlab.errors import FtlabError
+
+    monkeypatch.setenv("FTLAB_STALL_SECONDS", raw)
+    with pytest.raises(FtlabError, match="FTLAB_STALL_SECONDS"):
+        execute_notebook(_notebook(tmp_path, "1"), tmp_path / "o.ipynb", progress=False)
