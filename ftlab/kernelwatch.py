@@ -30,6 +30,7 @@ __all__ = ["DEFAULT_STALL_SECONDS", "ENGINE", "KernelStalled", "WatchedClient", 
 
 ENGINE = "ftlab-watched"  # the papermill engine name ``execute_notebook`` asks for
 DEFAULT_STALL_SECONDS = 60.0
+NUDGE_SECONDS = 5.0  # after a stall, how long a second request may take to wake the first (diagnosis only)
 
 
 class KernelStalled(FtlabError):
@@ -77,10 +78,22 @@ class WatchedClient(PapermillNotebookClient):
         self._answered.add(msg.get("parent_header", {}).get("msg_id", ""))
         return super().process_message(msg, *args, **kwargs)
 
-    def _stalled(self, what: str) -> KernelStalled:
+    def _stalled(self, what: str, woke: bool | None = None) -> KernelStalled:
         self.shutdown_kernel = "immediate"  # a wedged kernel need not be asked to clean up
+        probe = {None: "", True: f"; a kernel_info request sent after it woke the kernel within {NUDGE_SECONDS:g} s "
+                 "(the request had sat unread in the kernel's shell socket)",
+                 False: f"; a kernel_info request sent after it did not wake it within {NUDGE_SECONDS:g} s"}[woke]
         return KernelStalled(f"the kernel stopped answering: {what} got no busy status, output or reply in "
-                             f"{self.stall_seconds:g} s (FTLAB_STALL_SECONDS)")
+                             f"{self.stall_seconds:g} s (FTLAB_STALL_SECONDS){probe}")
+
+    async def _nudge(self, msg_id: str, reply: asyncio.Future) -> bool:
+        """Diagnosis only: send one more request on the shell socket and see whether the lost one then shows life.
+        If it does, the request was stranded unread in the kernel (a lost wake-up on its socket, the failure
+        of ipykernel issue 1554); if not, it was lost before, or the kernel cannot read at all."""
+        assert self.kc is not None
+        self.kc.kernel_info()
+        await asyncio.wait({reply}, timeout=NUDGE_SECONDS)
+        return reply.done() or msg_id in self._answered
 
     async def _async_poll_for_reply(self, msg_id: str, cell: Any, timeout: int | None,
                                     task_poll_output_msg: asyncio.Future, task_poll_kernel_alive: asyncio.Future
@@ -93,9 +106,10 @@ class WatchedClient(PapermillNotebookClient):
         try:
             done, _ = await asyncio.wait({reply}, timeout=self.stall_seconds)
             if not done and msg_id not in self._answered:
+                woke = await self._nudge(msg_id, reply)
                 task_poll_kernel_alive.cancel()
                 first = (cell.get("source") or "").strip().splitlines()[:1]
-                raise self._stalled(f"the cell starting {first[0][:60]!r}" if first else "a cell")
+                raise self._stalled(f"the cell starting {first[0][:60]!r}" if first else "a cell", woke)
             return await reply
         finally:
             if not reply.done():

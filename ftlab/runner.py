@@ -264,6 +264,7 @@ def execute_notebook(
                                                    cell_timeout)
             if stalled:
                 say(f"      {path.name}: the re-run failed too: {stalled}")
+            _note_retry(path, retry_reason, status)
     finally:
         if env_before is None:
             os.environ.pop("FTLAB_OFFLINE", None)
@@ -273,6 +274,14 @@ def execute_notebook(
     figs = read_figures(output) if output.exists() else {}
     return NotebookResult(path.name, status, seconds, figs, str(output), error, retried=bool(retry_reason),
                           retry_reason=retry_reason, first_attempt=first_output)
+
+
+def _note_retry(path: Path, reason: str, status: str) -> None:
+    """Append one line to ``FTLAB_RETRY_LOG`` when set (the test suite lists its re-runs at the end from it)."""
+    target = os.environ.get("FTLAB_RETRY_LOG")
+    if target:
+        with open(target, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"notebook": str(path), "reason": reason, "rerun_status": status}) + "\n")
 
 
 def _cell_timeout_from_env() -> int | None:

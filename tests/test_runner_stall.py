@@ -63,12 +63,21 @@ def _stall_book(tmp_path: Path, stall_runs: int) -> Path:
                      "import time; time.sleep(1.5)  # the kernel stops reading during this cell", "print('after the stall')")
 
 
+@pytest.fixture(autouse=True)
+def _own_retry_log(tmp_path, monkeypatch):
+    """These re-runs are on purpose: they go to the test's own log, not to the suite's list of re-runs."""
+    monkeypatch.setenv("FTLAB_RETRY_LOG", str(tmp_path / "retries.jsonl"))
+
+
 def test_a_lost_request_is_detected_and_the_notebook_re_run_once_in_a_fresh_kernel(tmp_path):
     lines: list[str] = []
     result, seconds = _run(tmp_path, _stall_book(tmp_path, stall_runs=1), lines, stall_seconds=STALL)
     assert result.status == "ok", result.error
     assert _runs(tmp_path) == 2, "the notebook ran once, stalled, and ran once more"
     assert result.retried and "stopped answering" in result.retry_reason and "after the stall" in result.retry_reason
+    assert "did not wake it" in result.retry_reason  # the kernel stopped reading: one more request cannot wake it
+    logged = [json.loads(line) for line in (tmp_path / "retries.jsonl").read_text().splitlines()]
+    assert [(e["rerun_status"], e["reason"]) for e in logged] == [("ok", result.retry_reason)]
     assert any("re-running it once in a fresh kernel" in line for line in lines), lines  # never silently
     first = Path(result.first_attempt)
     assert first.name == "book.stalled.ipynb" and first.exists(), "the stalled attempt is kept to look at"
