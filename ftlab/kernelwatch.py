@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from typing import Any
 
 from nbclient.exceptions import DeadKernelError
@@ -72,28 +73,44 @@ class WatchedClient(PapermillNotebookClient):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._answered: set[str] = set()
+        self._idle: dict[str, float] = {}
 
     def process_message(self, msg: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        """Note that the kernel answered this request (any IOPub message with it as parent), then process it."""
-        self._answered.add(msg.get("parent_header", {}).get("msg_id", ""))
+        """Note that the kernel answered this request (any IOPub message with it as parent) and when it went idle,
+        then process the message."""
+        parent = msg.get("parent_header", {}).get("msg_id", "")
+        self._answered.add(parent)
+        if msg.get("msg_type") == "status" and msg.get("content", {}).get("execution_state") == "idle":
+            self._idle.setdefault(parent, time.monotonic())
         return super().process_message(msg, *args, **kwargs)
 
-    def _stalled(self, what: str, woke: bool | None = None) -> KernelStalled:
+    def _stalled(self, what: str) -> KernelStalled:
         self.shutdown_kernel = "immediate"  # a wedged kernel need not be asked to clean up
-        probe = {None: "", True: f"; a kernel_info request sent after it woke the kernel within {NUDGE_SECONDS:g} s "
-                 "(the request had sat unread in the kernel's shell socket)",
-                 False: f"; a kernel_info request sent after it did not wake it within {NUDGE_SECONDS:g} s"}[woke]
-        return KernelStalled(f"the kernel stopped answering: {what} got no busy status, output or reply in "
-                             f"{self.stall_seconds:g} s (FTLAB_STALL_SECONDS){probe}")
+        return KernelStalled(f"the kernel stopped answering: {what} (FTLAB_STALL_SECONDS={self.stall_seconds:g})")
 
-    async def _nudge(self, msg_id: str, reply: asyncio.Future) -> bool:
+    async def _nudge(self, msg_id: str, reply: asyncio.Future) -> str:
         """Diagnosis only: send one more request on the shell socket and see whether the lost one then shows life.
         If it does, the request was stranded unread in the kernel (a lost wake-up on its socket, the failure
         of ipykernel issue 1554); if not, it was lost before, or the kernel cannot read at all."""
         assert self.kc is not None
         self.kc.kernel_info()
         await asyncio.wait({reply}, timeout=NUDGE_SECONDS)
-        return reply.done() or msg_id in self._answered
+        if reply.done() or msg_id in self._answered:
+            return (f"; a kernel_info request sent after it woke the kernel within {NUDGE_SECONDS:g} s (the request had "
+                    "sat unread in the kernel's shell socket)")
+        return f"; a kernel_info request sent after it did not wake it within {NUDGE_SECONDS:g} s"
+
+    def _reply_waiting(self) -> str:
+        """Diagnosis only: is a message waiting unread in the client's shell socket?"""
+        import zmq
+
+        try:
+            waiting = bool(self.kc.shell_channel.socket.getsockopt(zmq.EVENTS) & zmq.POLLIN)  # type: ignore[union-attr]
+        except Exception as exc:  # a closed socket, another client class
+            return f"; the client's shell socket could not be asked ({type(exc).__name__})"
+        if waiting:
+            return "; a message was waiting unread in the client's shell socket (a lost wake-up in the client)"
+        return "; the client's shell socket held no message (the reply never reached the client)"
 
     async def _async_poll_for_reply(self, msg_id: str, cell: Any, timeout: int | None,
                                     task_poll_output_msg: asyncio.Future, task_poll_kernel_alive: asyncio.Future
@@ -103,14 +120,25 @@ class WatchedClient(PapermillNotebookClient):
                                                        task_poll_kernel_alive)
         reply = asyncio.ensure_future(super()._async_poll_for_reply(
             msg_id, cell, timeout, task_poll_output_msg, task_poll_kernel_alive))
+        first = (cell.get("source") or "").strip().splitlines()[:1]
+        name = f"the cell starting {first[0][:60]!r}" if first else "a cell"
+        started = time.monotonic()
         try:
-            done, _ = await asyncio.wait({reply}, timeout=self.stall_seconds)
-            if not done and msg_id not in self._answered:
-                woke = await self._nudge(msg_id, reply)
+            while True:
+                done, _ = await asyncio.wait({reply}, timeout=min(1.0, self.stall_seconds))
+                if done:
+                    return reply.result()
+                now, idle = time.monotonic(), self._idle.get(msg_id)
+                if msg_id not in self._answered and now - started > self.stall_seconds:
+                    what = f"{name} got no busy status, output or reply in {self.stall_seconds:g} s"
+                    what += await self._nudge(msg_id, reply)
+                elif idle is not None and now - idle > self.stall_seconds:
+                    what = (f"{name} ran and went idle, but its execute_reply did not come in {self.stall_seconds:g} s"
+                            + self._reply_waiting())
+                else:
+                    continue
                 task_poll_kernel_alive.cancel()
-                first = (cell.get("source") or "").strip().splitlines()[:1]
-                raise self._stalled(f"the cell starting {first[0][:60]!r}" if first else "a cell", woke)
-            return await reply
+                raise self._stalled(what)
         finally:
             if not reply.done():
                 reply.cancel()
@@ -122,7 +150,7 @@ class WatchedClient(PapermillNotebookClient):
         try:
             return await asyncio.wait_for(super().async_wait_for_reply(msg_id, cell), self.stall_seconds)
         except TimeoutError:
-            raise self._stalled("the kernel_info request after the last cell") from None
+            raise self._stalled(f"the kernel_info request after the last cell got no reply in {self.stall_seconds:g} s") from None
 
 
 class WatchedEngine(NBClientEngine):

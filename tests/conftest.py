@@ -27,10 +27,9 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("FTLAB_THREADS", "1")
 
 # A notebook whose kernel stops answering (no busy/output/reply for a request in 60 s) or dies is re-run once in a
-# fresh kernel (ftlab.kernelwatch), well before pytest's 900 s timeout. Each re-run is appended to one file that all
-# xdist workers share (they inherit the controller's environment) and listed at the end of the session.
+# fresh kernel (ftlab.kernelwatch), well before pytest's 900 s timeout. Each re-run is appended to one file
+# (FTLAB_RETRY_LOG, the controller's, handed to the xdist workers) and listed at the end of the session.
 os.environ.setdefault("FTLAB_STALL_SECONDS", "60")
-os.environ.setdefault("FTLAB_RETRY_LOG", os.path.join(tempfile.mkdtemp(prefix="ftlab-retries-"), "retries.jsonl"))
 
 _executed: dict[tuple, object] = {}
 
@@ -129,6 +128,17 @@ class _GroupsInNodeIds:
 
 def pytest_configure(config):
     config.pluginmanager.register(_GroupsInNodeIds(), "ftlab-xdist-groups-in-node-ids")
+    given = getattr(config, "workerinput", {}).get("ftlab_retry_log")  # an xdist worker: the controller's file
+    if given:
+        os.environ["FTLAB_RETRY_LOG"] = given
+    else:
+        os.environ.setdefault("FTLAB_RETRY_LOG", os.path.join(tempfile.mkdtemp(prefix="ftlab-retries-"), "retries.jsonl"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """pytest-xdist: every worker appends its re-runs to the controller's FTLAB_RETRY_LOG."""
+    node.workerinput["ftlab_retry_log"] = os.environ["FTLAB_RETRY_LOG"]
 
 
 def _is_default(path: Path, name: str, value) -> bool:

@@ -18,16 +18,22 @@ from ftlab.runner import execute_notebook
 
 STALL = 4.0  # seconds without busy/output/reply that count as a stall here (FTLAB_STALL_SECONDS, default 60)
 
-# Counts the runs in the file COUNTER; on the first STALL_RUNS runs the kernel then stops reading its shell socket,
-# 0.5 s after this cell (its own reply is out by then), so the next request is never read.
+# Counts the runs in the file COUNTER; on the first STALL_RUNS runs, 0.5 s after this cell (its own reply is out by
+# then) the kernel either stops reading its shell socket ("request": the next request is never read, as no busy
+# shows) or drops its shell replies ("reply": the next cell runs and goes idle, but its reply never leaves, the
+# failure seen in CI: busy, output and idle on IOPub, no execute_reply).
 _STALL_CELL = '''\
 from pathlib import Path
 runs = Path({counter!r})
 runs.write_text(runs.read_text() + "x" if runs.exists() else "x")
 if len(runs.read_text()) <= {stall_runs}:
     k = get_ipython().kernel
-    loop = k.shell_channel_thread.io_loop if getattr(k, "shell_channel_thread", None) else k.io_loop
-    loop.add_callback(lambda: loop.call_later(0.5, k.shell_stream.stop_on_recv))
+    loop = k.shell_channel_thread.io_loop
+    if {mode!r} == "request":
+        loop.add_callback(lambda: loop.call_later(0.5, k.shell_stream.stop_on_recv))
+    else:
+        replies = k.shell_channel_thread.manager._main_to_shell_channel.to_stream
+        loop.add_callback(lambda: loop.call_later(0.5, lambda: replies.on_recv(lambda msg: None)))
 '''
 
 
@@ -58,8 +64,8 @@ def _printed(executed: str) -> list[str]:
     return ["".join(o["text"]) for c in cells for o in c.get("outputs", []) if o.get("output_type") == "stream"]
 
 
-def _stall_book(tmp_path: Path, stall_runs: int) -> Path:
-    return _notebook(tmp_path, _STALL_CELL.format(counter=str(tmp_path / "runs.txt"), stall_runs=stall_runs),
+def _stall_book(tmp_path: Path, stall_runs: int, mode: str = "request") -> Path:
+    return _notebook(tmp_path, _STALL_CELL.format(counter=str(tmp_path / "runs.txt"), stall_runs=stall_runs, mode=mode),
                      "import time; time.sleep(1.5)  # the kernel stops reading during this cell", "print('after the stall')")
 
 
@@ -85,6 +91,16 @@ def test_a_lost_request_is_detected_and_the_notebook_re_run_once_in_a_fresh_kern
     js = result.to_json()
     assert js["retried"] is True and js["retry_reason"] == result.retry_reason and js["status"] == "ok"
     assert seconds < 60, f"{seconds:.0f} s: the stall was not caught quickly"
+
+
+def test_a_lost_reply_after_idle_is_detected_and_re_run(tmp_path):
+    """The kernel ran the cell and went idle, but the execute_reply never reached the client (CI's hang)."""
+    lines: list[str] = []
+    result, seconds = _run(tmp_path, _stall_book(tmp_path, stall_runs=1, mode="reply"), lines, stall_seconds=STALL)
+    assert result.status == "ok" and result.retried and _runs(tmp_path) == 2, (result.error, lines)
+    assert "went idle, but its execute_reply did not come" in result.retry_reason, result.retry_reason
+    assert "time.sleep(1.5)" in result.retry_reason and "held no message" in result.retry_reason
+    assert _printed(result.output) == ["after the stall\n"] and seconds < 60
 
 
 def test_a_kernel_that_stalls_again_fails_after_one_re_run(tmp_path):
