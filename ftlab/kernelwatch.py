@@ -17,17 +17,20 @@ import os
 import time
 from typing import Any
 
+import zmq
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.channels import AsyncZMQSocketChannel
 from nbclient.exceptions import DeadKernelError
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 from papermill.log import logger
 from papermill.utils import merge_kwargs, remove_args
-from traitlets import Float
+from traitlets import Float, Type
 
 from ftlab.errors import FtlabError
 
-__all__ = ["DEFAULT_STALL_SECONDS", "ENGINE", "KernelStalled", "WatchedClient", "WatchedEngine", "stall_reason",
-           "stall_seconds_from_env"]
+__all__ = ["DEFAULT_STALL_SECONDS", "ENGINE", "KernelStalled", "WakingKernelClient", "WakingShellChannel",
+           "WatchedClient", "WatchedEngine", "stall_reason", "stall_seconds_from_env"]
 
 ENGINE = "ftlab-watched"  # the papermill engine name ``execute_notebook`` asks for
 DEFAULT_STALL_SECONDS = 60.0
@@ -61,6 +64,30 @@ def stall_reason(exc: BaseException) -> str | None:
     if isinstance(exc, RuntimeError) and "Kernel didn't respond" in str(exc):
         return f"the kernel did not start answering ({exc})"
     return None
+
+
+class WakingShellChannel(AsyncZMQSocketChannel):
+    """The client's shell channel, with the fix for the reply that was never read (the CI hang).
+
+    ``jupyter_client.Session.send`` sends through a blocking shadow of the asyncio socket, so pyzmq's asyncio layer
+    never learns of the send. A send runs libzmq's command processing, which can consume the socket's
+    edge-triggered "readable" wake-up: a reply that arrives then sits unread while the pending ``poll`` for it waits
+    forever. nbclient sends on the shell channel while it waits for a reply when an ``ipywidgets.Output`` receives
+    output (it syncs the widget's state back: ``comm_msg``), as ``cost.cost_explorer``'s plot does. Reading
+    ``EVENTS`` through the asyncio socket after each send re-checks the socket and wakes a waiting ``poll``.
+    """
+
+    def send(self, msg: dict[str, Any]) -> None:
+        """Send, then re-check the socket so that a reply that came meanwhile wakes its waiting ``poll``."""
+        super().send(msg)
+        if self.socket is not None and not self.socket.closed:
+            self.socket.get(zmq.EVENTS)  # zmq.asyncio schedules the pending recv/poll when a message is waiting
+
+
+class WakingKernelClient(AsyncKernelClient):
+    """jupyter_client's asyncio kernel client with :class:`WakingShellChannel` (``kernel_manager_class`` uses it)."""
+
+    shell_channel_class = Type(WakingShellChannel)  # type: ignore[assignment]
 
 
 class WatchedClient(PapermillNotebookClient):

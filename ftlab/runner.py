@@ -203,12 +203,22 @@ def kernel_manager_class():
     ``ftlab run``s) can then never pick the same port and cross their messages: with TCP, one such race left a
     client waiting forever for a reply that went to the other process's kernel."""
     from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum, DottedObjectName, default
+
+    class WakingKernelManager(AsyncKernelManager):
+        # its clients re-check the shell socket after each send (ftlab.kernelwatch.WakingShellChannel: the CI hang)
+        client_class = DottedObjectName("ftlab.kernelwatch.WakingKernelClient")
+
+        @default("client_factory")
+        def _client_factory_default(self) -> type:
+            from ftlab.kernelwatch import WakingKernelClient
+
+            return WakingKernelClient
 
     if os.name != "posix":  # zmq has no ipc transport on Windows
-        return AsyncKernelManager
-    from traitlets import CaselessStrEnum, default
+        return WakingKernelManager
 
-    class IPCKernelManager(AsyncKernelManager):
+    class IPCKernelManager(WakingKernelManager):
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
 
         @default("ip")

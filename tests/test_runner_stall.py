@@ -186,3 +186,48 @@ def test_a_bad_stall_setting_is_named(raw, monkeypatch, tmp_path):
     monkeypatch.setenv("FTLAB_STALL_SECONDS", raw)
     with pytest.raises(FtlabError, match="FTLAB_STALL_SECONDS"):
         execute_notebook(_notebook(tmp_path, "1"), tmp_path / "o.ipynb", progress=False)
+
+
+@pytest.mark.parametrize("waking", [False, True], ids=["jupyter_client's channel", "ftlab's channel"])
+def test_a_send_while_a_reply_is_awaited_does_not_lose_the_reply(tmp_path, waking):
+    """The cause of the CI hang, at the socket level: a reply arrives while the client awaits it; before the event
+    loop sees it, the client sends on the same socket (nbclient syncing an Output widget). jupyter_client's
+    channel then never wakes: the reply sits unread. ftlab's channel re-checks the socket after its send."""
+    import asyncio
+
+    import zmq
+    import zmq.asyncio
+    from jupyter_client.channels import AsyncZMQSocketChannel
+    from jupyter_client.session import Session
+
+    from ftlab.kernelwatch import WakingShellChannel
+
+    address = f"ipc://{tmp_path}/shell"
+    kernel = zmq.Context().socket(zmq.ROUTER)
+    kernel.bind(address)
+    session = Session(key=b"")
+
+    async def main() -> bool:
+        dealer = zmq.asyncio.Context().socket(zmq.DEALER)
+        dealer.connect(address)
+        channel = (WakingShellChannel if waking else AsyncZMQSocketChannel)(dealer, session)
+        channel.send(session.msg("execute_request", {"code": "1"}))
+        ident, *_ = kernel.recv_multipart()  # the "kernel" has the request
+        waiting = asyncio.ensure_future(channel.get_msg(timeout=None))
+        await asyncio.sleep(0.1)  # the client now awaits the reply
+        session.send(kernel, "execute_reply", {"status": "ok"}, ident=ident)
+        time.sleep(0.3)  # the reply is in the client's socket; the event loop has not looked yet
+        channel.send(session.msg("comm_msg", {"comm_id": "x", "data": {}}))  # an Output widget's state sync
+        try:
+            reply = await asyncio.wait_for(waiting, 3)
+        except TimeoutError:
+            return False
+        finally:
+            dealer.close(linger=0)
+        return reply["msg_type"] == "execute_reply"
+
+    try:
+        got = asyncio.run(main())
+    finally:
+        kernel.close(linger=0)
+    assert got is waking, "the reply was read" if got else "the reply sat unread: the waiting poll never woke"
