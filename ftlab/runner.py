@@ -201,7 +201,8 @@ def kernel_manager_class():
     """The kernel manager ``execute_notebook`` uses: on POSIX, kernels talk over Unix sockets at a fresh absolute
     path instead of TCP ports. Two processes that start kernels at once (pytest-xdist workers, parallel
     ``ftlab run``s) can then never pick the same port and cross their messages: with TCP, one such race left a
-    client waiting forever for a reply that went to the other process's kernel."""
+    client waiting forever for a reply that went to the other process's kernel. Its clients re-check the shell
+    socket after each send (``ftlab.kernelwatch.WakingShellChannel``), so a reply that came meanwhile is read."""
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import CaselessStrEnum, DottedObjectName, default
 

@@ -231,3 +231,12 @@ def test_a_send_while_a_reply_is_awaited_does_not_lose_the_reply(tmp_path, wakin
     finally:
         kernel.close(linger=0)
     assert got is waking, "the reply was read" if got else "the reply sat unread: the waiting poll never woke"
+
+
+def test_execute_notebook_uses_the_waking_channel():
+    """``execute_notebook``'s kernels (``kernel_manager_class``) get clients with the fixed shell channel."""
+    from ftlab.kernelwatch import WakingShellChannel
+    from ftlab.runner import kernel_manager_class
+
+    client = kernel_manager_class()(kernel_name="python3").client()
+    assert client.shell_channel_class is WakingShellChannel
