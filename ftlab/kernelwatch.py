@@ -1,15 +1,19 @@
-"""A kernel that stops answering fails fast instead of hanging a notebook run.
+"""Notebook kernels that stop answering: the cause found in CI, fixed, and a watch for whatever else does it.
 
-papermill (through nbclient) sends a cell's ``execute_request`` and waits for the reply. A kernel that received
-the request says so at once on IOPub (``status: busy`` with the request as parent), however long the cell then
-runs. A request that never shows that, nor any other message, within ``stall_seconds`` was lost: the client would
-wait forever. :class:`WatchedClient` then raises :class:`KernelStalled`; ``ftlab.runner.execute_notebook`` re-runs
-the notebook once in a fresh kernel and says so. A long cell that shows ``busy`` is never a stall.
+The fix: :class:`WakingShellChannel`. CI's hang was a cell that ran and went idle while its ``execute_reply`` sat
+unread in the client's shell socket: ``jupyter_client`` sends through a blocking copy of the asyncio socket, which
+can swallow the socket's wake-up, and nbclient sends while it waits when an ``ipywidgets.Output`` gets output.
+
+The watch: papermill (through nbclient) sends a cell's ``execute_request`` and waits for the reply. A kernel that
+received the request says so at once on IOPub (``status: busy`` with the request as parent), however long the cell
+then runs. A request that shows no sign of life within ``stall_seconds``, or a cell that went idle and whose reply
+has not come for as long, is a stall: :class:`WatchedClient` raises :class:`KernelStalled`, and
+``ftlab.runner.execute_notebook`` re-runs the notebook once in a fresh kernel and says so. A long cell that shows
+``busy`` is never a stall.
 
 Example: ``FTLAB_STALL_SECONDS=60`` (the default) fails a cell whose request shows no sign of life in 60 s;
 ``FTLAB_STALL_SECONDS=0`` turns the watch off.
 """
-
 from __future__ import annotations
 
 import asyncio
