@@ -140,12 +140,19 @@ class NotebookResult:
     output: str = ""
     error: dict[str, Any] | None = None
     plots: list[str] = field(default_factory=list)
+    retried: bool = False  # the kernel stalled or died, and the notebook was re-run once in a fresh kernel
+    retry_reason: str = ""  # why: "the kernel stopped answering: ..." or "the kernel died ..."
+    first_attempt: str = ""  # the first attempt's executed notebook (NAME.stalled.ipynb)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"status": self.status, "seconds": round(self.seconds, 2), "figures": self.figures}
         out["executed"] = self.output
         if self.error:
             out["error"] = self.error
+        out["retried"] = self.retried
+        if self.retried:
+            out["retry_reason"] = self.retry_reason
+            out["first_attempt"] = self.first_attempt
         if self.plots:
             out["plots"] = self.plots
         return out
@@ -194,14 +201,25 @@ def kernel_manager_class():
     """The kernel manager ``execute_notebook`` uses: on POSIX, kernels talk over Unix sockets at a fresh absolute
     path instead of TCP ports. Two processes that start kernels at once (pytest-xdist workers, parallel
     ``ftlab run``s) can then never pick the same port and cross their messages: with TCP, one such race left a
-    client waiting forever for a reply that went to the other process's kernel."""
+    client waiting forever for a reply that went to the other process's kernel. Its clients re-check the shell
+    socket after each send (``ftlab.kernelwatch.WakingShellChannel``), so a reply that came meanwhile is read."""
     from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum, DottedObjectName, default
+
+    class WakingKernelManager(AsyncKernelManager):
+        # its clients re-check the shell socket after each send (ftlab.kernelwatch.WakingShellChannel: the CI hang)
+        client_class = DottedObjectName("ftlab.kernelwatch.WakingKernelClient")
+
+        @default("client_factory")
+        def _client_factory_default(self) -> type:
+            from ftlab.kernelwatch import WakingKernelClient
+
+            return WakingKernelClient
 
     if os.name != "posix":  # zmq has no ipc transport on Windows
-        return AsyncKernelManager
-    from traitlets import CaselessStrEnum, default
+        return WakingKernelManager
 
-    class IPCKernelManager(AsyncKernelManager):
+    class IPCKernelManager(WakingKernelManager):
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
 
         @default("ip")
@@ -220,16 +238,81 @@ def execute_notebook(
     cwd: Path | None = None,
     kernel_name: str | None = None,
     offline: bool = True,
+    stall_seconds: float | None = None,
+    log: Callable[[str], Any] | None = None,
 ) -> NotebookResult:
-    """Run one notebook through papermill; never raises for a failure inside the notebook."""
-    import papermill
+    """Run one notebook through papermill; never raises for a failure inside the notebook.
+
+    A kernel that stops answering (a request with no ``busy``, output or reply in ``stall_seconds``, default
+    ``FTLAB_STALL_SECONDS`` or 60; see ``ftlab.kernelwatch``) or that dies fails that attempt at once, and the
+    notebook is re-run once in a fresh kernel: ``result.retried`` is then True, ``result.retry_reason`` says why,
+    ``log`` (default: stderr) prints it and the first attempt's executed notebook is kept beside ``output`` as
+    ``NAME.stalled.ipynb``. An error raised in a cell is never re-run. ``FTLAB_CELL_TIMEOUT`` (seconds, unset:
+    none) limits how long one answering cell may run.
+    """
+    from ftlab.kernelwatch import stall_seconds_from_env
 
     reject_secrets(parameters or {})
+    say = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    stall = stall_seconds_from_env() if stall_seconds is None else stall_seconds
+    cell_timeout = _cell_timeout_from_env()
     env_before = os.environ.get("FTLAB_OFFLINE")
     if offline:
         os.environ["FTLAB_OFFLINE"] = "1"
     started = time.perf_counter()
-    status, error = "ok", None
+    retry_reason, first_output = "", ""
+    try:
+        status, error, stalled = _execute_once(path, output, parameters, progress, cwd, kernel_name, stall, cell_timeout)
+        if stalled:
+            retry_reason = stalled
+            first = output.with_name(f"{output.stem}.stalled.ipynb")
+            if output.exists():
+                output.replace(first)
+                first_output = str(first)
+            say(f"      {path.name}: {stalled}; re-running it once in a fresh kernel"
+                + (f" (first attempt kept: {first})" if first_output else ""))
+            status, error, stalled = _execute_once(path, output, parameters, progress, cwd, kernel_name, stall,
+                                                   cell_timeout)
+            if stalled:
+                say(f"      {path.name}: the re-run failed too: {stalled}")
+            _note_retry(path, retry_reason, status)
+    finally:
+        if env_before is None:
+            os.environ.pop("FTLAB_OFFLINE", None)
+        else:
+            os.environ["FTLAB_OFFLINE"] = env_before
+    seconds = time.perf_counter() - started
+    figs = read_figures(output) if output.exists() else {}
+    return NotebookResult(path.name, status, seconds, figs, str(output), error, retried=bool(retry_reason),
+                          retry_reason=retry_reason, first_attempt=first_output)
+
+
+def _note_retry(path: Path, reason: str, status: str) -> None:
+    """Append one line to ``FTLAB_RETRY_LOG`` when set (the test suite lists its re-runs at the end from it)."""
+    target = os.environ.get("FTLAB_RETRY_LOG")
+    if target:
+        with open(target, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"notebook": str(path), "reason": reason, "rerun_status": status}) + "\n")
+
+
+def _cell_timeout_from_env() -> int | None:
+    raw = os.environ.get("FTLAB_CELL_TIMEOUT", "").strip()
+    if not raw or raw in ("0", "none", "None"):
+        return None
+    try:
+        return int(float(raw))
+    except ValueError:
+        raise FtlabError(f"FTLAB_CELL_TIMEOUT={raw!r} is not a number of seconds (unset or 0: no limit)") from None
+
+
+def _execute_once(path: Path, output: Path, parameters: dict[str, Any] | None, progress: bool, cwd: Path | None,
+                  kernel_name: str | None, stall: float, cell_timeout: int | None
+                  ) -> tuple[str, dict[str, Any] | None, str | None]:
+    """One papermill run in a fresh kernel: ``(status, error, stall reason or None)``."""
+    import papermill
+
+    from ftlab.kernelwatch import ENGINE, stall_reason
+
     try:
         papermill.execute_notebook(
             str(path),
@@ -239,25 +322,18 @@ def execute_notebook(
             cwd=str(cwd or path.parent),
             kernel_name=kernel_name or "python3",
             language="python",
-            # One cell may take at most this long: a kernel that stops answering fails the run, never hangs it.
-            execution_timeout=int(os.environ.get("FTLAB_CELL_TIMEOUT", "900")),
+            engine_name=ENGINE,  # papermill's nbclient engine plus the stall watch (ftlab.kernelwatch)
+            stall_seconds=stall,
+            execution_timeout=cell_timeout,
             kernel_manager_class=kernel_manager_class(),
         )
     except papermill.PapermillExecutionError as exc:
-        status = "failed"
         error = _failed_cell(output) or {"ename": exc.ename, "evalue": exc.evalue}
         error.setdefault("code_cell", exc.exec_count)
-    except Exception as exc:  # kernel died, notebook unreadable, ...
-        status = "failed"
-        error = {"ename": type(exc).__name__, "evalue": str(exc)[:2000]}
-    finally:
-        if env_before is None:
-            os.environ.pop("FTLAB_OFFLINE", None)
-        else:
-            os.environ["FTLAB_OFFLINE"] = env_before
-    seconds = time.perf_counter() - started
-    figs = read_figures(output) if output.exists() else {}
-    return NotebookResult(path.name, status, seconds, figs, str(output), error)
+        return "failed", error, None
+    except Exception as exc:  # kernel stalled or died, notebook unreadable, ...
+        return "failed", {"ename": type(exc).__name__, "evalue": str(exc)[:2000]}, stall_reason(exc)
+    return "ok", None, None
 
 
 def build_toy_first(params: dict[str, Any], declared: dict[Path, dict[str, Any]],
@@ -306,10 +382,12 @@ def _write_summary(out_dir: Path, results: list[NotebookResult], params: dict[st
         what = f"FAILED ({toy['error'][:200]})" if "error" in toy else "built"
         lines += [f"Toy world (seed {toy['seed']}) {what} in {toy['seconds']:.1f} s, before the notebooks.", ""]
     lines += ["| notebook | status | seconds |", "|---|---|---|"]
-    lines += [f"| {r.name} | {r.status} | {r.seconds:.1f} |" for r in results]
+    lines += [f"| {r.name} | {r.status}{' (re-run)' if r.retried else ''} | {r.seconds:.1f} |" for r in results]
     lines += [f"| total{' (toy build included)' if toy else ''} | | {total:.1f} |"]
     for r in results:
         lines += ["", f"## {r.name} ({r.status}, {r.seconds:.1f} s)", ""]
+        if r.retried:
+            lines += [f"**Re-run once in a fresh kernel**: {r.retry_reason}. First attempt: `{r.first_attempt}`", ""]
         if r.error:
             lines += [f"**Failed** in code cell {r.error.get('code_cell')}: `{r.error.get('ename')}: {r.error.get('evalue')}`", ""]
         if r.figures:
@@ -353,11 +431,13 @@ def run_all(
         mine = {k: v for k, v in params.items() if k in declared[book]}
         extra = f" with {mine}" if mine else ""
         log(f"[{i}/{len(books)}] running {book.name}{extra}")
-        result = execute_notebook(book, out_dir / book.name, mine, progress=progress, cwd=folder, offline=offline)
+        result = execute_notebook(book, out_dir / book.name, mine, progress=progress, cwd=folder, offline=offline,
+                                  log=log)
         result.plots = _extract_plots(Path(result.output), out_dir / "plots") if Path(result.output).exists() else []
         results.append(result)
         if result.status == "ok":
-            log(f"      ok in {result.seconds:.1f} s, {len(result.figures)} figures")
+            again = " (after a re-run in a fresh kernel)" if result.retried else ""
+            log(f"      ok in {result.seconds:.1f} s, {len(result.figures)} figures{again}")
         else:
             e = result.error or {}
             log(
@@ -379,5 +459,8 @@ def main_run(args) -> int:
         offline=not args.allow_network,
     )
     failed = [r for r in results if r.status != "ok"]
-    print(f"\n{len(results) - len(failed)}/{len(results)} notebooks ok. Summary: {out_dir / 'summary.md'}", file=sys.stderr)
+    retried = [r.name for r in results if r.retried]
+    again = f" {len(retried)} re-run once after the kernel stopped answering or died: {', '.join(retried)}." if retried else ""
+    print(f"\n{len(results) - len(failed)}/{len(results)} notebooks ok.{again} Summary: {out_dir / 'summary.md'}",
+          file=sys.stderr)
     return 1 if failed else 0

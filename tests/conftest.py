@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,7 +26,23 @@ os.environ.pop("OPENAI_API_KEY", None)  # the default path never talks to OpenAI
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("FTLAB_THREADS", "1")
 
+# A notebook whose kernel stops answering (no busy/output/reply for a request in 60 s) or dies is re-run once in a
+# fresh kernel (ftlab.kernelwatch), well before pytest's 900 s timeout. Each re-run is appended to one file
+# (FTLAB_RETRY_LOG, the controller's, handed to the xdist workers) and listed at the end of the session.
+os.environ.setdefault("FTLAB_STALL_SECONDS", "60")
+
 _executed: dict[tuple, object] = {}
+
+
+def pytest_terminal_summary(terminalreporter):
+    """List the notebooks that were re-run after a kernel stall or death: a retry is never silent."""
+    path = Path(os.environ["FTLAB_RETRY_LOG"])
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    if lines:
+        terminalreporter.section(f"{len(lines)} notebook run(s) re-run once in a fresh kernel")
+        for line in lines:
+            entry = json.loads(line)
+            terminalreporter.write_line(f"{entry['notebook']}: re-run {entry['rerun_status']}; {entry['reason']}")
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
@@ -110,6 +128,17 @@ class _GroupsInNodeIds:
 
 def pytest_configure(config):
     config.pluginmanager.register(_GroupsInNodeIds(), "ftlab-xdist-groups-in-node-ids")
+    given = getattr(config, "workerinput", {}).get("ftlab_retry_log")  # an xdist worker: the controller's file
+    if given:
+        os.environ["FTLAB_RETRY_LOG"] = given
+    else:
+        os.environ.setdefault("FTLAB_RETRY_LOG", os.path.join(tempfile.mkdtemp(prefix="ftlab-retries-"), "retries.jsonl"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """pytest-xdist: every worker appends its re-runs to the controller's FTLAB_RETRY_LOG."""
+    node.workerinput["ftlab_retry_log"] = os.environ["FTLAB_RETRY_LOG"]
 
 
 def _is_default(path: Path, name: str, value) -> bool:

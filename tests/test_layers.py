@@ -21,7 +21,7 @@ LAYERS = {
     "merge": 6,
     "evaluate": 7, "gates": 7,
     "failures": 8, "cloud": 8, "scale": 8, "exercises": 8, "check": 8, "sweep": 9, "oneclick": 9,
-    "runner": 9, "cli": 9, "commands": 9, "__init__": 0, "__main__": 9,
+    "runner": 9, "kernelwatch": 9, "cli": 9, "commands": 9, "__init__": 0, "__main__": 9,
 }
 
 
