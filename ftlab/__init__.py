@@ -26,8 +26,8 @@ layer module(s)                   stage
       check, exercises            exercise checks and exercise notebooks
 ====  ==========================  ===============================================
 
-``runner``, ``sweep`` (parameter sweeps), ``oneclick`` (Colab/Binder) and ``cli`` sit on top
-and may import anything.
+``runner`` (with ``kernelwatch``, its watch on notebook kernels), ``sweep`` (parameter sweeps),
+``oneclick`` (Colab/Binder) and ``cli`` sit on top and may import anything.
 """
 
 from ftlab import offline as _offline

@@ -205,6 +205,7 @@ def _row(run: SweepRun, grid: dict[str, list[Any]], columns: Sequence[str]) -> d
     row: dict[str, Any] = {k: run.point[k] for k in _varying(grid)}
     row["status"] = run.result.status
     row["seconds"] = round(run.result.seconds, 1)
+    row["retried"] = run.result.retried
     if run.diagnosis is not None:
         row["diagnosis"] = run.diagnosis["pattern"]
         row["action"] = run.diagnosis["action"]
@@ -245,6 +246,8 @@ def write_table(sweep: Sweep) -> dict[str, str]:
         cells = []
         for k in head:
             text = _fmt(row.get(k)).replace("|", "/").replace("\n", " ")
+            if k == "status" and row.get("retried"):
+                text += " (re-run)"  # its kernel stalled or died once: ftlab.runner re-ran it in a fresh kernel
             cells.append(f"[{Path(text).name}]({text})" if k == "notebook" and text else text)
         lines.append("| " + " | ".join(cells) + " |")
     if sweep.constant:
@@ -258,7 +261,8 @@ def write_table(sweep: Sweep) -> dict[str, str]:
         "notebook": sweep.notebook, "grid": sweep.grid, "ok": sweep.ok, "columns": sweep.columns,
         "constant": sweep.constant,
         "runs": [{**_row(r, sweep.grid, sweep.columns), "figures": r.result.figures, "error_detail": r.result.error,
-                  "diagnosis_detail": r.diagnosis} for r in sweep.runs],
+                  "diagnosis_detail": r.diagnosis, **({"retry_reason": r.result.retry_reason} if r.result.retried else {})}
+                 for r in sweep.runs],
     }, indent=2, default=str), encoding="utf-8")
     return {"csv": str(csv_path), "markdown": str(md_path), "json": str(json_path)}
 
@@ -346,7 +350,8 @@ def run_sweep(
         folder = out_dir / "runs" / _slug(i, point)
         folder.mkdir(parents=True, exist_ok=True)
         log(f"[{i}/{len(points)}] {path.name} with {_label(point)}")
-        result = execute_notebook(path, folder / path.name, point, progress=progress, cwd=folder, offline=offline)
+        result = execute_notebook(path, folder / path.name, point, progress=progress, cwd=folder, offline=offline,
+                                  log=log)
         run = SweepRun(point, result, folder, diagnose_figures(result.figures) if result.figures else None)
         sweep.runs.append(run)
         if run.ok:

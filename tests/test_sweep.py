@@ -9,8 +9,8 @@ import json
 import pytest
 
 from ftlab.errors import ParameterError
-from ftlab.runner import declared_parameters
-from ftlab.sweep import grid_points, parse_grid, run_sweep
+from ftlab.runner import NotebookResult, declared_parameters
+from ftlab.sweep import Sweep, SweepRun, grid_points, parse_grid, run_sweep, write_table
 from tests.helpers import BOOKS, NOTEBOOKS, notebook_path
 
 # The README's example sweep: the same learning-rate grid on the toy world.
@@ -94,3 +94,21 @@ def test_learning_rate_sweep_on_04_goes_flat_healthy_unstable(cli, tmp_path):
     md = (out / "sweep.md").read_text()
     assert "`lr_scheduler` = constant" in md and "| flat |" in md and "sweep.png" in md
     assert (out / "sweep.png").stat().st_size > 5000
+
+
+def test_a_re_run_after_a_stalled_kernel_shows_in_the_table(tmp_path):
+    """A run whose kernel stalled once and that ``execute_notebook`` re-ran says so in sweep.md and sweep.json."""
+    runs = []
+    for i, retried in enumerate([False, True], 1):
+        folder = tmp_path / "runs" / f"00{i}"
+        folder.mkdir(parents=True)
+        result = NotebookResult("02.ipynb", "ok", 1.0, {"x": i}, str(folder / "02.ipynb"), retried=retried,
+                                retry_reason="the kernel stopped answering" if retried else "")
+        runs.append(SweepRun({"epochs": i}, result, folder))
+    files = write_table(Sweep("02.ipynb", {"epochs": [1, 2]}, runs, tmp_path, columns=["x"]))
+    md = (tmp_path / "sweep.md").read_text()
+    assert md.count("(re-run)") == 1 and "| 2 | ok (re-run) |" in md, md
+    rows = json.loads((tmp_path / "sweep.json").read_text())["runs"]
+    assert [r["retried"] for r in rows] == [False, True]
+    assert "retry_reason" not in rows[0] and rows[1]["retry_reason"] == "the kernel stopped answering"
+    assert files["csv"].endswith("sweep.csv")
