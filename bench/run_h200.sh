@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Issue 23 on one H200, in one or more device calls back to back (the machine keeps /tmp while warm):
+# (items: A, B, U + round; D: B with LoRA dropout 0, a candidate for raising B; P: a profile of B)
 #   OUT=$OUT LIMIT=540 bash bench/run_h200.sh A1 B1 U1 A2 B2 U2 A3 B3 U3 P
 # From the folder holding bench/, ftlab/ and wheels/{sf,su}.tgz (bench/README.md: the two site directories,
 # ftlab's stack and Unsloth's, built by bench/wheels_h200.sh). Each item is one fresh process: A/B/U + round,
@@ -35,7 +36,7 @@ echo "t=$SECONDS built"
 
 # A_BUDGET_FROM=FILE: an earlier A result (same shape, same max length) for a B that runs before this call's A
 # usual seconds per item (load + epoch), overridable: NEED_A=110 NEED_B=85 NEED_U=130 NEED_P=70
-need() { case $1 in A) echo "${NEED_A:-110}";; B) echo "${NEED_B:-85}";; U) echo "${NEED_U:-130}";; P) echo "${NEED_P:-70}";; esac; }
+need() { case $1 in A) echo "${NEED_A:-110}";; B|D) echo "${NEED_B:-85}";; U) echo "${NEED_U:-130}";; P) echo "${NEED_P:-70}";; esac; }
 latest() { ls -t $W/raw/$1[0-9]*.json 2>/dev/null | head -1; }  # a result of the same kind, any round
 for item in "$@"; do
   # A1 = config A, round 1; A1h2 = the second half of that epoch in its own process (an A epoch over 2,000
@@ -52,6 +53,7 @@ for item in "$@"; do
   case $k in
     A) PYTHONPATH=$PF timeout $to python3 bench/h200.py epoch --config A --round "$r" --model $M --examples $N "${sh[@]}" --json-out "$f" ;;
     B) PYTHONPATH=$PF timeout $to python3 bench/h200.py epoch --config B --round "$r" --model $M --examples $N "${sh[@]}" --budget-from "$a" --json-out "$f" ;;
+    D) PYTHONPATH=$PF timeout $to python3 bench/h200.py epoch --config D --round "$r" --model $M --examples $N "${sh[@]}" --budget-from "$a" --json-out "$f" ;;
     U) PYTHONPATH=$PU timeout $to python3 bench/h200.py epoch --config U --round "$r" --model $M --examples $N "${sh[@]}" --batch-from "$b" --json-out "$f" ;;
     P) PYTHONPATH=$PF timeout $to python3 bench/gpu.py train --config B --model $M --budget-from "$a" --warmup 3 --steps 3 --examples 200 --profile --json-out "$f" ;;
   esac 2>&1 | grep -vE "$Q" | cut -c1-400
