@@ -197,6 +197,25 @@ def test_gpu_throughput_result_is_consistent_with_its_runs(name, device, repeats
     assert "B/A" in bench_table(RESULTS) and "Unsloth" in bench_table(RESULTS)
 
 
+def test_the_dropout_candidate_is_a_paired_comparison_of_its_own_runs():
+    """Issue 23 item 3: the LoRA-dropout-0 candidate's headline is the median paired step ratio of its two runs,
+    which saw the same tokens step by step; the report refuses runs that did not."""
+    from bench.report_candidate import paired
+
+    r = json.loads((RESULTS / "candidate_dropout0_h100.json").read_text())
+    base, cand = r["runs"][r["base"]], r["runs"][r["candidate"]]
+    assert r["device"].startswith("NVIDIA") and {"date", "command", "versions", "notes"} <= set(r)
+    assert base["lora_dropout"] > 0 and cand["lora_dropout"] == 0
+    assert base["sft_config"] == cand["sft_config"]  # nothing else changed
+    assert base["step_real_tokens"] == cand["step_real_tokens"] and len(base["step_seconds"]) == base["steps"]
+    again = paired(base, cand)
+    assert again["median_step_ratio"] == pytest.approx(
+        statistics.median(b / c for b, c in zip(base["step_seconds"], cand["step_seconds"], strict=True)), rel=1e-3)
+    assert {k: r[k] for k in again} == again
+    with pytest.raises(ValueError, match="same tokens"):
+        paired(base, {**cand, "step_real_tokens": cand["step_real_tokens"][::-1]})
+
+
 def test_real_model_carry_plan_and_report(tmp_path):
     """Issue 18's H200 pass (prepared): every call carries one part under 64 MiB, the last one runs; the
     report turns summary.json files into the result table."""
