@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from bench.common import write_json  # noqa: E402
-from bench.report_h200 import run_figures  # noqa: E402
+from bench.report_h200 import put_section, run_figures  # noqa: E402
 
 SKIP = 10  # steps left out of the steady sums (the first run on a fresh machine compiles its kernels there)
 
@@ -81,15 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     write_json(out / f"{a.name}.json", r)
     begin, end = f"<!-- {a.name}:begin -->", f"<!-- {a.name}:end -->"
     md = markdown(r, a.name, a.title)
-    res = out / "RESULTS.md"
-    text = res.read_text() if res.is_file() else ""
-    if begin in text:
-        text = text[: text.index(begin)] + md + text[text.index(end) + len(end):]
-    else:  # after the full-epoch section it is a candidate for
-        anchor = "<!-- throughput_h100_epoch2000:end -->"
-        at = text.index(anchor) + len(anchor) if anchor in text else len(text)
-        text = text[:at] + "\n\n" + md + text[at:]
-    res.write_text(text)
+    # after the full-epoch section it is a candidate for
+    put_section(out / "RESULTS.md", md, begin, end, after="<!-- throughput_h100_epoch2000:end -->")
     print(md)
     return 0
 

@@ -247,18 +247,22 @@ def main(argv: list[str] | None = None) -> int:
     md = markdown(tp, begin, end, a.title)
     if tp.get("notes"):
         md = md.replace(end, "\n## Notes\n\n" + "\n".join(f"- {n}" for n in tp["notes"]) + "\n" + end)
-    res = out / "RESULTS.md"
+    # the H200 section first; a further GPU section right after it
+    put_section(out / "RESULTS.md", md, begin, end, after=None if a.name == "throughput_h200" else END)
+    print(md)
+    return 0
+
+
+def put_section(res: Path, md: str, begin: str, end: str, after: str | None) -> None:
+    """Write ``md`` (which runs from ``begin`` to ``end``) into RESULTS.md: in place of its earlier version, else
+    right after the marker ``after`` (``None``, or a marker not there: at the top)."""
     text = res.read_text() if res.is_file() else ""
     if begin in text:
         text = text[: text.index(begin)] + md + text[text.index(end) + len(end):]
-    elif a.name == "throughput_h200":
-        text = md + "\n\n" + text
-    else:  # a further GPU section goes right after the H200 one
-        at = text.index(END) + len(END) if END in text else 0
-        text = text[:at] + "\n\n" + md + text[at:]
+    else:
+        at = text.index(after) + len(after) if after and after in text else 0
+        text = text[:at] + ("\n\n" if at else "") + md + ("" if at else "\n\n") + text[at:]
     res.write_text(text)
-    print(md)
-    return 0
 
 
 if __name__ == "__main__":
