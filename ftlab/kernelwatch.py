@@ -34,7 +34,7 @@ from traitlets import Float, Type
 from ftlab.errors import FtlabError
 
 __all__ = ["DEFAULT_STALL_SECONDS", "ENGINE", "KernelStalled", "WakingKernelClient", "WakingShellChannel",
-           "WatchedClient", "WatchedEngine", "stall_reason", "stall_seconds_from_env"]
+           "WatchedClient", "WatchedEngine", "seconds_from_env", "stall_reason", "stall_seconds_from_env"]
 
 ENGINE = "ftlab-watched"  # the papermill engine name ``execute_notebook`` asks for
 DEFAULT_STALL_SECONDS = 60.0
@@ -45,18 +45,29 @@ class KernelStalled(FtlabError):
     """The kernel showed no sign of having received a request (no ``busy``, no output, no reply) in time."""
 
 
-def stall_seconds_from_env() -> float:
-    """``FTLAB_STALL_SECONDS`` (default 60; ``0`` turns the watch off). Bad text raises a one-line error."""
-    raw = os.environ.get("FTLAB_STALL_SECONDS", "").strip()
+def seconds_from_env(name: str, default: float, off: str) -> float:
+    """Seconds from the environment variable ``name`` (``default`` when unset; ``0`` or ``none``: 0). Text that is
+    not a number, or a negative number, raises a one-line error saying what 0 means (``off``).
+
+    Example: ``seconds_from_env("FTLAB_STALL_SECONDS", 60, "turns the watch off")`` is 60.0 when unset.
+    """
+    raw = os.environ.get(name, "").strip()
     if not raw:
-        return DEFAULT_STALL_SECONDS
+        return default
+    if raw.lower() == "none":
+        return 0.0
     try:
         value = float(raw)
     except ValueError:
-        raise FtlabError(f"FTLAB_STALL_SECONDS={raw!r} is not a number of seconds (e.g. 60; 0 turns the watch off)") from None
+        raise FtlabError(f"{name}={raw!r} is not a number of seconds (e.g. 60; 0 {off})") from None
     if value < 0:
-        raise FtlabError(f"FTLAB_STALL_SECONDS={raw!r} is negative: give seconds (e.g. 60; 0 turns the watch off)")
+        raise FtlabError(f"{name}={raw!r} is negative: give seconds (e.g. 60; 0 {off})")
     return value
+
+
+def stall_seconds_from_env() -> float:
+    """``FTLAB_STALL_SECONDS`` (default 60; ``0`` turns the watch off). Bad text raises a one-line error."""
+    return seconds_from_env("FTLAB_STALL_SECONDS", DEFAULT_STALL_SECONDS, "turns the watch off")
 
 
 def stall_reason(exc: BaseException) -> str | None:

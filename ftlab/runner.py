@@ -296,13 +296,10 @@ def _note_retry(path: Path, reason: str, status: str) -> None:
 
 
 def _cell_timeout_from_env() -> int | None:
-    raw = os.environ.get("FTLAB_CELL_TIMEOUT", "").strip()
-    if not raw or raw in ("0", "none", "None"):
-        return None
-    try:
-        return int(float(raw))
-    except ValueError:
-        raise FtlabError(f"FTLAB_CELL_TIMEOUT={raw!r} is not a number of seconds (unset or 0: no limit)") from None
+    """``FTLAB_CELL_TIMEOUT`` in whole seconds; unset, ``0`` or ``none``: no limit."""
+    from ftlab.kernelwatch import seconds_from_env
+
+    return int(seconds_from_env("FTLAB_CELL_TIMEOUT", 0, "means no limit")) or None
 
 
 def _execute_once(path: Path, output: Path, parameters: dict[str, Any] | None, progress: bool, cwd: Path | None,

@@ -188,6 +188,23 @@ def test_a_bad_stall_setting_is_named(raw, monkeypatch, tmp_path):
         execute_notebook(_notebook(tmp_path, "1"), tmp_path / "o.ipynb", progress=False)
 
 
+@pytest.mark.parametrize("raw, seconds", [("", None), ("0", None), ("none", None), ("120", 120), ("90.7", 90)])
+def test_the_cell_timeout_setting(raw, seconds, monkeypatch):
+    from ftlab.runner import _cell_timeout_from_env
+
+    monkeypatch.setenv("FTLAB_CELL_TIMEOUT", raw)
+    assert _cell_timeout_from_env() == seconds
+
+
+@pytest.mark.parametrize("raw", ["abc", "-3"])
+def test_a_bad_cell_timeout_is_named(raw, monkeypatch, tmp_path):
+    from ftlab.errors import FtlabError
+
+    monkeypatch.setenv("FTLAB_CELL_TIMEOUT", raw)
+    with pytest.raises(FtlabError, match=r"FTLAB_CELL_TIMEOUT=.*0 means no limit"):
+        execute_notebook(_notebook(tmp_path, "1"), tmp_path / "o.ipynb", progress=False)
+
+
 @pytest.mark.parametrize("waking", [False, True], ids=["jupyter_client's channel", "ftlab's channel"])
 def test_a_send_while_a_reply_is_awaited_does_not_lose_the_reply(tmp_path, waking):
     """The cause of the CI hang, at the socket level: a reply arrives while the client awaits it; before the event
